@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// setting is one configuration value: a flag with an environment fallback.
+type setting struct {
+	flag   string
+	env    string
+	def    string
+	usage  string
+	secret bool
+	value  string
+	source string // "flag", "env" or "default"
+	isBool bool
+}
+
+// config is the engine's configuration. Precedence: flag, then environment,
+// then default. Only package main reads the environment.
+type config struct {
+	settings []*setting
+	byFlag   map[string]*setting
+}
+
+func newConfig() *config {
+	c := &config{byFlag: map[string]*setting{}}
+	add := func(s setting) {
+		sp := &s
+		c.settings = append(c.settings, sp)
+		c.byFlag[s.flag] = sp
+	}
+	add(setting{flag: "kafka-brokers", env: "ATTRIB_KAFKA_BROKERS", usage: "comma-separated Kafka bootstrap brokers, host:port; empty: run the embedded broker"})
+	add(setting{flag: "kafka-partitions", env: "ATTRIB_KAFKA_PARTITIONS", def: "8", usage: "partitions of the event topics the engine creates"})
+	add(setting{flag: "kafka-replication", env: "ATTRIB_KAFKA_REPLICATION", def: "0", usage: "replication factor of created topics; 0: min(3, brokers)"})
+	add(setting{flag: "embedded-kafka-addr", env: "ATTRIB_EMBEDDED_KAFKA_ADDR", def: "127.0.0.1:19092", usage: "listen address of the embedded broker (used when no brokers are given)"})
+	add(setting{flag: "embedded-kafka-fsync", env: "ATTRIB_EMBEDDED_KAFKA_FSYNC", def: "true", isBool: true, usage: "fsync every batch the embedded broker acknowledges"})
+	add(setting{flag: "redis-url", env: "ATTRIB_REDIS_URL", def: "redis://127.0.0.1:6379/0", secret: true, usage: "Redis URL, redis://[user:password@]host:port/db (rediss:// for TLS)"})
+	add(setting{flag: "clickhouse-url", env: "ATTRIB_CLICKHOUSE_URL", def: "clickhouse://127.0.0.1:9000/default", secret: true, usage: "ClickHouse native-protocol DSN, clickhouse://[user:password@]host:9000/database"})
+	add(setting{flag: "http-addr", env: "ATTRIB_HTTP_ADDR", def: ":8080", usage: "listen address of the HTTP API"})
+	add(setting{flag: "data-dir", env: "ATTRIB_DATA_DIR", def: ".local/data", usage: "directory for the embedded broker's log and local files"})
+	add(setting{flag: "admin-token", env: "ATTRIB_ADMIN_TOKEN", secret: true, usage: "bearer token of the operator (bootstrap endpoints); empty: those endpoints refuse every call"})
+	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
+	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
+	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
+	return c
+}
+
+// bind registers the settings on fs, with defaults taken from the
+// environment where set.
+func (c *config) bind(fs *flag.FlagSet, getenv func(string) string) {
+	for _, s := range c.settings {
+		s.value, s.source = s.def, "default"
+		if v := getenv(s.env); v != "" {
+			s.value, s.source = v, "env"
+		}
+		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
+		if s.isBool {
+			fs.BoolFunc(s.flag, usage, s.setter()) // "-flag" alone means true
+		} else {
+			fs.Func(s.flag, usage, s.setter())
+		}
+		fs.Lookup(s.flag).DefValue = s.def
+	}
+}
+
+func (s *setting) setter() func(string) error {
+	return func(v string) error {
+		s.value, s.source = v, "flag"
+		return nil
+	}
+}
+
+func (c *config) get(flagName string) string { return c.byFlag[flagName].value }
+
+// settingError names the setting that is wrong, both as flag and as env.
+func (c *config) settingError(flagName string, err error) error {
+	s := c.byFlag[flagName]
+	return fmt.Errorf("setting --%s (%s=%q): %w", s.flag, s.env, maskedValue(s), err)
+}
+
+// engineConfig is the validated, typed configuration.
+type engineConfig struct {
+	KafkaBrokers      []string
+	KafkaPartitions   int
+	KafkaReplication  int
+	EmbeddedKafkaAddr string
+	EmbeddedFsync     bool
+	RedisOptions      *redis.Options
+	ClickHouse        *clickhouse.Options
+	HTTPAddr          string
+	DataDir           string
+	AdminToken        string
+	LogLevel          string
+	LogFormat         string
+	DependencyTimeout time.Duration
+}
+
+// parse validates every setting and returns the typed configuration; the
+// error names the first bad setting.
+func (c *config) parse() (*engineConfig, error) {
+	ec := &engineConfig{
+		HTTPAddr:   c.get("http-addr"),
+		AdminToken: c.get("admin-token"),
+	}
+	var errs []error
+	check := func(flagName string, err error) {
+		if err != nil {
+			errs = append(errs, c.settingError(flagName, err))
+		}
+	}
+	if v := strings.TrimSpace(c.get("kafka-brokers")); v != "" {
+		for _, b := range strings.Split(v, ",") {
+			b = strings.TrimSpace(b)
+			if b == "" {
+				continue
+			}
+			if err := checkHostPort(b); err != nil {
+				check("kafka-brokers", err)
+				break
+			}
+			ec.KafkaBrokers = append(ec.KafkaBrokers, b)
+		}
+	}
+	var err error
+	ec.KafkaPartitions, err = strconv.Atoi(c.get("kafka-partitions"))
+	if err == nil && ec.KafkaPartitions < 1 {
+		err = errors.New("must be at least 1")
+	}
+	check("kafka-partitions", err)
+	ec.KafkaReplication, err = strconv.Atoi(c.get("kafka-replication"))
+	if err == nil && ec.KafkaReplication < 0 {
+		err = errors.New("must be 0 (automatic) or more")
+	}
+	check("kafka-replication", err)
+	ec.EmbeddedKafkaAddr = c.get("embedded-kafka-addr")
+	check("embedded-kafka-addr", checkHostPort(ec.EmbeddedKafkaAddr))
+	ec.EmbeddedFsync, err = strconv.ParseBool(c.get("embedded-kafka-fsync"))
+	check("embedded-kafka-fsync", err)
+	ec.RedisOptions, err = redis.ParseURL(c.get("redis-url"))
+	check("redis-url", err)
+	ec.ClickHouse, err = parseClickHouseURL(c.get("clickhouse-url"))
+	check("clickhouse-url", err)
+	if _, _, err := net.SplitHostPort(ec.HTTPAddr); err != nil {
+		check("http-addr", err)
+	}
+	ec.DataDir, err = filepath.Abs(c.get("data-dir"))
+	check("data-dir", err)
+	ec.LogLevel = c.get("log-level")
+	switch ec.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		check("log-level", errors.New("want debug, info, warn or error"))
+	}
+	ec.LogFormat = c.get("log-format")
+	if ec.LogFormat != "text" && ec.LogFormat != "json" {
+		check("log-format", errors.New("want text or json"))
+	}
+	ec.DependencyTimeout, err = time.ParseDuration(c.get("dependency-timeout"))
+	if err == nil && ec.DependencyTimeout <= 0 {
+		err = errors.New("must be positive")
+	}
+	check("dependency-timeout", err)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return ec, nil
+}
+
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port: %w", err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q is not a number in 0..65535", port)
+	}
+	return nil
+}
+
+// parseClickHouseURL accepts clickhouse://user:pass@host:port/db?opts. Only
+// the native protocol is supported: the HTTP one fails on ClickHouse 18.16.
+func parseClickHouseURL(raw string) (*clickhouse.Options, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "clickhouse" && u.Scheme != "tcp" {
+		return nil, fmt.Errorf("scheme %q: want clickhouse:// (native protocol)", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("no host")
+	}
+	opts, err := clickhouse.ParseDSN(raw)
+	if err != nil {
+		return nil, err
+	}
+	opts.Protocol = clickhouse.Native
+	return opts, nil
+}
+
+// maskedValue shows a setting's value with secrets hidden: the password of a
+// URL, or the whole value of a token.
+func maskedValue(s *setting) string {
+	if !s.secret || s.value == "" {
+		return s.value
+	}
+	if u, err := url.Parse(s.value); err == nil && u.Scheme != "" && u.Host != "" {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	return "xxxxx (set)"
+}
+
+// print writes every setting with its value (secrets masked) and source.
+func (c *config) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SETTING\tENV\tVALUE\tSOURCE")
+	sorted := append([]*setting(nil), c.settings...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].flag < sorted[j].flag })
+	for _, s := range sorted {
+		fmt.Fprintf(tw, "--%s\t%s\t%s\t%s\n", s.flag, s.env, maskedValue(s), s.source)
+	}
+	_ = tw.Flush()
+}

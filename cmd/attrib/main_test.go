@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attrib-engine/attrib/internal/testenv"
+)
+
+// env returns a getenv over a map.
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigPrecedenceAndMasking(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"config", "--http-addr", ":9999"}, env(map[string]string{
+		"ATTRIB_HTTP_ADDR":      ":7777",
+		"ATTRIB_REDIS_URL":      "redis://user:hunter2@10.0.0.5:6379/1",
+		"ATTRIB_ADMIN_TOKEN":    "super-secret-token",
+		"ATTRIB_KAFKA_BROKERS":  "k1:9092,k2:9092",
+		"ATTRIB_CLICKHOUSE_URL": "clickhouse://default:chpass@127.0.0.1:9000/attrib",
+	}), &out, &errOut)
+	if code != 0 {
+		t.Fatalf("attrib config exited %d: %s", code, errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"--http-addr", ":9999", "flag", // the flag wins over the env
+		"k1:9092,k2:9092", "env",
+		"redis://user:xxxxx@10.0.0.5:6379/1",
+		"clickhouse://default:xxxxx@127.0.0.1:9000/attrib",
+		"xxxxx (set)",
+		"--log-level", "info", "default",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("attrib config output lacks %q:\n%s", want, got)
+		}
+	}
+	for _, secret := range []string{"hunter2", "super-secret-token", "chpass", ":7777"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("attrib config output shows %q:\n%s", secret, got)
+		}
+	}
+}
+
+// TestBadConfigNamesTheSetting: malformed values and unreachable
+// dependencies fail at start with the flag and env var named.
+func TestBadConfigNamesTheSetting(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"malformed redis url", []string{"serve"}, map[string]string{"ATTRIB_REDIS_URL": "http//nope"},
+			[]string{"--redis-url", "ATTRIB_REDIS_URL"}},
+		{"clickhouse http scheme", []string{"serve", "--clickhouse-url", "http://127.0.0.1:8123"}, nil,
+			[]string{"--clickhouse-url", "want clickhouse://"}},
+		{"broker without port", []string{"serve"}, map[string]string{"ATTRIB_KAFKA_BROKERS": "kafka1"},
+			[]string{"--kafka-brokers", "ATTRIB_KAFKA_BROKERS", "host:port"}},
+		{"bad log level", []string{"topics", "--log-level", "loud"}, nil, []string{"--log-level"}},
+		{"bad partitions", []string{"topics", "--kafka-partitions", "0"}, nil, []string{"--kafka-partitions", "at least 1"}},
+		{"unreachable broker", []string{"topics", "--kafka-brokers", "127.0.0.1:1", "--dependency-timeout", "1s"}, nil,
+			[]string{"--kafka-brokers", "ATTRIB_KAFKA_BROKERS", "unreachable"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(tc.args, env(tc.env), &out, &errOut)
+			if code == 0 {
+				t.Fatalf("attrib %v succeeded, want a failure", tc.args)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("error output lacks %q:\n%s", w, errOut.String())
+				}
+			}
+		})
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"frobnicate"}, env(nil), &out, &errOut); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut.String(), `unknown command "frobnicate"`) || !strings.Contains(errOut.String(), "serve") {
+		t.Fatalf("usage not printed: %s", errOut.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestServeIsReady runs `attrib serve` with the embedded broker against the
+// real Redis and ClickHouse, waits for /readyz to answer 200, stops it with
+// a cancelled context, then starts it again on the same data directory.
+func TestServeIsReady(t *testing.T) {
+	redisURL := testenv.RedisURL(t)
+	chURL := testenv.ClickHouseURL(t)
+	dataDir := t.TempDir()
+	for round := range 2 {
+		httpAddr := freeAddr(t)
+		args := []string{"serve", "--http-addr", httpAddr, "--data-dir", dataDir,
+			"--embedded-kafka-addr", "127.0.0.1:0", "--redis-url", redisURL, "--clickhouse-url", chURL}
+		var stderr syncBuffer
+		done := make(chan int, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { done <- runContext(ctx, args, env(nil), io.Discard, &stderr) }()
+
+		url := "http://" + httpAddr + "/readyz"
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := http.Get(url)
+			if err == nil {
+				var body map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					deps := fmt.Sprint(body["dependencies"])
+					for _, d := range []string{"kafka:ok", "redis:ok", "clickhouse:ok"} {
+						if !strings.Contains(deps, d) {
+							t.Fatalf("round %d: /readyz 200 but dependencies %s lack %s", round, deps, d)
+						}
+					}
+					break
+				}
+			}
+			select {
+			case code := <-done:
+				t.Fatalf("round %d: serve exited %d before ready:\n%s", round, code, stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: /readyz not 200 within 60s (last err %v):\n%s", round, err, stderr.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("round %d: serve exited %d after stop:\n%s", round, code, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: serve did not stop within 30s", round)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/api"
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// infra holds the connections every component shares.
+type infra struct {
+	registry   *prometheus.Registry
+	store      *eventstore.Store
+	redis      redis.UniversalClient
+	clickhouse driver.Conn
+	// comps are the infrastructure's own components (the embedded broker,
+	// closers), to run first and stop last.
+	comps []component
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// openKafka starts the embedded broker when no brokers are configured, then
+// opens the store and provisions the event topics.
+func openKafka(ctx context.Context, ec *engineConfig, log *slog.Logger, reg prometheus.Registerer) (*eventstore.Store, []component, error) {
+	var comps []component
+	brokers := ec.KafkaBrokers
+	setting := "kafka-brokers"
+	if len(brokers) == 0 {
+		dir := filepath.Join(ec.DataDir, "kafka")
+		b, err := embedded.Start(embedded.Config{DataDir: dir, Addr: ec.EmbeddedKafkaAddr, SyncWrites: ec.EmbeddedFsync, Logger: log})
+		if err != nil {
+			return nil, nil, &startError{setting: "embedded-kafka-addr", err: err}
+		}
+		brokers = b.Addrs()
+		setting = "embedded-kafka-addr"
+		log.Info("embedded kafka broker started", "addrs", brokers, "data_dir", dir, "fsync", ec.EmbeddedFsync)
+		comps = append(comps, component{name: "embedded-kafka", run: func(ctx context.Context) error {
+			<-ctx.Done()
+			b.Close()
+			return nil
+		}})
+	}
+	store, err := eventstore.Open(ctx, eventstore.Config{
+		Brokers:           brokers,
+		Partitions:        ec.KafkaPartitions,
+		ReplicationFactor: ec.KafkaReplication,
+		DialTimeout:       ec.DependencyTimeout,
+		Logger:            log,
+		Registerer:        reg,
+	})
+	if err != nil {
+		closeAll(comps)
+		return nil, nil, &startError{setting: setting, err: err}
+	}
+	tctx, cancel := context.WithTimeout(ctx, ec.DependencyTimeout)
+	defer cancel()
+	var specs []eventstore.TopicSpec
+	for _, t := range schemas.Topics() {
+		specs = append(specs, eventstore.TopicSpec{Name: t})
+	}
+	if err := store.EnsureTopics(tctx, specs...); err != nil {
+		_ = store.Close()
+		closeAll(comps)
+		return nil, nil, &startError{setting: setting, err: err}
+	}
+	comps = append(comps, component{name: "eventstore", run: func(ctx context.Context) error {
+		<-ctx.Done()
+		return store.Close()
+	}})
+	return store, comps, nil
+}
+
+// closeAll stops components that were started but never run.
+func closeAll(comps []component) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := len(comps) - 1; i >= 0; i-- {
+		_ = comps[i].run(ctx)
+	}
+}
+
+// waitFor retries ping until it succeeds or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, ping func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var err error
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		err = ping(pctx)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no answer within %v: %w", timeout, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// openRedis connects to Redis through a UniversalClient, so a Redis Cluster
+// works unchanged.
+func openRedis(ctx context.Context, ec *engineConfig) (redis.UniversalClient, error) {
+	o := ec.RedisOptions
+	client := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:     []string{o.Addr},
+		DB:        o.DB,
+		Username:  o.Username,
+		Password:  o.Password,
+		TLSConfig: o.TLSConfig,
+	})
+	if err := waitFor(ctx, ec.DependencyTimeout, func(ctx context.Context) error { return client.Ping(ctx).Err() }); err != nil {
+		_ = client.Close()
+		return nil, &startError{setting: "redis-url", err: fmt.Errorf("redis unreachable: %w", err)}
+	}
+	return client, nil
+}
+
+// openClickHouse connects over the native protocol.
+func openClickHouse(ctx context.Context, ec *engineConfig) (driver.Conn, error) {
+	conn, err := clickhouse.Open(ec.ClickHouse)
+	if err != nil {
+		return nil, &startError{setting: "clickhouse-url", err: err}
+	}
+	if err := waitFor(ctx, ec.DependencyTimeout, conn.Ping); err != nil {
+		_ = conn.Close()
+		return nil, &startError{setting: "clickhouse-url", err: fmt.Errorf("clickhouse unreachable: %w", err)}
+	}
+	return conn, nil
+}
+
+// openInfra opens Kafka, Redis and ClickHouse, failing with the name of the
+// setting of the first that does not answer.
+func openInfra(ctx context.Context, ec *engineConfig, log *slog.Logger) (*infra, error) {
+	in := &infra{registry: newRegistry()}
+	store, comps, err := openKafka(ctx, ec, log, in.registry)
+	if err != nil {
+		return nil, err
+	}
+	in.store, in.comps = store, comps
+	rdb, err := openRedis(ctx, ec)
+	if err != nil {
+		closeAll(in.comps)
+		return nil, err
+	}
+	in.redis = rdb
+	in.comps = append(in.comps, component{name: "redis", run: func(ctx context.Context) error {
+		<-ctx.Done()
+		return rdb.Close()
+	}})
+	ch, err := openClickHouse(ctx, ec)
+	if err != nil {
+		closeAll(in.comps)
+		return nil, err
+	}
+	in.clickhouse = ch
+	in.comps = append(in.comps, component{name: "clickhouse", run: func(ctx context.Context) error {
+		<-ctx.Done()
+		return ch.Close()
+	}})
+	return in, nil
+}
+
+func (in *infra) checks() []api.Check {
+	return []api.Check{
+		{Name: "kafka", Ping: in.store.Ping},
+		{Name: "redis", Ping: func(ctx context.Context) error { return in.redis.Ping(ctx).Err() }},
+		{Name: "clickhouse", Ping: in.clickhouse.Ping},
+	}
+}
+
+// runServe runs every component in one process.
+func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []string) error {
+	in, err := openInfra(ctx, ec, log)
+	if err != nil {
+		return err
+	}
+	mux := api.NewMux()
+	api.RegisterOps(mux, api.OpsConfig{Checks: in.checks(), Gatherer: in.registry})
+	api.RegisterContracts(mux)
+	comps := append(in.comps, httpComponent(ec.HTTPAddr, mux, log))
+	return runGroup(ctx, log, comps)
+}
+
+// httpComponent serves h on addr; on stop it lets requests in flight finish.
+func httpComponent(addr string, h http.Handler, log *slog.Logger) component {
+	return component{name: "http", run: func(ctx context.Context) error {
+		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return &startError{setting: "http-addr", err: err}
+		}
+		log.Info("http api listening", "addr", ln.Addr().String())
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}}
+}
+
+// runBroker runs only the embedded broker until stopped.
+func runBroker(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []string) error {
+	dir := filepath.Join(ec.DataDir, "kafka")
+	b, err := embedded.Start(embedded.Config{DataDir: dir, Addr: ec.EmbeddedKafkaAddr, SyncWrites: ec.EmbeddedFsync, Logger: log})
+	if err != nil {
+		return &startError{setting: "embedded-kafka-addr", err: err}
+	}
+	log.Info("embedded kafka broker started", "addrs", b.Addrs(), "data_dir", dir)
+	<-ctx.Done()
+	b.Close()
+	log.Info("embedded kafka broker stopped")
+	return nil
+}
+
+// runTopics creates the missing event topics.
+func runTopics(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []string) error {
+	store, comps, err := openKafka(ctx, ec, log, nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll(comps)
+	_ = store
+	log.Info("event topics are in place", "topics", schemas.Topics())
+	return nil
+}

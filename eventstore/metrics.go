@@ -1,0 +1,102 @@
+package eventstore
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Prometheus collectors of a Store and its subscribers.
+type metrics struct {
+	appendEvents  *prometheus.CounterVec
+	appendErrors  *prometheus.CounterVec
+	appendSeconds *prometheus.HistogramVec
+	batches       *prometheus.CounterVec
+	events        *prometheus.CounterVec
+	handlerErrors *prometheus.CounterVec
+	commitErrors  *prometheus.CounterVec
+	batchSeconds  *prometheus.HistogramVec
+	lag           *prometheus.GaugeVec
+	deadLetters   *prometheus.CounterVec
+	rebalances    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		appendEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_append_events_total",
+			Help: "Events durably appended to the log, by topic.",
+		}, []string{"topic"}),
+		appendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_append_errors_total",
+			Help: "Appends that failed (nothing acknowledged), by topic.",
+		}, []string{"topic"}),
+		appendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "attrib_eventstore_append_seconds",
+			Help:    "Latency of one Append call until the brokers acknowledged it.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"topic"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_consumer_batches_total",
+			Help: "Batches handled and committed, by consumer group and topic.",
+		}, []string{"group", "topic"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_consumer_events_total",
+			Help: "Events handled and committed, by consumer group and topic.",
+		}, []string{"group", "topic"}),
+		handlerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_consumer_handler_errors_total",
+			Help: "Handler attempts that failed and will be retried, by consumer group and topic.",
+		}, []string{"group", "topic"}),
+		commitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_consumer_commit_errors_total",
+			Help: "Offset commits that failed (the batch will be redelivered), by consumer group and topic.",
+		}, []string{"group", "topic"}),
+		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "attrib_eventstore_consumer_batch_seconds",
+			Help:    "Time to handle and commit one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"group", "topic"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "attrib_eventstore_consumer_lag",
+			Help: "Events in the partition after the last committed offset, as of the last fetch.",
+		}, []string{"group", "topic", "partition"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_dead_letters_total",
+			Help: "Events sent to a dead-letter topic, by consumer group and origin topic.",
+		}, []string{"group", "topic"}),
+		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_eventstore_consumer_generations_total",
+			Help: "Consumer group generations joined (each rebalance starts one).",
+		}, []string{"group"}),
+	}
+	if reg != nil {
+		m.appendEvents = register(reg, m.appendEvents)
+		m.appendErrors = register(reg, m.appendErrors)
+		m.appendSeconds = register(reg, m.appendSeconds)
+		m.batches = register(reg, m.batches)
+		m.events = register(reg, m.events)
+		m.handlerErrors = register(reg, m.handlerErrors)
+		m.commitErrors = register(reg, m.commitErrors)
+		m.batchSeconds = register(reg, m.batchSeconds)
+		m.lag = register(reg, m.lag)
+		m.deadLetters = register(reg, m.deadLetters)
+		m.rebalances = register(reg, m.rebalances)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name, so that several stores in one process share their metrics.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a programming error: two different collectors with one name
+	}
+	return c
+}

@@ -1,0 +1,505 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// Message is one record of the log with its decoded envelope.
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []kafka.Header
+	// Time is the broker's or producer's timestamp of the record.
+	Time time.Time
+	// Envelope is the decoded envelope; its payload is not decoded.
+	Envelope schemas.Envelope
+}
+
+// Batch is a run of consecutive messages of one partition handed to a
+// handler. A handler marks a message it can never process with Reject; the
+// subscriber then sends it to the dead-letter topic instead of retrying.
+type Batch struct {
+	Topic     string
+	Partition int
+	Messages  []Message
+	rejected  map[int]string
+}
+
+// Reject marks Messages[i] as poison with a reason a person can act on. The
+// message goes to the dead-letter topic; the partition moves on.
+func (b *Batch) Reject(i int, reason string) {
+	if b.rejected == nil {
+		b.rejected = make(map[int]string)
+	}
+	b.rejected[i] = reason
+}
+
+// Rejected reports whether Messages[i] was rejected, and why.
+func (b *Batch) Rejected(i int) (string, bool) {
+	r, ok := b.rejected[i]
+	return r, ok
+}
+
+// Assignment is one partition handed to this process by a group generation.
+type Assignment struct {
+	Group      string
+	Generation int32
+	Topic      string
+	Partition  int
+	// Offset is where consumption starts: the committed offset, or
+	// kafka.FirstOffset when the group has none.
+	Offset int64
+}
+
+// PartitionHandler handles the batches of one partition during one group
+// generation. Its state lives as long as the generation: when the partition
+// is revoked, the handler is closed and the next owner starts a fresh one,
+// so no state of a former owner ever meets a batch it should not see.
+//
+// Handle must be idempotent: a batch is redelivered when its commit did not
+// happen (crash, rebalance). A returned error means "not done, retry": the
+// batch is retried with backoff and nothing is committed until it succeeds.
+type PartitionHandler interface {
+	Handle(ctx context.Context, b *Batch) error
+}
+
+// HandlerFunc adapts a function to a PartitionHandler.
+type HandlerFunc func(ctx context.Context, b *Batch) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, b *Batch) error { return f(ctx, b) }
+
+// HandlerFactory makes the handler of one assigned partition. An error is
+// retried with backoff while the generation lasts.
+type HandlerFactory func(ctx context.Context, a Assignment) (PartitionHandler, error)
+
+// Stateless returns a factory that uses h for every partition.
+func Stateless(h PartitionHandler) HandlerFactory {
+	return func(context.Context, Assignment) (PartitionHandler, error) { return h, nil }
+}
+
+// SubscriberConfig configures a Subscriber.
+type SubscriberConfig struct {
+	// Group is the consumer group id. Renaming it starts a new group that
+	// replays the topics from the beginning.
+	Group string
+	// Topics to consume. Required.
+	Topics []string
+	// Handler makes the handler of each assigned partition. Required.
+	Handler HandlerFactory
+	// MaxBatch is the most messages in one batch. Default 1000.
+	MaxBatch int
+	// MaxWait is how long a batch may wait to fill once its first message is
+	// there. Default 50 ms.
+	MaxWait time.Duration
+	// DeadLetterTopic receives rejected and undecodable messages. Default
+	// "attrib.dlq.<group>".
+	DeadLetterTopic string
+	// StartOffset is kafka.FirstOffset (default) or kafka.LastOffset: where a
+	// group without committed offsets starts.
+	StartOffset int64
+	// RetryMin and RetryMax bound the exponential backoff of failed handler
+	// calls, commits and joins. Defaults 100 ms and 30 s.
+	RetryMin, RetryMax time.Duration
+	// SessionTimeout, HeartbeatInterval and RebalanceTimeout are the group
+	// protocol timings. Defaults 10 s, 1 s, 10 s.
+	SessionTimeout, HeartbeatInterval, RebalanceTimeout time.Duration
+	// DrainTimeout bounds how long an in-flight batch may take to finish
+	// when its generation ends (shutdown or rebalance). Default 30 s.
+	DrainTimeout time.Duration
+	// Logger; default the store's.
+	Logger *slog.Logger
+}
+
+func (c *SubscriberConfig) validate(s *Store) error {
+	if c.Group == "" {
+		return errors.New("subscriber: group is required")
+	}
+	if len(c.Topics) == 0 {
+		return fmt.Errorf("subscriber %s: no topics", c.Group)
+	}
+	if c.Handler == nil {
+		return fmt.Errorf("subscriber %s: no handler", c.Group)
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1000
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 50 * time.Millisecond
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = "attrib.dlq." + c.Group
+	}
+	if c.StartOffset == 0 {
+		c.StartOffset = kafka.FirstOffset
+	}
+	if c.StartOffset != kafka.FirstOffset && c.StartOffset != kafka.LastOffset {
+		return fmt.Errorf("subscriber %s: start offset %d: want kafka.FirstOffset or kafka.LastOffset", c.Group, c.StartOffset)
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 30 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 10 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = s.cfg.Logger
+	}
+	c.Logger = c.Logger.With("group", c.Group)
+	return nil
+}
+
+// Subscriber consumes topics in a consumer group: at-least-once, in order per
+// partition, committing a batch's offsets only after its handler succeeded
+// and its rejected messages are durably in the dead-letter topic.
+type Subscriber struct {
+	store *Store
+	cfg   SubscriberConfig
+
+	mu sync.Mutex
+	// committed holds the positions this member committed for the
+	// partitions it owns: topic -> partition -> next offset.
+	committed map[string]map[int]int64
+}
+
+// NewSubscriber validates cfg and returns a Subscriber; Run starts it.
+func NewSubscriber(store *Store, cfg SubscriberConfig) (*Subscriber, error) {
+	if err := cfg.validate(store); err != nil {
+		return nil, err
+	}
+	return &Subscriber{
+		store:     store,
+		cfg:       cfg,
+		committed: make(map[string]map[int]int64),
+	}, nil
+}
+
+// Group returns the consumer group id.
+func (s *Subscriber) Group() string { return s.cfg.Group }
+
+// DeadLetterTopic returns the topic that receives this subscriber's poison
+// messages.
+func (s *Subscriber) DeadLetterTopic() string { return s.cfg.DeadLetterTopic }
+
+// Run joins the group and consumes until ctx ends. On the way out it lets
+// in-flight batches finish and commit (bounded by DrainTimeout), then leaves
+// the group, so that another member takes over at once.
+func (s *Subscriber) Run(ctx context.Context) error {
+	if err := s.store.EnsureTopics(ctx, TopicSpec{Name: s.cfg.DeadLetterTopic}); err != nil {
+		return fmt.Errorf("subscriber %s: %w", s.cfg.Group, err)
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                s.cfg.Group,
+		Brokers:           s.store.brokers,
+		Dialer:            &kafka.Dialer{ClientID: s.store.cfg.ClientID, Timeout: s.store.cfg.DialTimeout},
+		Topics:            s.cfg.Topics,
+		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		HeartbeatInterval: s.cfg.HeartbeatInterval,
+		SessionTimeout:    s.cfg.SessionTimeout,
+		RebalanceTimeout:  s.cfg.RebalanceTimeout,
+		JoinGroupBackoff:  s.cfg.RetryMin * 5,
+		StartOffset:       s.cfg.StartOffset,
+		// Watch for partitions added to a topic, so they get consumed.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 30 * time.Second,
+		Timeout:                s.store.cfg.DialTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("subscriber %s: %w", s.cfg.Group, err)
+	}
+	// Closing the group ends the current generation, which waits for the
+	// partition loops to drain, then leaves the group.
+	stop := context.AfterFunc(ctx, func() { _ = cg.Close() })
+	defer stop()
+	defer cg.Close()
+	for {
+		gen, err := cg.Next(ctx)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil, errors.Is(err, kafka.ErrGroupClosed):
+			return nil
+		default:
+			s.cfg.Logger.Warn("consumer group: join failed; retrying", "err", err)
+			continue // the group backs off by itself
+		}
+		s.store.metrics.rebalances.WithLabelValues(s.cfg.Group).Inc()
+		n := 0
+		for topic, parts := range gen.Assignments {
+			for _, pa := range parts {
+				a := Assignment{Group: s.cfg.Group, Generation: gen.ID, Topic: topic, Partition: pa.ID, Offset: pa.Offset}
+				gen.Start(func(gctx context.Context) { s.consumePartition(gctx, gen, a) })
+				n++
+			}
+		}
+		s.cfg.Logger.Info("joined consumer group generation", "generation", gen.ID, "member", gen.MemberID, "partitions", n)
+	}
+}
+
+// consumePartition runs one partition for as long as the generation lasts.
+// It never returns early on errors: a returning function would end the whole
+// generation for every partition (kafka-go semantics).
+func (s *Subscriber) consumePartition(gctx context.Context, gen *kafka.Generation, a Assignment) {
+	log := s.cfg.Logger.With("topic", a.Topic, "partition", a.Partition, "generation", a.Generation)
+	defer s.forgetPartition(a.Topic, a.Partition)
+
+	var handler PartitionHandler
+	for attempt := 0; handler == nil; attempt++ {
+		h, err := s.cfg.Handler(gctx, a)
+		if err == nil {
+			handler = h
+			break
+		}
+		log.Warn("partition handler: start failed; retrying", "err", err)
+		if !s.sleep(gctx, attempt) {
+			return
+		}
+	}
+	if c, ok := handler.(interface{ Close() error }); ok {
+		defer func() {
+			if err := c.Close(); err != nil {
+				log.Warn("partition handler: close", "err", err)
+			}
+		}()
+	}
+
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:         s.store.brokers,
+		Dialer:          &kafka.Dialer{ClientID: s.store.cfg.ClientID, Timeout: s.store.cfg.DialTimeout},
+		Topic:           a.Topic,
+		Partition:       a.Partition,
+		MinBytes:        1,
+		MaxBytes:        16 << 20,
+		MaxWait:         250 * time.Millisecond,
+		QueueCapacity:   s.cfg.MaxBatch,
+		ReadLagInterval: -1,
+		ErrorLogger:     kafka.LoggerFunc(func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) }),
+	})
+	defer r.Close()
+	if err := r.SetOffset(a.Offset); err != nil {
+		log.Error("set offset", "offset", a.Offset, "err", err)
+		return
+	}
+	for {
+		msgs, hwm := s.fetchBatch(gctx, r)
+		if len(msgs) == 0 {
+			return // the generation ended
+		}
+		// The batch was fetched in this generation: finish it even if the
+		// generation ends meanwhile, then try to commit. A commit refused
+		// because the group moved on is harmless: the new owner gets the
+		// batch again, and handlers are idempotent.
+		if !s.process(gctx, gen, a, log, handler, msgs) {
+			return
+		}
+		s.setLag(a.Topic, a.Partition, hwm-(msgs[len(msgs)-1].Offset+1))
+		if gctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// fetchBatch waits for one message, then gathers more for up to MaxWait or
+// MaxBatch messages. It returns nothing when the generation ended first, and
+// the partition's high watermark as of the last fetch.
+func (s *Subscriber) fetchBatch(gctx context.Context, r *kafka.Reader) ([]kafka.Message, int64) {
+	first, err := r.FetchMessage(gctx)
+	if err != nil {
+		if gctx.Err() == nil {
+			s.cfg.Logger.Warn("fetch", "topic", r.Config().Topic, "partition", r.Config().Partition, "err", err)
+		}
+		return nil, 0
+	}
+	msgs := make([]kafka.Message, 1, s.cfg.MaxBatch)
+	msgs[0] = first
+	hwm := first.HighWaterMark
+	lctx, cancel := context.WithTimeout(gctx, s.cfg.MaxWait)
+	defer cancel()
+	for len(msgs) < s.cfg.MaxBatch {
+		// Once the reader has caught up, do not wait for the linger time:
+		// a lone event is handled at once.
+		if msgs[len(msgs)-1].Offset+1 >= hwm {
+			break
+		}
+		m, err := r.FetchMessage(lctx)
+		if err != nil {
+			break
+		}
+		msgs = append(msgs, m)
+		hwm = m.HighWaterMark
+	}
+	return msgs, hwm
+}
+
+// process decodes, handles, dead-letters and commits one batch. It returns
+// false when the generation ended before the batch could be handled.
+func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assignment, log *slog.Logger, h PartitionHandler, raw []kafka.Message) bool {
+	start := time.Now()
+	b := &Batch{Topic: a.Topic, Partition: a.Partition, Messages: make([]Message, 0, len(raw))}
+	var undecodable []deadLetter
+	for _, m := range raw {
+		msg := Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
+		if err := decodeEnvelope(m.Value, &msg.Envelope); err != nil {
+			undecodable = append(undecodable, deadLetter{msg: msg, reason: err.Error()})
+			continue
+		}
+		b.Messages = append(b.Messages, msg)
+	}
+
+	// A context for the batch that survives the end of the generation for a
+	// bounded time, so a shutdown or rebalance drains the batch in flight.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), s.cfg.DrainTimeout)
+	defer cancel()
+	if len(b.Messages) > 0 {
+		for attempt := 0; ; attempt++ {
+			err := h.Handle(hctx, b)
+			if err == nil {
+				break
+			}
+			s.store.metrics.handlerErrors.WithLabelValues(s.cfg.Group, a.Topic).Inc()
+			log.Warn("handler failed; retrying the batch", "first_offset", raw[0].Offset, "events", len(raw), "attempt", attempt+1, "err", err)
+			b.rejected = nil
+			if !s.sleep(gctx, attempt) {
+				return false // generation over: not committed, the next owner retries
+			}
+		}
+	}
+
+	dead := undecodable
+	for i, m := range b.Messages {
+		if reason, ok := b.rejected[i]; ok {
+			dead = append(dead, deadLetter{msg: m, reason: reason})
+		}
+	}
+	if len(dead) > 0 {
+		for attempt := 0; ; attempt++ {
+			err := s.sendDeadLetters(hctx, dead)
+			if err == nil {
+				break
+			}
+			log.Warn("dead-letter append failed; retrying", "err", err)
+			if !s.sleep(gctx, attempt) {
+				return false
+			}
+		}
+		s.store.metrics.deadLetters.WithLabelValues(s.cfg.Group, a.Topic).Add(float64(len(dead)))
+		for _, d := range dead {
+			log.Warn("event sent to dead-letter topic", "offset", d.msg.Offset, "dlq", s.cfg.DeadLetterTopic, "reason", d.reason)
+		}
+	}
+
+	next := raw[len(raw)-1].Offset + 1
+	for attempt := 0; ; attempt++ {
+		err := gen.CommitOffsets(map[string]map[int]int64{a.Topic: {a.Partition: next}})
+		if err == nil {
+			break
+		}
+		s.store.metrics.commitErrors.WithLabelValues(s.cfg.Group, a.Topic).Inc()
+		if gctx.Err() != nil {
+			log.Info("commit refused after the generation ended; the next owner redelivers", "next_offset", next, "err", err)
+			return false
+		}
+		log.Warn("commit failed; retrying", "next_offset", next, "err", err)
+		if !s.sleep(gctx, attempt) {
+			return false
+		}
+	}
+	s.setCommitted(a.Topic, a.Partition, next)
+	s.store.metrics.batches.WithLabelValues(s.cfg.Group, a.Topic).Inc()
+	s.store.metrics.events.WithLabelValues(s.cfg.Group, a.Topic).Add(float64(len(raw)))
+	s.store.metrics.batchSeconds.WithLabelValues(s.cfg.Group, a.Topic).Observe(time.Since(start).Seconds())
+	return true
+}
+
+// decodeEnvelope decodes a record value into an envelope and checks the
+// fields every consumer relies on. The payload is left to the handler.
+func decodeEnvelope(value []byte, env *schemas.Envelope) error {
+	if err := json.Unmarshal(value, env); err != nil {
+		return fmt.Errorf("undecodable envelope: %w", err)
+	}
+	switch {
+	case env.EventID == "":
+		return errors.New("invalid envelope: event_id is empty")
+	case env.Type == "":
+		return errors.New("invalid envelope: type is empty")
+	}
+	return nil
+}
+
+// sleep waits for the attempt's backoff; false if the generation ended.
+func (s *Subscriber) sleep(gctx context.Context, attempt int) bool {
+	d := s.cfg.RetryMin << min(attempt, 16)
+	if d > s.cfg.RetryMax || d <= 0 {
+		d = s.cfg.RetryMax
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-gctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (s *Subscriber) setLag(topic string, partition int, lag int64) {
+	s.store.metrics.lag.WithLabelValues(s.cfg.Group, topic, strconv.Itoa(partition)).Set(float64(max(lag, 0)))
+}
+
+func (s *Subscriber) setCommitted(topic string, partition int, next int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.committed[topic] == nil {
+		s.committed[topic] = make(map[int]int64)
+	}
+	s.committed[topic][partition] = next
+}
+
+// forgetPartition drops what this member knew of a partition it no longer
+// owns, so its metrics do not report a stale lag.
+func (s *Subscriber) forgetPartition(topic string, partition int) {
+	s.mu.Lock()
+	delete(s.committed[topic], partition)
+	s.mu.Unlock()
+	s.store.metrics.lag.DeleteLabelValues(s.cfg.Group, topic, strconv.Itoa(partition))
+}
+
+// Committed returns the offsets this member committed for the partitions it
+// owns now: topic -> partition -> next offset to read.
+func (s *Subscriber) Committed() map[string]map[int]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]map[int]int64, len(s.committed))
+	for t, ps := range s.committed {
+		out[t] = make(map[int]int64, len(ps))
+		for p, o := range ps {
+			out[t][p] = o
+		}
+	}
+	return out
+}
