@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -461,4 +462,49 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShutdownDrainsInFlightBatch: stopping a subscriber while its handler is
+// in the middle of a batch lets the batch finish and commits it, so the next
+// member does not get it again.
+func TestShutdownDrainsInFlightBatch(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, embedded.Config{})
+	s := openStore(t, b.Addrs())
+	topic := uniqueName(t, "topic")
+	group := uniqueName(t, "group")
+	ensureTopic(t, s, topic, 1)
+	if err := s.Append(context.Background(), topic, testEvent("k", 0, 100)); err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var finished atomic.Bool
+	stop := runSubscriber(t, s, eventstore.SubscriberConfig{
+		Group: group, Topics: []string{topic},
+		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(ctx context.Context, b *eventstore.Batch) error {
+			close(entered)
+			<-release
+			if ctx.Err() != nil {
+				return ctx.Err() // the drain context must outlive the shutdown
+			}
+			finished.Store(true)
+			return nil
+		})),
+	})
+	<-entered
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	time.Sleep(200 * time.Millisecond) // the shutdown is now waiting on the handler
+	select {
+	case <-stopped:
+		t.Fatal("subscriber stopped before its in-flight batch finished")
+	default:
+	}
+	close(release)
+	<-stopped
+	if !finished.Load() {
+		t.Fatal("handler saw its context cancelled by the shutdown")
+	}
+	waitLag(t, s, group, topic, 0)
 }

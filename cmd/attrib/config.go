@@ -90,6 +90,10 @@ func (c *config) get(flagName string) string { return c.byFlag[flagName].value }
 // settingError names the setting that is wrong, both as flag and as env.
 func (c *config) settingError(flagName string, err error) error {
 	s := c.byFlag[flagName]
+	if s.secret && s.value != "" {
+		// Parse errors quote the raw value; never print a secret.
+		err = errors.New(strings.ReplaceAll(err.Error(), s.value, maskedValue(s)))
+	}
 	return fmt.Errorf("setting --%s (%s=%q): %w", s.flag, s.env, maskedValue(s), err)
 }
 

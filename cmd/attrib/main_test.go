@@ -62,6 +62,8 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 	}{
 		{"malformed redis url", []string{"serve"}, map[string]string{"ATTRIB_REDIS_URL": "http//nope"},
 			[]string{"--redis-url", "ATTRIB_REDIS_URL"}},
+		{"secret not echoed in a parse error", []string{"serve", "--redis-url", "redis://:hunter2@[bad"}, nil,
+			[]string{"--redis-url", "missing ']' in host"}},
 		{"clickhouse http scheme", []string{"serve", "--clickhouse-url", "http://127.0.0.1:8123"}, nil,
 			[]string{"--clickhouse-url", "want clickhouse://"}},
 		{"broker without port", []string{"serve"}, map[string]string{"ATTRIB_KAFKA_BROKERS": "kafka1"},
@@ -77,6 +79,9 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 			code := run(tc.args, env(tc.env), &out, &errOut)
 			if code == 0 {
 				t.Fatalf("attrib %v succeeded, want a failure", tc.args)
+			}
+			if strings.Contains(errOut.String(), "hunter2") {
+				t.Errorf("error output shows the password:\n%s", errOut.String())
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(errOut.String(), w) {
