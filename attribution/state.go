@@ -1,0 +1,320 @@
+package attribution
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/attrib-engine/attrib/money"
+	"github.com/attrib-engine/attrib/promocode"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// PoisonError is an order event the core cannot process: the adapter sends
+// it to the dead-letter topic with Reason and moves on. Apply leaves the
+// state unchanged when it returns one.
+type PoisonError struct {
+	// EventID and Type identify the refused envelope.
+	EventID string
+	Type    string
+	// Reason says what is wrong, for the dead-letter record.
+	Reason string
+}
+
+// Error returns "poison <type> event <id>: <reason>".
+func (e *PoisonError) Error() string {
+	return fmt.Sprintf("poison %s event %s: %s", e.Type, e.EventID, e.Reason)
+}
+
+// Fold precedence of event types at equal occurred_at: see the package
+// documentation.
+const (
+	precPlaced = iota
+	precRefunded
+	precCancelled
+	precConfirmed
+	precHoldExpired
+)
+
+// orderEvent is one distinct order event as the fold needs it.
+type orderEvent struct {
+	eventID string
+	typ     string
+	prec    int
+	// at is the occurred_at (hold_ends_at for a hold expiry).
+	at time.Time
+	// seq numbers the distinct events in arrival order, from 1.
+	seq uint64
+	// refund is the refund_amount of an order.refunded.
+	refund decimal.Decimal
+}
+
+// less is the fold order: occurred_at, then type precedence, then event id.
+func (e *orderEvent) less(o *orderEvent) bool {
+	if !e.at.Equal(o.at) {
+		return e.at.Before(o.at)
+	}
+	if e.prec != o.prec {
+		return e.prec < o.prec
+	}
+	return e.eventID < o.eventID
+}
+
+// placement holds the facts of the order's placement.
+type placement struct {
+	at         time.Time
+	codes      []string // as the shop sent them
+	normalized []string // promocode.Normalize of each
+	amount     money.Amount
+	country    string
+}
+
+// sameFacts reports whether two placements state the same order. The codes
+// are compared as sent: they are shown in the decision, so a placement that
+// spells them differently is not the same fact.
+func (p *placement) sameFacts(o *placement) bool {
+	return p.at.Equal(o.at) && p.amount.Equal(o.amount) && p.country == o.country &&
+		slices.Equal(p.codes, o.codes)
+}
+
+// OrderState is everything the core knows about one order: the distinct
+// order events seen, from which status and earnings are derived, and what was
+// last emitted for it. The zero value is an empty order, ready for Apply.
+// An OrderState is not safe for concurrent use; the worker keeps one per
+// order key, and orders of one key arrive on one partition.
+type OrderState struct {
+	brandID, orderID string
+	// events are the distinct events, placement included, in fold order.
+	events []orderEvent
+	// seen holds every envelope event id applied or dropped as duplicate.
+	seen map[string]struct{}
+	// shopEvents maps each shop_event_id to a fingerprint of its event.
+	shopEvents map[string]string
+	placed     *placement
+	holdSeen   bool
+	emitted    emission
+}
+
+// BrandID returns the order's brand, "" before the first event.
+func (st *OrderState) BrandID() string { return st.brandID }
+
+// OrderID returns the shop's order id, "" before the first event.
+func (st *OrderState) OrderID() string { return st.orderID }
+
+// Placed reports whether the order's placement has been applied.
+func (st *OrderState) Placed() bool { return st.placed != nil }
+
+// PlacedAt returns the placed time; ok is false before the placement.
+func (st *OrderState) PlacedAt() (t time.Time, ok bool) {
+	if st.placed == nil {
+		return time.Time{}, false
+	}
+	return st.placed.at, true
+}
+
+// PromoCodes returns the normalised codes of the placement, in its order
+// (nil before the placement): the texts whose index entries decide it.
+func (st *OrderState) PromoCodes() []string {
+	if st.placed == nil {
+		return nil
+	}
+	return slices.Clone(st.placed.normalized)
+}
+
+// Version returns the number of distinct events applied: the version of the
+// next row Decide emits.
+func (st *OrderState) Version() uint64 { return uint64(len(st.events)) }
+
+// EmittedVersion returns the version of the latest row emitted for the
+// order (0 if none), as recorded by Emitted.
+func (st *OrderState) EmittedVersion() uint64 { return st.emitted.version }
+
+// Apply adds one order event (order.placed, order.confirmed,
+// order.cancelled, order.refunded or order.hold_expired) to the order's
+// state. ev is env's decoded payload (schemas.Decode returns a pointer;
+// values work too). changed is false for a duplicate, which leaves the state
+// as it was. An event that cannot be processed yields a *PoisonError and no
+// change. Apply never looks anything up and never emits: Decide does.
+func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool, err error) {
+	poison := func(format string, args ...any) error {
+		return &PoisonError{EventID: env.EventID, Type: env.Type, Reason: fmt.Sprintf(format, args...)}
+	}
+	if ev = deref(ev); ev == nil {
+		return false, poison("no payload")
+	}
+	if env.Type != ev.EventType() {
+		return false, poison("envelope type %q carries a %s payload", env.Type, ev.EventType())
+	}
+	if env.EventID == "" {
+		return false, poison("no event id")
+	}
+	if _, dup := st.seen[env.EventID]; dup {
+		return false, nil
+	}
+	e := orderEvent{eventID: env.EventID, typ: env.Type, at: env.OccurredAt.UTC()}
+	var brandID, orderID, shopID, fingerprint string
+	var place *placement
+	switch p := ev.(type) {
+	case schemas.OrderPlaced:
+		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precPlaced
+		if !money.ValidCurrency(p.Currency) {
+			return false, poison("currency %q is not an ISO 4217 code", p.Currency)
+		}
+		amount, err := money.Parse(p.Amount, p.Currency)
+		if err != nil {
+			return false, poison("amount: %v", err)
+		}
+		place = &placement{at: e.at, codes: slices.Clone(p.PromoCodes), amount: amount, country: p.Country}
+		place.normalized = make([]string, len(p.PromoCodes))
+		for i, c := range p.PromoCodes {
+			place.normalized[i] = promocode.Normalize(c)
+		}
+		fingerprint = placedFingerprint(place)
+	case schemas.OrderConfirmed:
+		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precConfirmed
+	case schemas.OrderCancelled:
+		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precCancelled
+	case schemas.OrderRefunded:
+		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precRefunded
+		// The refund has no currency of its own: it is in the order's. Its
+		// precision is checked against the widest minor unit, not the
+		// order's, because the placement may not have arrived yet and the
+		// verdict must not depend on arrival order; an odd digit only makes
+		// the exact net finer than the currency's minor unit.
+		r, err := money.ParseDecimal(p.RefundAmount, money.MaxMinorUnits)
+		if err != nil {
+			return false, poison("refund_amount: %v", err)
+		}
+		e.refund = r
+		fingerprint = e.typ + "|" + r.String()
+	case schemas.OrderHoldExpired:
+		brandID, orderID, e.prec = p.BrandID, p.OrderID, precHoldExpired
+		if p.HoldEndsAt.IsZero() {
+			return false, poison("hold_ends_at is zero")
+		}
+		// The payload's hold end is the hold event's time in the fold.
+		e.at = p.HoldEndsAt.UTC()
+	default:
+		return false, poison("not an order event")
+	}
+	if e.at.IsZero() {
+		return false, poison("occurred_at is zero")
+	}
+	if brandID == "" || orderID == "" {
+		return false, poison("brand_id and order_id must be set")
+	}
+	if st.brandID != "" && (brandID != st.brandID || orderID != st.orderID) {
+		return false, poison("event of order %s applied to order %s",
+			schemas.OrderKey(brandID, orderID), schemas.OrderKey(st.brandID, st.orderID))
+	}
+	if env.AggregateKey != "" && env.AggregateKey != schemas.OrderKey(brandID, orderID) {
+		return false, poison("aggregate key %q is not the order's %q", env.AggregateKey, schemas.OrderKey(brandID, orderID))
+	}
+	if env.BrandID != "" && env.BrandID != brandID {
+		return false, poison("envelope brand %q differs from the payload's %q", env.BrandID, brandID)
+	}
+	if shopID != "" {
+		if fingerprint == "" {
+			fingerprint = e.typ
+		}
+		fingerprint += "|" + e.at.Format(time.RFC3339Nano)
+		if prev, ok := st.shopEvents[shopID]; ok {
+			if prev != fingerprint {
+				return false, poison("shop_event_id %q was already used for a different event", shopID)
+			}
+			st.markSeen(env.EventID)
+			return false, nil
+		}
+	}
+	switch {
+	case place != nil && st.placed != nil:
+		if !st.placed.sameFacts(place) {
+			return false, poison("a second placement with different facts (placed at %s, amount %s %s)",
+				place.at.Format(time.RFC3339), place.amount, place.amount.Currency())
+		}
+		st.markSeen(env.EventID)
+		st.markShop(shopID, fingerprint)
+		return false, nil
+	case e.typ == schemas.TypeOrderHoldExpired && st.holdSeen:
+		st.markSeen(env.EventID)
+		return false, nil
+	}
+
+	// Valid and new: from here on, nothing fails.
+	st.brandID, st.orderID = brandID, orderID
+	st.markSeen(env.EventID)
+	st.markShop(shopID, fingerprint)
+	if place != nil {
+		st.placed = place
+	}
+	if e.typ == schemas.TypeOrderHoldExpired {
+		st.holdSeen = true
+	}
+	e.seq = uint64(len(st.events)) + 1
+	i, _ := slices.BinarySearchFunc(st.events, &e, func(a orderEvent, b *orderEvent) int {
+		if a.less(b) {
+			return -1
+		}
+		return 1 // event ids are unique, so never equal
+	})
+	st.events = slices.Insert(st.events, i, e)
+	return true, nil
+}
+
+func (st *OrderState) markSeen(eventID string) {
+	if st.seen == nil {
+		st.seen = make(map[string]struct{}, 4)
+	}
+	st.seen[eventID] = struct{}{}
+}
+
+func (st *OrderState) markShop(shopID, fingerprint string) {
+	if shopID == "" {
+		return
+	}
+	if st.shopEvents == nil {
+		st.shopEvents = make(map[string]string, 4)
+	}
+	st.shopEvents[shopID] = fingerprint
+}
+
+// placedFingerprint identifies a placement's facts, for a reused shop_event_id.
+func placedFingerprint(p *placement) string {
+	return schemas.TypeOrderPlaced + "|" + p.amount.String() + "|" + p.amount.Currency() + "|" +
+		p.country + "|" + strings.Join(p.codes, "\x00")
+}
+
+// deref returns the value a pointer payload points to, so that Apply and
+// Emitted accept both *T (as schemas.Decode returns) and T; a nil pointer
+// gives nil.
+func deref(ev schemas.Event) schemas.Event {
+	switch p := ev.(type) {
+	case *schemas.OrderPlaced:
+		return value(p)
+	case *schemas.OrderConfirmed:
+		return value(p)
+	case *schemas.OrderCancelled:
+		return value(p)
+	case *schemas.OrderRefunded:
+		return value(p)
+	case *schemas.OrderHoldExpired:
+		return value(p)
+	case *schemas.OrderAttributed:
+		return value(p)
+	case *schemas.OrderEarningsAdjusted:
+		return value(p)
+	case *schemas.OrderUnattributed:
+		return value(p)
+	}
+	return ev
+}
+
+func value[T schemas.Event](p *T) schemas.Event {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
