@@ -1,0 +1,77 @@
+package eventstore_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// TestPartitionOfMatchesAppend: the partition PartitionOf computes is the
+// one Append writes to, and AppendToPartition reports the offsets its events
+// got.
+func TestPartitionOfMatchesAppend(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, embedded.Config{})
+	s := openStore(t, b.Addrs())
+	topic := uniqueName(t, "topic")
+	ensureTopic(t, s, topic, 8)
+	n, err := s.Partitions(context.Background(), topic)
+	if err != nil || n != 8 {
+		t.Fatalf("Partitions = %d, %v; want 8", n, err)
+	}
+	var batch []schemas.Envelope
+	for i := range 64 {
+		batch = append(batch, testEvent("brand-"+strconv.Itoa(i), i, 50))
+	}
+	if err := s.Append(context.Background(), topic, batch...); err != nil {
+		t.Fatal(err)
+	}
+	// Then three events straight to the partition of one key.
+	key := "brand-7"
+	p := eventstore.PartitionOf(key, n)
+	first, err := s.AppendToPartition(context.Background(), topic, p, testEvent(key, 100, 50), testEvent(key, 101, 50), testEvent(key, 102, 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector()
+	runSubscriber(t, s, eventstore.SubscriberConfig{
+		Group: uniqueName(t, "group"), Topics: []string{topic},
+		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+			c.add(b.Messages...)
+			return nil
+		})),
+	})
+	got := c.waitFor(t, 30*time.Second, "67 events", func(m []eventstore.Message) bool { return len(m) >= 67 })
+	for _, m := range got {
+		if want := eventstore.PartitionOf(string(m.Key), n); m.Partition != want {
+			t.Errorf("key %s on partition %d, PartitionOf says %d", m.Key, m.Partition, want)
+		}
+		if _, seq := payloadSeq(t, m); seq >= 100 {
+			if want := first + int64(seq-100); m.Offset != want {
+				t.Errorf("event %d at offset %d, AppendToPartition said %d", seq, m.Offset, want)
+			}
+		}
+	}
+
+	var replayed int
+	err = s.ReplayPartition(context.Background(), topic, p, eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+		for _, m := range b.Messages {
+			if m.Partition != p {
+				t.Errorf("ReplayPartition(%d) handed a message of partition %d", p, m.Partition)
+			}
+			replayed++
+		}
+		return nil
+	}), eventstore.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int(first) + 3; replayed != want {
+		t.Errorf("ReplayPartition read %d events, want %d", replayed, want)
+	}
+}
