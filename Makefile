@@ -1,0 +1,45 @@
+# The two commands a newcomer needs:
+#   make run   - install and start Redis and ClickHouse, then run the whole engine (HTTP on :8080)
+#   make test  - install and start Redis and ClickHouse, vet, and run every test (none may skip)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+STACK := bash deploy/local/stack.sh
+# Where the local servers keep their data, and where test output goes.
+export ATTRIB_LOCAL_DIR ?= $(CURDIR)/.local
+TEST_FLAGS ?= -race -count=1 -timeout 30m
+
+.PHONY: run test build vet bench stack-up stack-down stack-status clean
+
+build:
+	$(GO) build -o bin/attrib ./cmd/attrib
+
+run: stack-up build
+	eval "$$($(STACK) env)"; exec ./bin/attrib serve
+
+test: stack-up
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	mkdir -p "$(ATTRIB_LOCAL_DIR)"
+	eval "$$($(STACK) env)"; \
+	export ATTRIB_TEST_REDIS_URL="$$ATTRIB_REDIS_URL" ATTRIB_TEST_CLICKHOUSE_URL="$$ATTRIB_CLICKHOUSE_URL" ATTRIB_REQUIRE_INTEGRATION=1; \
+	set +e; $(GO) test $(TEST_FLAGS) -json ./... > "$(ATTRIB_LOCAL_DIR)/test.json"; status=$$?; set -e; \
+	$(GO) run ./internal/tools/testreport -no-skip < "$(ATTRIB_LOCAL_DIR)/test.json"; \
+	exit $$status
+
+bench: stack-up
+	eval "$$($(STACK) env)"; \
+	export ATTRIB_TEST_REDIS_URL="$$ATTRIB_REDIS_URL" ATTRIB_TEST_CLICKHOUSE_URL="$$ATTRIB_CLICKHOUSE_URL"; \
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./...
+
+stack-up:
+	$(STACK) up
+
+stack-down:
+	$(STACK) down
+
+stack-status:
+	$(STACK) status
+
+clean:
+	rm -rf bin
