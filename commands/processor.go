@@ -269,23 +269,38 @@ func (h *partition) generator(ctx context.Context, b *catalog.Brand, cmd catalog
 
 // waitProjected waits until the projection has read up to next.
 func (h *partition) waitProjected(ctx context.Context, next int64) {
-	if h.p.cfg.Projected == nil {
+	start := time.Now()
+	if err := waitProjected(ctx, h.p.cfg.Projected, h.partition, next, h.p.cfg.ProjectionWait); err != nil {
+		h.log.Warn("projection did not catch up in time; answering anyway", "want_offset", next, "err", err)
 		return
 	}
-	start := time.Now()
-	deadline := start.Add(h.p.cfg.ProjectionWait)
+	h.p.waits.Observe(time.Since(start).Seconds())
+}
+
+// waitProjected polls projected until it reports at least next for
+// partition, or wait passes. A nil projected is always caught up.
+func waitProjected(ctx context.Context, projected ProjectedFunc, partition int, next int64, wait time.Duration) error {
+	if projected == nil {
+		return nil
+	}
+	deadline := time.Now().Add(wait)
 	delay := time.Millisecond
 	for {
-		got, err := h.p.cfg.Projected(ctx, h.partition)
+		got, err := projected(ctx, partition)
 		if err == nil && got >= next {
-			h.p.waits.Observe(time.Since(start).Seconds())
-			return
+			return nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			h.log.Warn("projection did not catch up in time; answering anyway", "want_offset", next, "have", got, "err", err)
-			return
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("projection at offset %d of partition %d, want %d", got, partition, next)
+			}
+			return err
 		}
-		time.Sleep(delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
 		delay = min(delay*2, 50*time.Millisecond)
 	}
 }
