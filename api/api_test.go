@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/attrib-engine/attrib/api"
+	"github.com/attrib-engine/attrib/catalog"
+	"github.com/attrib-engine/attrib/commands"
 )
 
 func newTestMux(checks ...api.Check) *api.Mux {
@@ -22,7 +24,39 @@ func newTestMux(checks ...api.Check) *api.Mux {
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "attrib_test_total", Help: "test"}))
 	api.RegisterOps(mux, api.OpsConfig{Checks: checks, Gatherer: reg})
 	api.RegisterContracts(mux)
+	srv, err := api.New(api.Config{Commands: unused{}, Registrar: unused{}, Catalog: unused{}, MasterKey: make([]byte, 32)})
+	if err != nil {
+		panic(err)
+	}
+	srv.Register(mux)
 	return mux
+}
+
+// unused satisfies the server's dependencies for tests that only list or
+// probe routes that never reach them.
+type unused struct{}
+
+func (unused) Send(context.Context, catalog.BrandCommand, string) (commands.Result, error) {
+	return commands.Result{}, errors.New("unused")
+}
+func (unused) RegisterCreator(context.Context, catalog.RegisterCreator) error {
+	return errors.New("unused")
+}
+func (unused) RegisterAnalyst(context.Context, catalog.RegisterAnalyst) error {
+	return errors.New("unused")
+}
+func (unused) FindPrincipal(context.Context, string) (api.Caller, bool, error) {
+	return api.Caller{}, false, nil
+}
+func (unused) Offers(context.Context) ([]api.Offer, error) { return nil, errors.New("unused") }
+func (unused) Request(context.Context, string) (api.CodeRequest, bool, error) {
+	return api.CodeRequest{}, false, errors.New("unused")
+}
+func (unused) RequestsByCreator(context.Context, string) ([]api.CodeRequest, error) {
+	return nil, errors.New("unused")
+}
+func (unused) RequestsByBrand(context.Context, string) ([]api.CodeRequest, error) {
+	return nil, errors.New("unused")
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -83,6 +117,7 @@ func TestOpsEndpoints(t *testing.T) {
 		{"old schema version", nil, "/schemas/order.placed.v1.json", 200, `"promo_codes"`},
 		{"unknown schema", nil, "/schemas/order.nope.json", 404, `"code": "not_found"`},
 		{"bad version", nil, "/schemas/order.placed.vx.json", 404, `"code": "not_found"`},
+		{"v1 without token", nil, "/v1/offers", 401, `"code": "unauthorized"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -102,7 +102,7 @@ func setupBrand(t *testing.T, h *harness, brandID string, requests int) []string
 	mustOK(t, h.send(t, catalog.RegisterBrand{BrandID: brandID, Name: "Brand " + brandID,
 		APIKeyHash: fmt.Sprintf("%064x", 1), WebhookSecretSalt: "salt"}))
 	mustOK(t, h.send(t, catalog.PublishOffer{BrandID: brandID, OfferID: brandID + "-offer", Name: "Spring",
-		Payout: schemas.Payout{Type: schemas.PayoutFixed, Value: "150.00", Currency: "RUB"},
+		Payout:    schemas.Payout{Type: schemas.PayoutFixed, Value: "150.00", Currency: "RUB"},
 		Countries: []string{"RU"}, Platforms: []string{"instagram"}, HoldDays: 30}))
 	var ids []string
 	for i := range requests {
@@ -185,7 +185,7 @@ func TestRefusalsKeepTheirKind(t *testing.T) {
 		{"unknown request", catalog.ConfirmCode{BrandID: "brand-c", RequestID: "nope", Code: "X1"}, commands.FailNotFound, ""},
 		{"bad code text", catalog.ConfirmCode{BrandID: "brand-c", RequestID: "brand-c-req-0", Code: "no spaces!"}, commands.FailInvalid, "code"},
 		{"bad payout", catalog.PublishOffer{BrandID: "brand-c", OfferID: "o2", Name: "X",
-			Payout: schemas.Payout{Type: schemas.PayoutPercent, Value: "150", Currency: "RUB"},
+			Payout:    schemas.Payout{Type: schemas.PayoutPercent, Value: "150", Currency: "RUB"},
 			Countries: []string{"RU"}, Platforms: []string{"vk"}}, commands.FailInvalid, "payout.value"},
 		{"duplicate request", catalog.RequestCode{BrandID: "brand-c", OfferID: "brand-c-offer", RequestID: "r-dup", CreatorID: "creator-0", Platform: "instagram"}, commands.FailConflict, ""},
 	}

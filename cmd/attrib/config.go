@@ -16,6 +16,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/credentials"
 )
 
 // setting is one configuration value: a flag with an environment fallback.
@@ -54,6 +56,9 @@ func newConfig() *config {
 	add(setting{flag: "http-addr", env: "ATTRIB_HTTP_ADDR", def: ":8080", usage: "listen address of the HTTP API"})
 	add(setting{flag: "data-dir", env: "ATTRIB_DATA_DIR", def: ".local/data", usage: "directory for the embedded broker's log and local files"})
 	add(setting{flag: "admin-token", env: "ATTRIB_ADMIN_TOKEN", secret: true, usage: "bearer token of the operator (bootstrap endpoints); empty: those endpoints refuse every call"})
+	add(setting{flag: "secret-key", env: "ATTRIB_SECRET_KEY", secret: true, usage: "master key (64+ hex chars) that brands' webhook secrets derive from; empty: <data-dir>/secret.key, created on first start"})
+	add(setting{flag: "smtp-url", env: "ATTRIB_SMTP_URL", secret: true, usage: "SMTP server for creators' emails, smtp://user:pass@host:587?from=noreply@example.com (smtps:// for TLS); empty: .eml files under <data-dir>/mail"})
+	add(setting{flag: "redis-prefix", env: "ATTRIB_REDIS_PREFIX", def: "attrib:", usage: "prefix of every Redis key of the projections"})
 	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
 	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
@@ -109,6 +114,9 @@ type engineConfig struct {
 	HTTPAddr          string
 	DataDir           string
 	AdminToken        string
+	SecretKey         string
+	SMTPURL           string
+	RedisPrefix       string
 	LogLevel          string
 	LogFormat         string
 	DependencyTimeout time.Duration
@@ -118,8 +126,11 @@ type engineConfig struct {
 // error names the first bad setting.
 func (c *config) parse() (*engineConfig, error) {
 	ec := &engineConfig{
-		HTTPAddr:   c.get("http-addr"),
-		AdminToken: c.get("admin-token"),
+		HTTPAddr:    c.get("http-addr"),
+		AdminToken:  c.get("admin-token"),
+		SecretKey:   c.get("secret-key"),
+		SMTPURL:     c.get("smtp-url"),
+		RedisPrefix: c.get("redis-prefix"),
 	}
 	var errs []error
 	check := func(flagName string, err error) {
@@ -164,6 +175,13 @@ func (c *config) parse() (*engineConfig, error) {
 	}
 	ec.DataDir, err = filepath.Abs(c.get("data-dir"))
 	check("data-dir", err)
+	if ec.SecretKey != "" {
+		_, err := credentials.ParseMasterKey(ec.SecretKey)
+		check("secret-key", err)
+	}
+	if ec.RedisPrefix == "" {
+		check("redis-prefix", errors.New("must not be empty: rebuilds drop every key under it"))
+	}
 	ec.LogLevel = c.get("log-level")
 	switch ec.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -26,10 +26,11 @@ type command struct {
 	noConfig bool
 }
 
-func commands() []command {
+func subcommands() []command {
 	return []command{
 		{name: "serve", summary: "run every component in one process: the HTTP API on --http-addr, the embedded broker when no brokers are given", run: runServe},
 		{name: "broker", summary: "run only the embedded Kafka-protocol broker (for several engine processes on one machine)", run: runBroker},
+		{name: "rebuild", summary: "rebuild projections from the log: `attrib rebuild redis` drops the Redis projections and replays the catalog", run: runRebuild},
 		{name: "topics", summary: "create the event topics that are missing, then exit", run: runTopics},
 		{name: "config", summary: "print the configuration with secrets masked, and where each value comes from", run: nil},
 		{name: "version", summary: "print the version", run: nil, noConfig: true},
@@ -59,7 +60,7 @@ func runContext(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	name := args[0]
 	var cmd *command
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		if c.name == name {
 			cmd = &c
 			break
@@ -78,7 +79,8 @@ func runContext(ctx context.Context, args []string, getenv func(string) string, 
 	fs := flag.NewFlagSet("attrib "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.bind(fs, getenv)
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -98,8 +100,9 @@ func runContext(ctx context.Context, args []string, getenv func(string) string, 
 		return 1
 	}
 	log := newLogger(stderr, ec)
+	progressOut = stderr
 	slog.SetDefault(log)
-	if err := cmd.run(ctx, ec, log, fs.Args()); err != nil {
+	if err := cmd.run(ctx, ec, log, positional); err != nil {
 		var se *startError
 		if errors.As(err, &se) {
 			fmt.Fprintf(stderr, "attrib %s: %v\n", name, cfg.settingError(se.setting, se.err))
@@ -109,6 +112,24 @@ func runContext(ctx context.Context, args []string, getenv func(string) string, 
 		return 1
 	}
 	return 0
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments ("rebuild redis --data-dir x"), returning the
+// positional ones in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
 }
 
 // startError is a failure to start that is due to one setting, such as an
@@ -124,7 +145,7 @@ func (e *startError) Unwrap() error { return e.err }
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: attrib <command> [flags]")
 	fmt.Fprintln(w, "\nCommands:")
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery setting is a flag with an environment fallback; `attrib config` lists them.")

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrib-engine/attrib/api"
+	"github.com/attrib-engine/attrib/commands"
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/eventstore/embedded"
 	"github.com/attrib-engine/attrib/schemas"
@@ -24,9 +25,13 @@ import (
 
 // infra holds the connections every component shares.
 type infra struct {
-	registry   *prometheus.Registry
-	store      *eventstore.Store
-	redis      redis.UniversalClient
+	registry *prometheus.Registry
+	store    *eventstore.Store
+	redis    redis.UniversalClient
+	// blocking is a second Redis client for calls that block a connection
+	// (BLPOP of command replies), so that waiting API calls can never take
+	// every connection of the pool the processor needs to answer them.
+	blocking   redis.UniversalClient
 	clickhouse driver.Conn
 	// comps are the infrastructure's own components (the embedded broker,
 	// closers), to run first and stop last.
@@ -78,7 +83,16 @@ func openKafka(ctx context.Context, ec *engineConfig, log *slog.Logger, reg prom
 	for _, t := range schemas.Topics() {
 		specs = append(specs, eventstore.TopicSpec{Name: t})
 	}
-	if err := store.EnsureTopics(tctx, specs...); err != nil {
+	err = store.EnsureTopics(tctx, specs...)
+	if err == nil {
+		// The commands topic must match the catalog topic's partitions (see
+		// package commands), whatever --kafka-partitions says now.
+		var n int
+		if n, err = store.Partitions(tctx, schemas.TopicCatalog); err == nil {
+			err = store.EnsureTopics(tctx, commands.TopicSpec(n))
+		}
+	}
+	if err != nil {
 		_ = store.Close()
 		closeAll(comps)
 		return nil, nil, &startError{setting: setting, err: err}
@@ -120,8 +134,8 @@ func waitFor(ctx context.Context, timeout time.Duration, ping func(context.Conte
 }
 
 // openRedis connects to Redis through a UniversalClient, so a Redis Cluster
-// works unchanged.
-func openRedis(ctx context.Context, ec *engineConfig) (redis.UniversalClient, error) {
+// works unchanged. poolSize 0 keeps go-redis's default.
+func openRedis(ctx context.Context, ec *engineConfig, poolSize int) (redis.UniversalClient, error) {
 	o := ec.RedisOptions
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:     []string{o.Addr},
@@ -129,6 +143,7 @@ func openRedis(ctx context.Context, ec *engineConfig) (redis.UniversalClient, er
 		Username:  o.Username,
 		Password:  o.Password,
 		TLSConfig: o.TLSConfig,
+		PoolSize:  poolSize,
 	})
 	if err := waitFor(ctx, ec.DependencyTimeout, func(ctx context.Context) error { return client.Ping(ctx).Err() }); err != nil {
 		_ = client.Close()
@@ -159,15 +174,21 @@ func openInfra(ctx context.Context, ec *engineConfig, log *slog.Logger) (*infra,
 		return nil, err
 	}
 	in.store, in.comps = store, comps
-	rdb, err := openRedis(ctx, ec)
+	rdb, err := openRedis(ctx, ec, 0)
 	if err != nil {
 		closeAll(in.comps)
 		return nil, err
 	}
-	in.redis = rdb
+	blocking, err := openRedis(ctx, ec, 1000)
+	if err != nil {
+		_ = rdb.Close()
+		closeAll(in.comps)
+		return nil, err
+	}
+	in.redis, in.blocking = rdb, blocking
 	in.comps = append(in.comps, component{name: "redis", run: func(ctx context.Context) error {
 		<-ctx.Done()
-		return rdb.Close()
+		return errors.Join(rdb.Close(), blocking.Close())
 	}})
 	ch, err := openClickHouse(ctx, ec)
 	if err != nil {
@@ -196,10 +217,17 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 	if err != nil {
 		return err
 	}
+	cat, err := newCatalogComponents(ec, in, log)
+	if err != nil {
+		closeAll(in.comps)
+		return err
+	}
 	mux := api.NewMux()
 	api.RegisterOps(mux, api.OpsConfig{Checks: in.checks(), Gatherer: in.registry})
 	api.RegisterContracts(mux)
-	comps := append(in.comps, httpComponent(ec.HTTPAddr, mux, log))
+	cat.api.Register(mux)
+	comps := append(in.comps, cat.consumers...)
+	comps = append(comps, httpComponent(ec.HTTPAddr, mux, log))
 	return runGroup(ctx, log, comps)
 }
 

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/attrib-engine/attrib/credentials"
+)
+
+// Roles of bearer tokens.
+const (
+	RoleAdmin   = "admin"
+	RoleBrand   = "brand"
+	RoleCreator = "creator"
+	RoleAnalyst = "analyst"
+)
+
+// Caller is who made a request, as their bearer token says.
+type Caller struct {
+	Role string
+	// ID is the brand, creator or analyst id; empty for the admin.
+	ID   string
+	Name string
+}
+
+// PrincipalFinder looks a principal up by the hash of their token.
+type PrincipalFinder interface {
+	FindPrincipal(ctx context.Context, tokenHash string) (Caller, bool, error)
+}
+
+// authenticate resolves the bearer token of r. The admin token is compared
+// in constant time; every other token by its hash.
+func (s *Server) authenticate(r *http.Request) (Caller, error) {
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		return Caller{}, errUnauthorized
+	}
+	if s.cfg.AdminToken != "" && credentials.Equal(token, s.cfg.AdminToken) {
+		return Caller{Role: RoleAdmin}, nil
+	}
+	c, found, err := s.cfg.Principals.FindPrincipal(r.Context(), credentials.Hash(token))
+	if err != nil {
+		return Caller{}, unavailable("cannot check the token now (%v); retry later", err)
+	}
+	if !found {
+		return Caller{}, errUnauthorized
+	}
+	return c, nil
+}
+
+// handler is an API handler that returns an error instead of writing it.
+type handler func(w http.ResponseWriter, r *http.Request, c Caller) error
+
+// as wraps h with authentication and a role check.
+func (s *Server) as(h handler, roles ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.authenticate(r)
+		if err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+		allowed := false
+		for _, role := range roles {
+			allowed = allowed || c.Role == role
+		}
+		if !allowed {
+			s.respondError(w, r, errForbidden)
+			return
+		}
+		if err := h(w, r, c); err != nil {
+			s.respondError(w, r, err)
+		}
+	}
+}

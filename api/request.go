@@ -1,0 +1,120 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// apiError is an error with its HTTP answer; handlers return it and
+// respond writes it, so status codes are decided in one place.
+type apiError struct {
+	status  int
+	code    string
+	message string
+	field   string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badField(field, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "invalid_field", field: field, message: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusNotFound, code: "not_found", message: fmt.Sprintf(format, args...)}
+}
+
+func conflict(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusConflict, code: "conflict", message: fmt.Sprintf(format, args...)}
+}
+
+func unavailable(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", message: fmt.Sprintf(format, args...)}
+}
+
+var (
+	errUnauthorized = &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "missing or invalid bearer token"}
+	errForbidden    = &apiError{status: http.StatusForbidden, code: "forbidden", message: "this token's role may not do this"}
+)
+
+// respondError writes err: an *apiError as it says, anything else as 500
+// (whose detail goes to the log, not to the caller).
+func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		writeError(w, ae.status, ae.code, ae.message, ae.field)
+		return
+	}
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "internal error; it has been logged", "")
+}
+
+// decodeBody decodes a JSON object body into v. Unknown fields are
+// tolerated (forward compatibility); a wrong type names the field; a body
+// over the limit is 413.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return bodyError(err)
+		}
+		return badField("", "body: one JSON object expected, found more after it")
+	}
+	return nil
+}
+
+func bodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &tooLarge):
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+			message: fmt.Sprintf("body larger than %d bytes", tooLarge.Limit)}
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return badField("", "body: want a JSON object, got %s", typeErr.Value)
+		}
+		return badField(field, "%s: want %s, got %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return badField("", "body: invalid JSON at byte %d: %v", syntaxErr.Offset, err)
+	case errors.Is(err, io.EOF):
+		return badField("", "body: empty; a JSON object is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badField("", "body: truncated JSON")
+	}
+	return badField("", "body: %v", err)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int", "int64", "int32", "uint64", "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	}
+	return goKind
+}
+
+// required returns a bad-field error when s is blank.
+func required(field, s string) error {
+	if strings.TrimSpace(s) == "" {
+		return badField(field, "%s is required", field)
+	}
+	return nil
+}

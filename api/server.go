@@ -1,0 +1,125 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/attrib-engine/attrib/catalog"
+	"github.com/attrib-engine/attrib/commands"
+	"github.com/attrib-engine/attrib/credentials"
+)
+
+// CommandSender sends a brand command to its decider and returns the
+// decision (see package commands).
+type CommandSender interface {
+	Send(ctx context.Context, cmd catalog.BrandCommand, correlationID string) (commands.Result, error)
+}
+
+// Registrar records creators' and analysts' registrations, returning once
+// they are durable and visible to reads.
+type Registrar interface {
+	RegisterCreator(ctx context.Context, cmd catalog.RegisterCreator) error
+	RegisterAnalyst(ctx context.Context, cmd catalog.RegisterAnalyst) error
+}
+
+// CatalogReader reads the catalog's read model.
+type CatalogReader interface {
+	PrincipalFinder
+	Offers(ctx context.Context) ([]Offer, error)
+	Request(ctx context.Context, requestID string) (CodeRequest, bool, error)
+	RequestsByCreator(ctx context.Context, creatorID string) ([]CodeRequest, error)
+	RequestsByBrand(ctx context.Context, brandID string) ([]CodeRequest, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	Commands   CommandSender
+	Registrar  Registrar
+	Catalog    CatalogReader
+	Principals PrincipalFinder
+	// AdminToken authorises the bootstrap endpoints; empty refuses them all.
+	AdminToken string
+	// MasterKey derives brands' webhook secrets.
+	MasterKey credentials.MasterKey
+	// MaxBodyBytes limits request bodies. Default 1 MiB.
+	MaxBodyBytes int64
+	// Now is the clock. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Server serves the v1 API.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Commands == nil || cfg.Registrar == nil || cfg.Catalog == nil {
+		return nil, errors.New("api: commands, registrar and catalog are required")
+	}
+	if len(cfg.MasterKey) == 0 {
+		return nil, errors.New("api: a master key is required")
+	}
+	if cfg.Principals == nil {
+		cfg.Principals = cfg.Catalog
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Register adds the v1 endpoints to mux.
+func (s *Server) Register(mux *Mux) {
+	mux.HandleFunc("POST /v1/brands", s.as(s.createBrand, RoleAdmin))
+	mux.HandleFunc("POST /v1/creators", s.as(s.createCreator, RoleAdmin))
+	mux.HandleFunc("POST /v1/analysts", s.as(s.createAnalyst, RoleAdmin))
+
+	mux.HandleFunc("GET /v1/offers", s.as(s.listOffers, RoleCreator, RoleBrand, RoleAnalyst))
+	mux.HandleFunc("POST /v1/offers", s.as(s.publishOffer, RoleBrand))
+	mux.HandleFunc("PATCH /v1/offers/{offer_id}", s.as(s.changeOffer, RoleBrand))
+
+	mux.HandleFunc("GET /v1/code-requests", s.as(s.listRequests, RoleCreator, RoleBrand))
+	mux.HandleFunc("POST /v1/code-requests", s.as(s.requestCode, RoleCreator))
+	mux.HandleFunc("POST /v1/code-requests/{request_id}/confirm", s.as(s.confirmRequest, RoleBrand))
+	mux.HandleFunc("POST /v1/code-requests/{request_id}/reject", s.as(s.rejectRequest, RoleBrand))
+
+	mux.HandleFunc("GET /v1/promo-codes", s.as(s.listPromoCodes, RoleCreator))
+	mux.HandleFunc("POST /v1/promo-codes/{code}/revoke", s.as(s.revokeCode, RoleBrand))
+}
+
+// send sends cmd and turns a refusal or an outage into an API error.
+func (s *Server) send(ctx context.Context, cmd catalog.BrandCommand) (commands.Result, error) {
+	res, err := s.cfg.Commands.Send(ctx, cmd, "")
+	switch {
+	case errors.Is(err, commands.ErrUnavailable):
+		return res, unavailable("the event log is unavailable; nothing was recorded, retry later")
+	case errors.Is(err, commands.ErrNoAnswer):
+		return res, unavailable("the command was recorded but not decided in time; check its effect before retrying")
+	case err != nil:
+		return res, err
+	}
+	if f := res.Failure; f != nil {
+		switch f.Kind {
+		case commands.FailInvalid:
+			return res, badField(f.Field, "%s", f.Message)
+		case commands.FailNotFound:
+			return res, notFound("%s", f.Message)
+		case commands.FailConflict:
+			return res, conflict("%s", f.Message)
+		default:
+			return res, errors.New(f.Message)
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/attrib-engine/attrib/api"
+	"github.com/attrib-engine/attrib/commands"
+	"github.com/attrib-engine/attrib/credentials"
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/notify"
+	"github.com/attrib-engine/attrib/projections/rediscatalog"
+)
+
+// clock is the API's clock; tests move it to see time-dependent answers
+// (the 14-day window of decided requests) without sleeping.
+var clock = time.Now
+
+// catalogComponents are the parts of the catalog: its Redis projection, the
+// brand-command processor, and the v1 API over them.
+type catalogComponents struct {
+	projection *rediscatalog.Projection
+	api        *api.Server
+	consumers  []component
+}
+
+// masterKey returns the configured master key, or the one kept under the
+// data directory.
+func masterKey(ec *engineConfig) (credentials.MasterKey, error) {
+	if ec.SecretKey != "" {
+		return credentials.ParseMasterKey(ec.SecretKey)
+	}
+	k, err := credentials.LoadOrCreateMasterKey(filepath.Join(ec.DataDir, "secret.key"))
+	if err != nil {
+		return nil, &startError{setting: "secret-key", err: err}
+	}
+	return k, nil
+}
+
+func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catalogComponents, error) {
+	key, err := masterKey(ec)
+	if err != nil {
+		return nil, err
+	}
+	proj, err := rediscatalog.New(rediscatalog.Config{Client: in.redis, Prefix: ec.RedisPrefix, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	projected := func(ctx context.Context, partition int) (int64, error) {
+		wm, err := proj.Watermark(ctx, partition)
+		return wm.Offset, err
+	}
+	// Replies live outside the projection's prefix, which rebuilds drop.
+	repliesPrefix := strings.TrimSuffix(ec.RedisPrefix, ":") + "-replies:"
+	replies := commands.NewRedisReplies(in.redis, repliesPrefix)
+	proc, err := commands.NewProcessor(commands.ProcessorConfig{
+		Store: in.store, Replier: replies, Projected: projected, Logger: log, Registerer: in.registry,
+		CreatorName: func(ctx context.Context, id string) (string, error) {
+			c, _, err := proj.Creator(ctx, id)
+			return c.Name, err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	reader := catalogReader{p: proj}
+	server, err := api.New(api.Config{
+		Commands:   commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0),
+		Registrar:  &commands.Principals{Store: in.store, Projected: projected},
+		Catalog:    reader,
+		AdminToken: ec.AdminToken,
+		MasterKey:  key,
+		Now:        clock,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sender, err := notify.NewSender(ec.SMTPURL, ec.DataDir)
+	if err != nil {
+		return nil, &startError{setting: "smtp-url", err: err}
+	}
+	outbox, err := notify.NewOutbox(notify.Config{
+		Directory:  mailDirectory{p: proj},
+		Markers:    notify.NewRedisMarkers(in.redis, notify.RedisMarkersConfig{Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-outbox:"}),
+		Sender:     sender,
+		Registerer: in.registry,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mailSub := outbox.SubscriberConfig()
+	mailSub.Logger = log
+	projSub := proj.SubscriberConfig()
+	projSub.Logger = log
+	procSub := eventstore.SubscriberConfig{Group: commands.Group, Topics: []string{commands.Topic}, Handler: proc.Handler(), Logger: log}
+	return &catalogComponents{
+		projection: proj,
+		api:        server,
+		consumers: []component{
+			subscriberComponent("redis-catalog-projection", in.store, projSub),
+			subscriberComponent("commands-processor", in.store, procSub),
+			subscriberComponent("email-outbox", in.store, mailSub),
+		},
+	}, nil
+}
+
+// subscriberComponent runs a consumer-group subscriber as a component.
+func subscriberComponent(name string, store *eventstore.Store, cfg eventstore.SubscriberConfig) component {
+	return component{name: name, run: func(ctx context.Context) error {
+		sub, err := eventstore.NewSubscriber(store, cfg)
+		if err != nil {
+			return err
+		}
+		return sub.Run(ctx)
+	}}
+}

@@ -1,0 +1,58 @@
+package notify
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Outbox's counters.
+type metrics struct {
+	sent    prometheus.Counter
+	failed  *prometheus.CounterVec
+	retried prometheus.Counter
+	skipped *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_email_sent_total",
+			Help: "Decision emails the sender accepted.",
+		}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_email_failed_total",
+			Help: "Decision emails that can never be sent, by cause (invalid_address, refused); each is logged and marked failed.",
+		}, []string{"cause"}),
+		retried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_email_retries_total",
+			Help: "Attempts that failed transiently (directory behind, Redis or mail server unavailable) and are retried with backoff.",
+		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_email_skipped_total",
+			Help: "Decisions not emailed, by reason: settled (sent or failed before: a redelivery or replay) or stale (older than MaxAge).",
+		}, []string{"reason"}),
+	}
+	if reg != nil {
+		m.sent = register(reg, m.sent)
+		m.failed = register(reg, m.failed)
+		m.retried = register(reg, m.retried)
+		m.skipped = register(reg, m.skipped)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name, so that several outboxes in one process share their metrics.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a programming error: two different collectors with one name
+	}
+	return c
+}

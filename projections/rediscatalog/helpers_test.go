@@ -1,0 +1,371 @@
+package rediscatalog_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/catalog"
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/internal/testenv"
+	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+func testLogger() *slog.Logger {
+	level := slog.LevelError
+	if os.Getenv("ATTRIB_TEST_VERBOSE") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// roundTrips counts the calls a client makes to Redis: single commands and
+// pipelines.
+type roundTrips struct {
+	commands, pipelines atomic.Int64
+}
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.commands.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.pipelines.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func (h *roundTrips) reset() { h.commands.Store(0); h.pipelines.Store(0) }
+
+// newProjection returns a projection on the test Redis under a key prefix
+// of its own, which it drops at the end of the test, and the client's
+// round-trip counter and the client.
+func newProjection(t testing.TB) (*rediscatalog.Projection, *roundTrips, *redis.Client) {
+	t.Helper()
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatalf("redis url: %v", err)
+	}
+	client := redis.NewClient(opts)
+	counter := &roundTrips{}
+	client.AddHook(counter)
+	p, err := rediscatalog.New(rediscatalog.Config{Client: client, Prefix: testenv.UniqueName("t:") + ":", Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("new projection: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Drop(ctx); err != nil {
+			t.Errorf("drop test keys: %v", err)
+		}
+		_ = client.Close()
+	})
+	return p, counter, client
+}
+
+// openStore starts an embedded broker for the test and opens a store on it
+// with the catalog topic in 4 partitions.
+func openStore(t testing.TB) *eventstore.Store {
+	t.Helper()
+	b, err := embedded.Start(embedded.Config{Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("start embedded broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	s, err := eventstore.Open(context.Background(), eventstore.Config{Brokers: b.Addrs(), Partitions: 4, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.EnsureTopics(ctx, eventstore.TopicSpec{Name: schemas.TopicCatalog}); err != nil {
+		t.Fatalf("ensure catalog topic: %v", err)
+	}
+	return s
+}
+
+// runSubscriber runs the projection's subscriber until stop is called or
+// the test ends; stop waits for it to leave the group.
+func runSubscriber(t testing.TB, s *eventstore.Store, p *rediscatalog.Projection) (sub *eventstore.Subscriber, stop func()) {
+	t.Helper()
+	cfg := p.SubscriberConfig()
+	cfg.Logger = testLogger()
+	cfg.SessionTimeout, cfg.RebalanceTimeout, cfg.HeartbeatInterval = 6*time.Second, 6*time.Second, 300*time.Millisecond
+	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 500*time.Millisecond
+	sub, err := eventstore.NewSubscriber(s, cfg)
+	if err != nil {
+		t.Fatalf("new subscriber: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("subscriber: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("subscriber did not stop within 30s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return sub, stop
+}
+
+// waitCaughtUp waits until the projection's watermarks reach the end of
+// every partition of the catalog topic.
+func waitCaughtUp(t testing.TB, s *eventstore.Store, p *rediscatalog.Projection) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		bounds, err := s.Bounds(ctx, schemas.TopicCatalog)
+		if err != nil {
+			t.Fatalf("bounds: %v", err)
+		}
+		wms, err := p.Watermarks(ctx)
+		if err != nil {
+			t.Fatalf("watermarks: %v", err)
+		}
+		behind := 0
+		for _, b := range bounds {
+			if wms[b.Partition].Offset < b.End {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("projection not caught up after 30s: bounds %v, watermarks %v", bounds, wms)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func sha(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// world is the catalog's writers in a test: it decides commands with the
+// catalog deciders on the aggregates' states, wraps the events in
+// envelopes stamped with its clock, evolves the states with them, and
+// keeps the log. The states are what the projection must agree with.
+type world struct {
+	t        testing.TB
+	now      time.Time
+	brands   map[string]*catalog.Brand
+	creators map[string]*catalog.Creator
+	analysts map[string]*catalog.Analyst
+	log      []schemas.Envelope
+	// skew, when set, stamps the next events that much before now, as a
+	// writer with a slow clock would.
+	skew time.Duration
+}
+
+func newWorld(t testing.TB) *world {
+	return &world{
+		t: t, now: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+		brands: map[string]*catalog.Brand{}, creators: map[string]*catalog.Creator{}, analysts: map[string]*catalog.Analyst{},
+	}
+}
+
+// emit wraps events, evolves the states and logs them; it returns the
+// envelopes.
+func (w *world) emit(evs ...schemas.Event) []schemas.Envelope {
+	w.t.Helper()
+	var out []schemas.Envelope
+	for _, ev := range evs {
+		w.now = w.now.Add(time.Minute)
+		env, err := schemas.NewEnvelopeFor(ev, w.now.Add(-w.skew), w.now)
+		if err != nil {
+			w.t.Fatalf("envelope of %T: %v", ev, err)
+		}
+		w.evolve(env)
+		out = append(out, env)
+	}
+	return out
+}
+
+// evolve applies env to the states (as their adapters do: decoded
+// payloads) and logs it.
+func (w *world) evolve(env schemas.Envelope) {
+	w.t.Helper()
+	dec, err := schemas.DecodeTrusted(env)
+	if err != nil {
+		w.t.Fatalf("decode %s: %v", env.Type, err)
+	}
+	switch e := dec.(type) {
+	case *schemas.CreatorRegistered:
+		c := w.creators[e.CreatorID]
+		if c == nil {
+			c = &catalog.Creator{}
+			w.creators[e.CreatorID] = c
+		}
+		c.Evolve(env, dec)
+	case *schemas.AnalystRegistered:
+		a := w.analysts[e.AnalystID]
+		if a == nil {
+			a = &catalog.Analyst{}
+			w.analysts[e.AnalystID] = a
+		}
+		a.Evolve(env, dec)
+	default:
+		b := w.brands[env.BrandID]
+		if b == nil {
+			b = &catalog.Brand{}
+			w.brands[env.BrandID] = b
+		}
+		b.Evolve(env, dec)
+	}
+	w.log = append(w.log, env)
+}
+
+// redeliver logs env again, as a retried append does (same event id).
+func (w *world) redeliver(env schemas.Envelope) { w.evolve(env) }
+
+// do decides a brand command, which must succeed, and emits its events.
+func (w *world) do(cmd catalog.BrandCommand) []schemas.Envelope {
+	w.t.Helper()
+	b := w.brands[cmd.AggregateKey()]
+	evs, err := catalog.Decide(b, cmd, nil)
+	if err != nil {
+		w.t.Fatalf("%T: %v", cmd, err)
+	}
+	return w.emit(evs...)
+}
+
+func (w *world) registerCreator(id, name string) {
+	w.t.Helper()
+	evs, err := catalog.DecideCreator(w.creators[id], catalog.RegisterCreator{CreatorID: id, Name: name, Email: id + "@example.com", TokenHash: sha("token-" + id)})
+	if err != nil {
+		w.t.Fatalf("register creator %s: %v", id, err)
+	}
+	w.emit(evs...)
+}
+
+func (w *world) registerAnalyst(id, name string) {
+	w.t.Helper()
+	evs, err := catalog.DecideAnalyst(w.analysts[id], catalog.RegisterAnalyst{AnalystID: id, Name: name, TokenHash: sha("token-" + id)})
+	if err != nil {
+		w.t.Fatalf("register analyst %s: %v", id, err)
+	}
+	w.emit(evs...)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Ids of the realistic history.
+const (
+	acme, bolt                    = "brand-acme", "brand-bolt"
+	winter, summer, boltOffer     = "offer-winter", "offer-summer", "offer-bolt"
+	anna, boris, carl             = "creator-anna", "creator-boris", "creator-carl"
+	ops                           = "analyst-ops"
+	r1, r2, r3, r4, r5, r6, r7    = "req-1", "req-2", "req-3", "req-4", "req-5", "req-6", "req-7"
+	fixed150Value, fixed200Value  = "150.00", "200.00"
+	percentValue, percentNewValue = "10", "12.5"
+)
+
+// history builds a realistic catalog: two brands with offers whose terms
+// change, seven requests (confirmed, rejected, revoked, in moderation), a
+// revoked text issued again (typed with a Cyrillic look-alike), the same
+// text at both brands, two retried appends, and a writer whose clock runs
+// an hour slow (effective times must then follow the brand's clock).
+func history(t testing.TB) *world {
+	w := newWorld(t)
+	fixed := func(v string) schemas.Payout {
+		return schemas.Payout{Type: schemas.PayoutFixed, Value: v, Currency: "RUB"}
+	}
+	percent := func(v string) schemas.Payout {
+		return schemas.Payout{Type: schemas.PayoutPercent, Value: v, Currency: "RUB"}
+	}
+	w.do(catalog.RegisterBrand{BrandID: acme, Name: "Acme", APIKeyHash: sha("key-acme"), WebhookSecretSalt: "salt-acme"})
+	w.do(catalog.RegisterBrand{BrandID: bolt, Name: "Bolt Shop", APIKeyHash: sha("key-bolt"), WebhookSecretSalt: "salt-bolt"})
+	w.registerCreator(anna, "Anna")
+	w.registerCreator(boris, "Boris")
+	w.registerCreator(carl, "Carl")
+	w.registerAnalyst(ops, "Ops")
+	w.do(catalog.PublishOffer{BrandID: acme, OfferID: winter, Name: "Winter sale", Payout: fixed(fixed150Value),
+		Countries: []string{"RU"}, Platforms: []string{"instagram", "tiktok"}, HoldDays: 30})
+	w.do(catalog.PublishOffer{BrandID: acme, OfferID: summer, Name: "Summer", Payout: percent(percentValue),
+		Countries: []string{"RU", "KZ"}, Platforms: []string{"youtube", "telegram"}, HoldDays: 14})
+	w.do(catalog.PublishOffer{BrandID: bolt, OfferID: boltOffer, Name: "Bolt CPA", Payout: percent(percentValue),
+		Countries: []string{"RU"}, Platforms: []string{"telegram", "vk"}, HoldDays: 0})
+
+	w.do(catalog.RequestCode{BrandID: acme, OfferID: winter, RequestID: r1, CreatorID: anna, Platform: "instagram"})
+	w.do(catalog.RequestCode{BrandID: acme, OfferID: winter, RequestID: r2, CreatorID: boris, Platform: "tiktok"})
+	w.do(catalog.RequestCode{BrandID: acme, OfferID: summer, RequestID: r3, CreatorID: carl, Platform: "youtube"})
+	w.do(catalog.RequestCode{BrandID: bolt, OfferID: boltOffer, RequestID: r4, CreatorID: anna, Platform: "telegram"})
+	w.do(catalog.ConfirmCode{BrandID: acme, RequestID: r1, Code: "anna10"})
+	w.do(catalog.RejectCode{BrandID: acme, RequestID: r2, Reason: "Audience too small for this offer"})
+	confirmed := w.do(catalog.ConfirmCode{BrandID: acme, RequestID: r3, Code: "CARL-5"})
+	w.redeliver(confirmed[0])                                               // a retried append
+	w.do(catalog.ConfirmCode{BrandID: bolt, RequestID: r4, Code: "ANNA10"}) // the same text at another brand
+	changed := w.do(catalog.ChangeOffer{BrandID: acme, OfferID: winter, Payout: ptr(fixed(fixed200Value))})
+	w.do(catalog.ChangeOffer{BrandID: acme, OfferID: summer, Name: ptr("Summer hits"), Payout: ptr(percent(percentNewValue)), HoldDays: ptr(21)})
+	w.redeliver(changed[0])
+	w.do(catalog.RevokeCode{BrandID: acme, Code: "ANNA10"})
+	w.do(catalog.RequestCode{BrandID: acme, OfferID: winter, RequestID: r5, CreatorID: boris, Platform: "instagram"})
+	// A writer whose clock is an hour slow: the confirmation of r5 (the
+	// revoked text again, typed with a Cyrillic А) and the pause of the
+	// summer offer take effect at the brand's clock, not at their stamps.
+	w.skew = time.Hour
+	w.do(catalog.ConfirmCode{BrandID: acme, RequestID: r5, Code: "\u0410nna10"})
+	w.do(catalog.ChangeOffer{BrandID: acme, OfferID: summer, Status: ptr(schemas.OfferPaused)})
+	w.skew = 0
+	w.do(catalog.RequestCode{BrandID: bolt, OfferID: boltOffer, RequestID: r6, CreatorID: carl, Platform: "vk"})
+	w.do(catalog.ChangeOffer{BrandID: acme, OfferID: winter, HoldDays: ptr(45), Platforms: []string{"instagram", "tiktok", "vk"}})
+	w.do(catalog.RequestCode{BrandID: acme, OfferID: winter, RequestID: r7, CreatorID: carl, Platform: "vk"})
+	return w
+}
+
+// partitionOf places an aggregate key on one of n partitions (any stable
+// placement will do for batches built by hand).
+func partitionOf(key string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// partitioned lays a log out on n partitions as Kafka would: by key, with
+// consecutive offsets per partition.
+func partitioned(log []schemas.Envelope, n int) [][]eventstore.Message {
+	parts := make([][]eventstore.Message, n)
+	for _, env := range log {
+		p := partitionOf(env.AggregateKey, n)
+		parts[p] = append(parts[p], eventstore.Message{
+			Topic: schemas.TopicCatalog, Partition: p, Offset: int64(len(parts[p])),
+			Key: []byte(env.AggregateKey), Time: env.RecordedAt, Envelope: env,
+		})
+	}
+	return parts
+}
+
+func batchOf(msgs []eventstore.Message) *eventstore.Batch {
+	return &eventstore.Batch{Topic: schemas.TopicCatalog, Partition: msgs[0].Partition, Messages: msgs}
+}

@@ -1,0 +1,123 @@
+package rediscatalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/attribution"
+)
+
+// LookupCodes fetches the code records of many (brand, normalised text)
+// keys in one pipelined round trip and returns them as an
+// attribution.CodeMap, which implements attribution.Codes for the batch the
+// worker is deciding. Each key's Normalized must be promocode.Normalize's
+// output. A key with no records has no entry. Each key's records are in
+// order of ActiveFrom, then request id.
+func (p *Projection) LookupCodes(ctx context.Context, keys []attribution.CodeKey) (attribution.CodeMap, error) {
+	out := make(attribution.CodeMap, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	pipe := p.client.Pipeline()
+	cmds := make(map[attribution.CodeKey]*redis.MapStringStringCmd, len(keys))
+	for _, k := range keys {
+		if cmds[k] == nil {
+			cmds[k] = pipe.HGetAll(ctx, p.codeKey(k.BrandID, k.Normalized))
+		}
+	}
+	if err := exec(ctx, pipe); err != nil {
+		return nil, fmt.Errorf("redis catalog: look up %d codes: %w", len(cmds), err)
+	}
+	for k, cmd := range cmds {
+		recs, err := parseCodes(k, cmd.Val())
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) > 0 {
+			out[k] = recs
+		}
+	}
+	return out, nil
+}
+
+// parseCodes reads the code index hash of one key: a record per confirmed
+// request, with its revocation when there is one.
+func parseCodes(k attribution.CodeKey, fields map[string]string) ([]attribution.CodeRecord, error) {
+	var recs []attribution.CodeRecord
+	for f, v := range fields {
+		reqID, ok := strings.CutPrefix(f, fCodePrefix)
+		if !ok {
+			continue
+		}
+		var c codeRecord
+		if err := json.Unmarshal([]byte(v), &c); err != nil {
+			return nil, fmt.Errorf("redis catalog: code %s/%s of request %s: %w", k.BrandID, k.Normalized, reqID, err)
+		}
+		r := attribution.CodeRecord{
+			BrandID: k.BrandID, Code: k.Normalized, CreatorID: c.CreatorID, OfferID: c.OfferID,
+			RequestID: reqID, Platform: c.Platform, ActiveFrom: c.ActiveFrom,
+		}
+		if rv, ok := fields[fRevokePrefix+reqID]; ok {
+			t, err := parseTime(rv)
+			if err != nil {
+				return nil, fmt.Errorf("redis catalog: code %s/%s of request %s: revoked_at: %w", k.BrandID, k.Normalized, reqID, err)
+			}
+			r.RevokedAt = &t
+		}
+		recs = append(recs, r)
+	}
+	slices.SortFunc(recs, func(a, b attribution.CodeRecord) int {
+		if c := a.ActiveFrom.Compare(b.ActiveFrom); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RequestID, b.RequestID)
+	})
+	return recs, nil
+}
+
+// LookupOffers fetches many offers with their terms history in one
+// pipelined round trip and returns them as an attribution.OfferMap, which
+// implements attribution.Offers: one TermsChange per version of the offer
+// (see OfferView.History), and the offer's current name. An offer not
+// published (yet) has no entry.
+func (p *Projection) LookupOffers(ctx context.Context, keys []attribution.OfferKey) (attribution.OfferMap, error) {
+	out := make(attribution.OfferMap, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	pipe := p.client.Pipeline()
+	cmds := make(map[attribution.OfferKey]*redis.MapStringStringCmd, len(keys))
+	for _, k := range keys {
+		if cmds[k] == nil {
+			cmds[k] = pipe.HGetAll(ctx, p.offerKey(k.BrandID, k.OfferID))
+		}
+	}
+	if err := exec(ctx, pipe); err != nil {
+		return nil, fmt.Errorf("redis catalog: look up %d offers: %w", len(cmds), err)
+	}
+	for k, cmd := range cmds {
+		o, ok, err := foldOffer(k.BrandID, k.OfferID, cmd.Val())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out.Add(o.AttributionOffer())
+		}
+	}
+	return out, nil
+}
+
+// AttributionOffer returns the offer as the attribution core reads it: its
+// current name and one TermsChange per version.
+func (o OfferView) AttributionOffer() attribution.Offer {
+	a := attribution.Offer{OfferID: o.OfferID, BrandID: o.BrandID, Name: o.Name, Changes: make([]attribution.TermsChange, len(o.History))}
+	for i, v := range o.History {
+		a.Changes[i] = attribution.TermsChange{EffectiveFrom: v.EffectiveFrom, Payout: v.Payout, HoldDays: v.HoldDays, Status: v.Status}
+	}
+	return a
+}
