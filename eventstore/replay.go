@@ -86,6 +86,7 @@ func (s *Store) replayPartition(ctx context.Context, topic string, b PartitionBo
 				batch.Reject(len(batch.Messages), err.Error())
 			}
 			batch.Messages = append(batch.Messages, msg)
+			batch.Next = next
 			// Do not wait for more than the queue holds when it runs dry.
 			if r.Stats().QueueLength == 0 {
 				break

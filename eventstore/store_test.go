@@ -508,3 +508,45 @@ func TestShutdownDrainsInFlightBatch(t *testing.T) {
 	}
 	waitLag(t, s, group, topic, 0)
 }
+
+// TestUndecodableTailAdvancesNext: when the newest records of a partition
+// cannot be decoded, the handler is still called (with no messages) and
+// Batch.Next passes them, so a watermark kept from Next reaches the end.
+func TestUndecodableTailAdvancesNext(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, embedded.Config{})
+	s := openStore(t, b.Addrs())
+	topic := uniqueName(t, "topic")
+	group := uniqueName(t, "group")
+	ensureTopic(t, s, topic, 1)
+	if err := s.Append(context.Background(), topic, testEvent("k", 0, 100)); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	var next atomic.Int64
+	runSubscriber(t, s, eventstore.SubscriberConfig{
+		Group: group, Topics: []string{topic},
+		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+			next.Store(b.Next)
+			return nil
+		})),
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for next.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Next = %d after the good event, want 1", next.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := w.WriteMessages(context.Background(), kafka.Message{Topic: topic, Value: []byte("garbage")}, kafka.Message{Topic: topic, Value: []byte("{")}); err != nil {
+		t.Fatal(err)
+	}
+	for next.Load() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Next = %d after two undecodable records, want 3", next.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitLag(t, s, group, topic, 0)
+}

@@ -36,7 +36,13 @@ type Batch struct {
 	Topic     string
 	Partition int
 	Messages  []Message
-	rejected  map[int]string
+	// Next is the offset after the last record of the fetched range. It can
+	// be beyond the last message when records that could not be decoded
+	// were sent to the dead-letter topic before the handler saw the batch;
+	// such a batch may even have no messages. Handlers that keep a position
+	// (a watermark) use Next so that it passes those records too.
+	Next     int64
+	rejected map[int]string
 }
 
 // Reject marks Messages[i] as poison with a reason a person can act on. The
@@ -360,7 +366,7 @@ func (s *Subscriber) fetchBatch(gctx context.Context, r *kafka.Reader) ([]kafka.
 // false when the generation ended before the batch could be handled.
 func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assignment, log *slog.Logger, h PartitionHandler, raw []kafka.Message) bool {
 	start := time.Now()
-	b := &Batch{Topic: a.Topic, Partition: a.Partition, Messages: make([]Message, 0, len(raw))}
+	b := &Batch{Topic: a.Topic, Partition: a.Partition, Messages: make([]Message, 0, len(raw)), Next: raw[len(raw)-1].Offset + 1}
 	var undecodable []deadLetter
 	for _, m := range raw {
 		msg := Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
@@ -375,7 +381,9 @@ func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assi
 	// bounded time, so a shutdown or rebalance drains the batch in flight.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), s.cfg.DrainTimeout)
 	defer cancel()
-	if len(b.Messages) > 0 {
+	{
+		// Called even when every record was undecodable, so the handler
+		// sees Next advance.
 		for attempt := 0; ; attempt++ {
 			err := h.Handle(hctx, b)
 			if err == nil {

@@ -100,6 +100,11 @@ type item struct {
 // Handle implements eventstore.PartitionHandler.
 func (a *applier) Handle(ctx context.Context, b *eventstore.Batch) error {
 	if len(b.Messages) == 0 {
+		// Only undecodable records (already dead-lettered): move the
+		// watermark past them.
+		if b.Next > 0 {
+			return a.p.setWatermark(ctx, b.Partition, b.Next, time.Time{})
+		}
 		return nil
 	}
 	items := decodeBatch(b)
@@ -163,7 +168,7 @@ func (a *applier) Handle(ctx context.Context, b *eventstore.Batch) error {
 			return fmt.Errorf("redis catalog: apply %d events of %s/%d at %d: %w", len(items), b.Topic, b.Partition, first, err)
 		}
 	}
-	next := b.Messages[len(b.Messages)-1].Offset + 1
+	next := max(b.Messages[len(b.Messages)-1].Offset+1, b.Next)
 	if err := a.p.setWatermark(ctx, b.Partition, next, latest); err != nil {
 		return err
 	}
