@@ -135,8 +135,8 @@ func (c Code) ActiveAt(t time.Time) bool {
 // id, which the offer's history keeps; an offer.changed that would not
 // change the current version adds none either.
 func (b *Brand) Evolve(env schemas.Envelope, ev schemas.Event) {
-	ev = payloadValue(ev)
-	brandID, ok := brandOf(ev)
+	ev = schemas.ValueOf(ev)
+	brandID, ok := schemas.CatalogBrandOf(ev)
 	if !ok || brandID != b.id {
 		// Until the brand is registered only its registration applies;
 		// after, only its own events.
@@ -168,50 +168,6 @@ func (b *Brand) Evolve(env schemas.Envelope, ev schemas.Event) {
 	if changed {
 		b.clock = at
 	}
-}
-
-// payloadValue returns the payload as a value when it is a pointer to one
-// of the catalog's brand events (schemas.Decode returns pointers, Decide
-// values).
-func payloadValue(ev schemas.Event) schemas.Event {
-	switch e := ev.(type) {
-	case *schemas.BrandRegistered:
-		return *e
-	case *schemas.OfferPublished:
-		return *e
-	case *schemas.OfferChanged:
-		return *e
-	case *schemas.CodeRequested:
-		return *e
-	case *schemas.CodeConfirmed:
-		return *e
-	case *schemas.CodeRejected:
-		return *e
-	case *schemas.CodeRevoked:
-		return *e
-	}
-	return ev
-}
-
-// brandOf returns the brand of a brand event; ok is false for any other.
-func brandOf(ev schemas.Event) (brandID string, ok bool) {
-	switch e := ev.(type) {
-	case schemas.BrandRegistered:
-		return e.BrandID, true
-	case schemas.OfferPublished:
-		return e.BrandID, true
-	case schemas.OfferChanged:
-		return e.BrandID, true
-	case schemas.CodeRequested:
-		return e.BrandID, true
-	case schemas.CodeConfirmed:
-		return e.BrandID, true
-	case schemas.CodeRejected:
-		return e.BrandID, true
-	case schemas.CodeRevoked:
-		return e.BrandID, true
-	}
-	return "", false
 }
 
 func (b *Brand) applyBrandRegistered(e schemas.BrandRegistered, at time.Time) bool {
@@ -258,8 +214,8 @@ func (b *Brand) applyOfferChanged(e schemas.OfferChanged, at time.Time, eventID 
 		return false
 	}
 	cur := o.History[len(o.History)-1]
-	next := withChange(cur, e)
-	if sameTerms(cur, next) {
+	next := WithChange(cur, e)
+	if SameTerms(cur, next) {
 		return false
 	}
 	next.EffectiveFrom, next.eventID = at, eventID
@@ -267,9 +223,10 @@ func (b *Brand) applyOfferChanged(e schemas.OfferChanged, at time.Time, eventID 
 	return true
 }
 
-// withChange returns v with the fields e sets replaced; its lists are
-// never shared with v.
-func withChange(v OfferVersion, e schemas.OfferChanged) OfferVersion {
+// WithChange returns v with the fields e sets replaced; its lists are
+// never shared with v. It is the one rule by which an offer.changed folds
+// into an offer's terms; the read models use it too.
+func WithChange(v OfferVersion, e schemas.OfferChanged) OfferVersion {
 	if e.Name != nil {
 		v.Name = *e.Name
 	}
@@ -291,9 +248,9 @@ func withChange(v OfferVersion, e schemas.OfferChanged) OfferVersion {
 	return v
 }
 
-// sameTerms reports whether two versions have the same name, terms and
-// status.
-func sameTerms(a, b OfferVersion) bool {
+// SameTerms reports whether two versions have the same name, terms and
+// status: a change to the same terms makes no new version.
+func SameTerms(a, b OfferVersion) bool {
 	return a.Name == b.Name && a.Payout == b.Payout && slices.Equal(a.Countries, b.Countries) &&
 		slices.Equal(a.Platforms, b.Platforms) && a.HoldDays == b.HoldDays && a.Status == b.Status
 }

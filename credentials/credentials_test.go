@@ -11,7 +11,7 @@ func TestTokensAndHashes(t *testing.T) {
 	if a == b || !strings.HasPrefix(a, "ct_") || len(a) != 3+43 {
 		t.Fatalf("tokens %q %q: want distinct ct_ + 43 chars", a, b)
 	}
-	if Hash(a) == Hash(b) || len(Hash(a)) != 64 || Hash(a) != Hash(a) {
+	if h1, h2 := Hash(a), Hash(a); h1 != h2 || h1 == Hash(b) || len(h1) != 64 {
 		t.Fatal("Hash must be a stable 64-char hex digest that differs between tokens")
 	}
 	if !Equal(a, a) || Equal(a, b) {

@@ -173,7 +173,7 @@ func TestUncommittedBatchIsRedelivered(t *testing.T) {
 	if err := s.Append(context.Background(), topic, testEvent("k", 10, 100)); err != nil {
 		t.Fatal(err)
 	}
-	got = third.waitFor(t, 30*time.Second, "the new event", func(m []eventstore.Message) bool { return len(m) >= 1 })
+	third.waitFor(t, 30*time.Second, "the new event", func(m []eventstore.Message) bool { return len(m) >= 1 })
 	time.Sleep(300 * time.Millisecond) // would a stale batch follow?
 	got = third.snapshot()
 	if len(got) != 1 || got[0].Offset != 10 {

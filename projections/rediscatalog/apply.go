@@ -197,8 +197,8 @@ func decodeBatch(b *eventstore.Batch) []item {
 			b.Reject(i, err.Error())
 			continue
 		}
-		ev = payloadValue(ev)
-		brand, ok := brandOf(ev)
+		ev = schemas.ValueOf(ev)
+		brand, ok := catalogBrandOf(ev)
 		if !ok {
 			b.Reject(i, fmt.Sprintf("event %s: %s is not a catalog event", m.Envelope.EventID, m.Envelope.Type))
 			continue
@@ -212,52 +212,15 @@ func decodeBatch(b *eventstore.Batch) []item {
 	return items
 }
 
-// payloadValue returns a catalog payload as a value (DecodeTrusted returns
-// pointers).
-func payloadValue(ev schemas.Event) schemas.Event {
-	switch e := ev.(type) {
-	case *schemas.BrandRegistered:
-		return *e
-	case *schemas.CreatorRegistered:
-		return *e
-	case *schemas.AnalystRegistered:
-		return *e
-	case *schemas.OfferPublished:
-		return *e
-	case *schemas.OfferChanged:
-		return *e
-	case *schemas.CodeRequested:
-		return *e
-	case *schemas.CodeConfirmed:
-		return *e
-	case *schemas.CodeRejected:
-		return *e
-	case *schemas.CodeRevoked:
-		return *e
+// catalogBrandOf returns the brand whose clock a catalog event follows (""
+// for creators and analysts); ok is false for an event of another topic.
+func catalogBrandOf(ev schemas.Event) (brand string, ok bool) {
+	if b, ok := schemas.CatalogBrandOf(ev); ok {
+		return b, true
 	}
-	return ev
-}
-
-// brandOf returns the brand whose clock a catalog event follows ("" for
-// creators and analysts); ok is false for an event of another topic.
-func brandOf(ev schemas.Event) (brand string, ok bool) {
-	switch e := ev.(type) {
+	switch ev.(type) {
 	case schemas.CreatorRegistered, schemas.AnalystRegistered:
 		return "", true
-	case schemas.BrandRegistered:
-		return e.BrandID, true
-	case schemas.OfferPublished:
-		return e.BrandID, true
-	case schemas.OfferChanged:
-		return e.BrandID, true
-	case schemas.CodeRequested:
-		return e.BrandID, true
-	case schemas.CodeConfirmed:
-		return e.BrandID, true
-	case schemas.CodeRejected:
-		return e.BrandID, true
-	case schemas.CodeRevoked:
-		return e.BrandID, true
 	}
 	return "", false
 }

@@ -13,19 +13,9 @@ import (
 )
 
 // OfferVersion is an offer's name, terms and status from EffectiveFrom on,
-// until the next version's EffectiveFrom (as catalog.OfferVersion).
-type OfferVersion struct {
-	// EffectiveFrom is the effective time of the event that made the
-	// version (see the package doc).
-	EffectiveFrom time.Time
-	Name          string
-	Payout        schemas.Payout
-	Countries     []string
-	Platforms     []string
-	HoldDays      int
-	// Status is schemas.OfferActive or schemas.OfferPaused.
-	Status string
-}
+// until the next version's EffectiveFrom: the catalog's own type, folded by
+// the catalog's own rule (catalog.WithChange).
+type OfferVersion = catalog.OfferVersion
 
 // OfferView is an offer as the API shows it: its current version, and
 // every version, oldest first.
@@ -98,8 +88,8 @@ func foldOffer(brandID, offerID string, fields map[string]string) (OfferView, bo
 			continue
 		}
 		cur := history[len(history)-1]
-		next := withChange(cur, c.rec.Change)
-		if sameTerms(cur, next) {
+		next := catalog.WithChange(cur, c.rec.Change)
+		if catalog.SameTerms(cur, next) {
 			continue
 		}
 		next.EffectiveFrom = c.rec.At
@@ -113,34 +103,6 @@ func foldOffer(brandID, offerID string, fields map[string]string) (OfferView, bo
 		HoldDays: cur.HoldDays, Status: cur.Status,
 		PublishedAt: pub.At, UpdatedAt: cur.EffectiveFrom, History: history,
 	}, true, nil
-}
-
-// withChange returns v with the fields e sets replaced (catalog's rule).
-func withChange(v OfferVersion, e schemas.OfferChanged) OfferVersion {
-	if e.Name != nil {
-		v.Name = *e.Name
-	}
-	if e.Payout != nil {
-		v.Payout = *e.Payout
-	}
-	if e.Countries != nil {
-		v.Countries = slices.Clone(*e.Countries)
-	}
-	if e.Platforms != nil {
-		v.Platforms = slices.Clone(*e.Platforms)
-	}
-	if e.HoldDays != nil {
-		v.HoldDays = *e.HoldDays
-	}
-	if e.Status != nil {
-		v.Status = *e.Status
-	}
-	return v
-}
-
-func sameTerms(a, b OfferVersion) bool {
-	return a.Name == b.Name && a.Payout == b.Payout && slices.Equal(a.Countries, b.Countries) &&
-		slices.Equal(a.Platforms, b.Platforms) && a.HoldDays == b.HoldDays && a.Status == b.Status
 }
 
 // RequestView is a code request as the API shows it.
