@@ -111,3 +111,31 @@ func LoadOrCreateMasterKey(path string) (MasterKey, error) {
 	}
 	return MasterKey(b[:]), nil
 }
+
+// LoadOrCreateToken reads a bearer token from path, or creates it there
+// (mode 0600) with prefix and 256 random bits: the single-machine default
+// of the operator's token.
+func LoadOrCreateToken(path, prefix string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if tok := strings.TrimSpace(string(data)); tok != "" {
+			return tok, nil
+		}
+		return "", fmt.Errorf("token file %s is empty", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read token %s: %w", path, err)
+	}
+	tok := NewToken(prefix)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create token dir: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write token: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write token: %w", err)
+	}
+	return tok, nil
+}

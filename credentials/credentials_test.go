@@ -45,3 +45,15 @@ func TestMasterKeyPersistsAndDerives(t *testing.T) {
 		t.Fatal("non-hex key accepted")
 	}
 }
+
+func TestLoadOrCreateToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin.token")
+	a, err := LoadOrCreateToken(path, "adm_")
+	if err != nil || !strings.HasPrefix(a, "adm_") {
+		t.Fatalf("LoadOrCreateToken = %q, %v", a, err)
+	}
+	b, err := LoadOrCreateToken(path, "adm_")
+	if err != nil || a != b {
+		t.Fatalf("second load = %q, %v; want %q", b, err, a)
+	}
+}

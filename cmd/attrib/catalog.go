@@ -66,12 +66,20 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	if err != nil {
 		return nil, err
 	}
+	admin := ec.AdminToken
+	if admin == "" {
+		path := filepath.Join(ec.DataDir, "admin.token")
+		if admin, err = credentials.LoadOrCreateToken(path, "adm_"); err != nil {
+			return nil, &startError{setting: "admin-token", err: err}
+		}
+		log.Info("no --admin-token given: the operator's token is in a file", "path", path)
+	}
 	reader := catalogReader{p: proj}
 	server, err := api.New(api.Config{
 		Commands:   commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0),
 		Registrar:  &commands.Principals{Store: in.store, Projected: projected},
 		Catalog:    reader,
-		AdminToken: ec.AdminToken,
+		AdminToken: admin,
 		MasterKey:  key,
 		Now:        clock,
 		Logger:     log,

@@ -55,7 +55,7 @@ func newConfig() *config {
 	add(setting{flag: "clickhouse-url", env: "ATTRIB_CLICKHOUSE_URL", def: "clickhouse://127.0.0.1:9000/default", secret: true, usage: "ClickHouse native-protocol DSN, clickhouse://[user:password@]host:9000/database"})
 	add(setting{flag: "http-addr", env: "ATTRIB_HTTP_ADDR", def: ":8080", usage: "listen address of the HTTP API"})
 	add(setting{flag: "data-dir", env: "ATTRIB_DATA_DIR", def: ".local/data", usage: "directory for the embedded broker's log and local files"})
-	add(setting{flag: "admin-token", env: "ATTRIB_ADMIN_TOKEN", secret: true, usage: "bearer token of the operator (bootstrap endpoints); empty: those endpoints refuse every call"})
+	add(setting{flag: "admin-token", env: "ATTRIB_ADMIN_TOKEN", secret: true, usage: "bearer token of the operator (bootstrap endpoints); empty: <data-dir>/admin.token, created on first start"})
 	add(setting{flag: "secret-key", env: "ATTRIB_SECRET_KEY", secret: true, usage: "master key (64+ hex chars) that brands' webhook secrets derive from; empty: <data-dir>/secret.key, created on first start"})
 	add(setting{flag: "smtp-url", env: "ATTRIB_SMTP_URL", secret: true, usage: "SMTP server for creators' emails, smtp://user:pass@host:587?from=noreply@example.com (smtps:// for TLS); empty: .eml files under <data-dir>/mail"})
 	add(setting{flag: "redis-prefix", env: "ATTRIB_REDIS_PREFIX", def: "attrib:", usage: "prefix of every Redis key of the projections"})
