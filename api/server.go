@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/attrib-engine/attrib/catalog"
@@ -39,6 +40,9 @@ type Config struct {
 	Registrar  Registrar
 	Catalog    CatalogReader
 	Principals PrincipalFinder
+	// Webhook handles POST /v1/webhooks/orders (package ingest); nil
+	// answers 503.
+	Webhook http.Handler
 	// AdminToken authorises the bootstrap endpoints; empty refuses them all.
 	AdminToken string
 	// MasterKey derives brands' webhook secrets.
@@ -95,6 +99,13 @@ func (s *Server) Register(mux *Mux) {
 	mux.HandleFunc("POST /v1/code-requests/{request_id}/reject", s.as(s.rejectRequest, RoleBrand))
 
 	mux.HandleFunc("GET /v1/promo-codes", s.as(s.listPromoCodes, RoleCreator))
+	if s.cfg.Webhook != nil {
+		mux.Handle("POST /v1/webhooks/orders", s.cfg.Webhook)
+	} else {
+		mux.HandleFunc("POST /v1/webhooks/orders", func(w http.ResponseWriter, r *http.Request) {
+			s.respondError(w, r, unavailable("order ingestion is not running in this process"))
+		})
+	}
 	mux.HandleFunc("POST /v1/promo-codes/{code}/revoke", s.as(s.revokeCode, RoleBrand))
 }
 

@@ -7,10 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/attrib-engine/attrib/api"
+	"github.com/attrib-engine/attrib/attribution/worker"
 	"github.com/attrib-engine/attrib/commands"
 	"github.com/attrib-engine/attrib/credentials"
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/notify"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
@@ -74,6 +79,20 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		}
 		log.Info("no --admin-token given: the operator's token is in a file", "path", path)
 	}
+	webhook, err := ingest.New(ingest.Config{
+		Log:        in.store,
+		Secrets:    ingest.NewCachedSecrets(ingest.CatalogSecrets(proj, key), ingest.CacheConfig{}),
+		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-dedupe:"},
+		Registerer: in.registry,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	attributor, err := newWorker(ec, in.store, in.redis, proj, log, in.registry)
+	if err != nil {
+		return nil, err
+	}
 	reader := catalogReader{p: proj}
 	server, err := api.New(api.Config{
 		Commands:   commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0),
@@ -81,6 +100,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Catalog:    reader,
 		AdminToken: admin,
 		MasterKey:  key,
+		Webhook:    webhook,
 		Now:        clock,
 		Logger:     log,
 	})
@@ -113,8 +133,21 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 			subscriberComponent("redis-catalog-projection", in.store, projSub),
 			subscriberComponent("commands-processor", in.store, procSub),
 			subscriberComponent("email-outbox", in.store, mailSub),
+			subscriberComponent("attribution-worker", in.store, attributor.SubscriberConfig()),
 		},
 	}, nil
+}
+
+// newWorker makes the attribution worker, its state under its own prefix.
+func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalClient, proj *rediscatalog.Projection, log *slog.Logger, reg prometheus.Registerer) (*worker.Worker, error) {
+	return worker.New(worker.Config{
+		Store:      store,
+		Redis:      rdb,
+		Prefix:     strings.TrimSuffix(ec.RedisPrefix, ":") + "-worker:",
+		Index:      proj,
+		Logger:     log,
+		Registerer: reg,
+	})
 }
 
 // subscriberComponent runs a consumer-group subscriber as a component.

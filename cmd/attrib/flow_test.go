@@ -29,6 +29,7 @@ type engine struct {
 	// common are the flags every subcommand on this engine's servers needs.
 	common      []string
 	redisPrefix string
+	brokers     []string
 }
 
 // startEngine runs `attrib serve` in-process on the embedded broker and the
@@ -49,6 +50,7 @@ func startEngine(t *testing.T, extra ...string) *engine {
 	httpAddr := freeAddr(t)
 	e.base = "http://" + httpAddr
 	e.redisPrefix = testenv.UniqueName("t:") + ":"
+	e.brokers = broker.Addrs()
 	e.common = []string{"--data-dir", t.TempDir(), "--kafka-brokers", strings.Join(broker.Addrs(), ","),
 		"--kafka-partitions", "4", "--redis-url", redisURL, "--clickhouse-url", chURL,
 		"--redis-prefix", e.redisPrefix, "--log-level", "warn"}
@@ -149,6 +151,7 @@ func list(m map[string]any, k string) []map[string]any {
 
 type actors struct {
 	brandA, brandB     string // api keys
+	secretA, secretB   string // webhook secrets
 	brandAID, brandBID string
 	anna, boris        string // creator tokens
 	annaID             string
@@ -160,12 +163,12 @@ func setupActors(t *testing.T, e *engine) actors {
 	t.Helper()
 	var a actors
 	b := e.must(201, "POST", "/v1/brands", e.admin, map[string]any{"name": "Acme Cosmetics"})
-	a.brandA, a.brandAID = str(b, "api_key"), str(b, "brand_id")
+	a.brandA, a.brandAID, a.secretA = str(b, "api_key"), str(b, "brand_id"), str(b, "webhook_secret")
 	if !strings.HasPrefix(str(b, "webhook_secret"), "whsec_") {
 		t.Fatalf("brand answer without webhook secret: %v", b)
 	}
 	b = e.must(201, "POST", "/v1/brands", e.admin, map[string]any{"name": "Bolt Sports"})
-	a.brandB, a.brandBID = str(b, "api_key"), str(b, "brand_id")
+	a.brandB, a.brandBID, a.secretB = str(b, "api_key"), str(b, "brand_id"), str(b, "webhook_secret")
 	c := e.must(201, "POST", "/v1/creators", e.admin, map[string]any{"name": "Anna", "email": "anna@example.com"})
 	a.anna, a.annaID = str(c, "token"), str(c, "creator_id")
 	c = e.must(201, "POST", "/v1/creators", e.admin, map[string]any{"name": "Boris", "email": "boris@example.com"})

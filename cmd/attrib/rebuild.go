@@ -11,10 +11,15 @@ import (
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
-// runRebuild rebuilds a projection from the log: `attrib rebuild redis`.
+// runRebuild rebuilds the Redis projections from the log: `attrib rebuild
+// redis` replays the catalog into the catalog projection, then the orders
+// and attributions into the attribution worker's order state.
 func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string) error {
 	if len(args) != 1 || args[0] != "redis" {
 		return fmt.Errorf("usage: attrib rebuild redis (the ClickHouse rebuild is not built yet)")
+	}
+	if ec.RedisPrefix == "" {
+		return fmt.Errorf("empty redis prefix")
 	}
 	store, comps, err := openKafka(ctx, ec, log, nil)
 	if err != nil {
@@ -34,6 +39,16 @@ func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 	bar := progressPrinter(progressOut, "redis catalog")
 	if err := rediscatalog.Rebuild(ctx, store, proj, bar); err != nil {
 		return fmt.Errorf("rebuild redis: %w", err)
+	}
+	// The worker's order state follows the catalog: its rebuild reads the
+	// orders and attributions topics only, but the catalog must be whole
+	// before the worker decides anything again.
+	w, err := newWorker(ec, store, rdb, proj, log, nil)
+	if err != nil {
+		return err
+	}
+	if err := w.Rebuild(ctx, progressPrinter(progressOut, "attribution state")); err != nil {
+		return fmt.Errorf("rebuild attribution state: %w", err)
 	}
 	log.Info("redis projections rebuilt from the log", "took", time.Since(start).Round(time.Millisecond))
 	return nil

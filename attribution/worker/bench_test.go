@@ -1,0 +1,243 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/attrib-engine/attrib/attribution/worker"
+	"github.com/attrib-engine/attrib/catalog"
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// Shape of the benchmark's world.
+const (
+	benchBrands        = 10
+	benchCodesPerBrand = 100 // 1000 codes in all
+	// benchSpread is how many events lie between an order's placement and
+	// its later events, so that they fall in other batches and each one
+	// loads the order's state from Redis, as live traffic does.
+	benchSpread = 5000
+)
+
+// benchCatalog writes 10 brands, each with a fixed offer and a percent
+// offer with a 30-day hold, and 100 confirmed codes per brand, and returns
+// the codes by brand.
+func benchCatalog(b *testing.B, r *rig) [][]string {
+	codes := make([][]string, benchBrands)
+	var envs []schemas.Envelope
+	when := at(0)
+	next := func() time.Time { when = when.Add(time.Second); return when }
+	for bi := range benchBrands {
+		brand := fmt.Sprintf("brand-%d", bi)
+		envs = append(envs, r.cat.decide(next(), catalog.RegisterBrand{BrandID: brand, Name: brand, APIKeyHash: sha(brand), WebhookSecretSalt: "salt"})...)
+		envs = append(envs, r.cat.decide(next(), catalog.PublishOffer{BrandID: brand, OfferID: "fixed", Name: "Fixed", Payout: fixed("150.00"),
+			Countries: []string{"RU"}, Platforms: []string{"instagram"}})...)
+		envs = append(envs, r.cat.decide(next(), catalog.PublishOffer{BrandID: brand, OfferID: "pct", Name: "Percent", Payout: percent("7.5"),
+			Countries: []string{"RU"}, Platforms: []string{"instagram"}, HoldDays: 30})...)
+		for ci := range benchCodesPerBrand {
+			req := fmt.Sprintf("req-%d-%d", bi, ci)
+			offer := []string{"fixed", "pct"}[ci%2]
+			code := fmt.Sprintf("CODE%d-X%d", bi, ci)
+			envs = append(envs, r.cat.decide(next(), catalog.RequestCode{BrandID: brand, OfferID: offer, RequestID: req, CreatorID: fmt.Sprintf("creator-%d", ci), Platform: "instagram"})...)
+			envs = append(envs, r.cat.decide(next(), catalog.ConfirmCode{BrandID: brand, RequestID: req, Code: code})...)
+			codes[bi] = append(codes[bi], code)
+		}
+	}
+	for i := 0; i < len(envs); i += 1000 {
+		r.append(schemas.TopicCatalog, envs[i:min(i+1000, len(envs))]...)
+	}
+	return codes
+}
+
+// benchOrders makes n order events: placements (one in ten with an
+// unknown code, one in twenty with none), each followed benchSpread events
+// later by a partial refund (one order in three) and a confirmation or a
+// cancellation (three in four), with duplicates now and then.
+func benchOrders(b *testing.B, codes [][]string, n int) []schemas.Envelope {
+	rng := rand.New(rand.NewPCG(1, 2))
+	slots := make([][]schemas.Envelope, n+3*benchSpread)
+	placedAt := at(2 * day)
+	total := 0
+	for o := 0; total < n; o++ {
+		bi := rng.IntN(benchBrands)
+		brand := fmt.Sprintf("brand-%d", bi)
+		id := fmt.Sprintf("order-%d", o)
+		var promo []string
+		switch k := rng.IntN(20); {
+		case k == 0:
+		case k < 3:
+			promo = []string{fmt.Sprintf("nope%d", rng.IntN(1000))}
+		default:
+			promo = []string{codes[bi][rng.IntN(len(codes[bi]))]}
+		}
+		when := placedAt.Add(time.Duration(o) * time.Second)
+		mk := func(ev schemas.Event, t time.Time) schemas.Envelope {
+			env, err := schemas.NewEnvelopeFor(ev, t, t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return env
+		}
+		pos := o
+		slots[pos] = append(slots[pos], mk(schemas.OrderPlaced{OrderID: id, BrandID: brand, ShopEventID: id + "-p", PromoCodes: promo,
+			Amount: fmt.Sprintf("%d.%02d", 100+rng.IntN(10000), rng.IntN(100)), Currency: "RUB", Country: "RU"}, when))
+		total++
+		if rng.IntN(3) == 0 {
+			slots[pos+benchSpread] = append(slots[pos+benchSpread], mk(schemas.OrderRefunded{OrderID: id, BrandID: brand, ShopEventID: id + "-r", RefundAmount: "10.00"}, when.Add(time.Hour)))
+			total++
+		}
+		if rng.IntN(4) != 0 {
+			var ev schemas.Event = schemas.OrderConfirmed{OrderID: id, BrandID: brand, ShopEventID: id + "-c"}
+			if rng.IntN(10) == 0 {
+				ev = schemas.OrderCancelled{OrderID: id, BrandID: brand, ShopEventID: id + "-x"}
+			}
+			env := mk(ev, when.Add(14*day))
+			slots[pos+2*benchSpread] = append(slots[pos+2*benchSpread], env)
+			total++
+			if rng.IntN(50) == 0 {
+				slots[pos+3*benchSpread] = append(slots[pos+3*benchSpread], env) // a retried append
+				total++
+			}
+		}
+	}
+	out := make([]schemas.Envelope, 0, total)
+	for _, s := range slots {
+		out = append(out, s...)
+	}
+	return out[:n]
+}
+
+// benchRig builds the world of BenchmarkWorker: the catalog applied to the
+// index, and n order events in attrib.orders.
+func benchRig(b *testing.B, n int) *rig {
+	r := newRig(b)
+	codes := benchCatalog(b, r)
+	stop := r.runProjection()
+	r.waitIndex()
+	stop()
+	evs := benchOrders(b, codes, n)
+	for i := 0; i < len(evs); i += 1000 {
+		r.append(schemas.TopicOrders, evs[i:min(i+1000, len(evs))]...)
+	}
+	return r
+}
+
+// BenchmarkWorker measures the worker end to end: events pre-loaded in
+// attrib.orders (4 partitions of the embedded broker) are consumed by the
+// worker's subscriber, looked up in a real code index of 1000 codes, and
+// their rows appended to attrib.attributions. One op is 1000 order events.
+// Reported: events/s from the subscriber's start (group join included) to
+// the last batch, steady events/s (first batch to last), and Redis round
+// trips per batch.
+func BenchmarkWorker(b *testing.B) {
+	n := b.N * 1000
+	r := benchRig(b, n)
+	var handled atomic.Int64
+	var first atomic.Int64
+	done := make(chan struct{})
+	var once sync.Once
+	cfg := r.w.SubscriberConfig()
+	inner := cfg.Handler
+	cfg.Handler = func(ctx context.Context, a eventstore.Assignment) (eventstore.PartitionHandler, error) {
+		h, err := inner(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		return closer{PartitionHandler: eventstore.HandlerFunc(func(ctx context.Context, batch *eventstore.Batch) error {
+			if err := h.Handle(ctx, batch); err != nil {
+				return err
+			}
+			first.CompareAndSwap(0, time.Now().UnixNano())
+			if handled.Add(int64(len(batch.Messages))) >= int64(n) {
+				once.Do(func() { close(done) })
+			}
+			return nil
+		}), close: h.(interface{ Close() error }).Close}, nil
+	}
+	r.workerRT.reset()
+	r.projRT.reset()
+	b.ResetTimer()
+	start := time.Now()
+	stop := r.run(cfg)
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		b.Fatalf("handled %d of %d events in 3 minutes", handled.Load(), n)
+	}
+	end := time.Now()
+	b.StopTimer()
+	stop()
+	batches := counter(b, r.reg, "attrib_attribution_batch_seconds")
+	b.ReportMetric(float64(n)/end.Sub(start).Seconds(), "events/s")
+	b.ReportMetric(float64(n)/end.Sub(time.Unix(0, first.Load())).Seconds(), "steady-events/s")
+	b.ReportMetric(float64(n)/batches, "events/batch")
+	b.ReportMetric(sumOf(b, r.reg, "attrib_attribution_redis_round_trips")/batches, "redis-round-trips/batch")
+	b.ReportMetric(float64(r.workerRT.total()+r.projRT.total())/batches, "redis-calls/batch")
+}
+
+// closer is a PartitionHandler with the Close of the handler it wraps.
+type closer struct {
+	eventstore.PartitionHandler
+	close func() error
+}
+
+func (c closer) Close() error { return c.close() }
+
+// BenchmarkHandle measures the worker's own work per event: the events of
+// BenchmarkWorker, already read from the log into batches of 1000 of one
+// partition, handed to the partition handlers directly, one goroutine per
+// partition (Redis, the index and the appends of rows included; the
+// subscriber's fetching and committing not). One op is 1000 events.
+func BenchmarkHandle(b *testing.B) {
+	n := b.N * 1000
+	r := benchRig(b, n)
+	ctx := context.Background()
+	batches := map[int][]*eventstore.Batch{}
+	err := r.store.Replay(ctx, schemas.TopicOrders, eventstore.HandlerFunc(func(_ context.Context, bt *eventstore.Batch) error {
+		list := batches[bt.Partition]
+		if len(list) == 0 || len(list[len(list)-1].Messages) >= 1000 {
+			list = append(list, &eventstore.Batch{Topic: bt.Topic, Partition: bt.Partition})
+		}
+		last := list[len(list)-1]
+		last.Messages = append(last.Messages, bt.Messages...)
+		batches[bt.Partition] = list
+		return nil
+	}), eventstore.ReplayOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	handlers := map[int]eventstore.PartitionHandler{}
+	for p := range batches {
+		h, err := r.w.Handler()(ctx, eventstore.Assignment{Group: worker.Group, Topic: schemas.TopicOrders, Partition: p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer h.(interface{ Close() error }).Close()
+		handlers[p] = h
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for p, list := range batches {
+		wg.Go(func() {
+			for _, bt := range list {
+				if err := handlers[p].Handle(ctx, bt); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	nb := counter(b, r.reg, "attrib_attribution_batch_seconds")
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(sumOf(b, r.reg, "attrib_attribution_redis_round_trips")/nb, "redis-round-trips/batch")
+}

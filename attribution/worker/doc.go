@@ -1,0 +1,89 @@
+// Package worker is the attribution worker: the adapter that drives the
+// pure core (package attribution) from the log. It consumes attrib.orders in
+// the consumer group Group, one batch of one partition at a time, keeps
+// each order's state in Redis, decides with attribution.Decide and appends
+// order.attributed, order.unattributed and order.earnings_adjusted rows to
+// attrib.attributions; it also emits order.hold_expired to attrib.orders
+// when an attributed order's hold ends.
+//
+// # A batch
+//
+//  1. Decode the payloads and group them by order (events that are not
+//     order events go to the dead-letter topic).
+//  2. Load the states of all the batch's orders in one pipelined round
+//     trip, and rebuild each attribution.OrderState: Apply the stored
+//     events in log order, then Emitted the last row.
+//  3. Apply the batch's events (duplicates by event id or shop_event_id are
+//     ignored; a *attribution.PoisonError rejects the event with its reason,
+//     and the partition moves on).
+//  4. For orders decided for the first time: wait until the code index has
+//     caught up (below), look up all their codes in one round trip, then
+//     the winning codes' offers in a second (which offer is needed is only
+//     known from the codes). Later rows repeat the first decision without
+//     lookups.
+//  5. Decide every order; append the rows, keyed by order, one request per
+//     partition of attrib.attributions; record them with Emitted.
+//  6. Write the new events, the last row and the hold schedule in one
+//     pipelined round trip.
+//
+// So a batch costs 2 Redis round trips (load, write) when it only adds to
+// decided orders, 4 when it decides orders for the first time and the
+// index is known to be current, and one more per watermark poll while it
+// waits for the index (attrib_attribution_redis_round_trips). The
+// subscriber commits the batch's offsets only after Handle returned nil.
+//
+// Any Redis or Kafka error fails the batch: the subscriber retries it with
+// backoff and commits nothing, and nothing is ever rejected because of an
+// outage. Every write is idempotent (hash fields named by offset, the last
+// row, sorted-set members), and rows are appended before the states are
+// written: a crash in between re-emits the same rows, with the same
+// versions and content, which the projections absorb by keeping the
+// highest version.
+//
+// # Lag safety
+//
+// An order must not be declared unattributed because the code index had
+// not yet applied a confirmation that happened before the order. Before an
+// order's first decision, the index's watermark of the brand's catalog
+// partition (eventstore.PartitionOf(brand, partitions of attrib.catalog))
+// must show either an applied event that occurred after the order's placed
+// time, or every event the partition held when the batch was already read
+// (its end offset by a Bounds call started after the batch began: a code
+// confirmed before an order was appended before it, since its creator
+// learnt it from the confirmation). Watermarks are cached (they only move
+// forward) and polled every 20 ms while behind; concurrent handlers share
+// the Bounds calls. After Config.IndexWait the batch is decided anyway,
+// counted in attrib_attribution_index_wait_timeouts_total and logged with
+// the partition and offsets: a stuck index must not stop attribution, and
+// the alert names what to look at. The wait is observed in
+// attrib_attribution_index_wait_seconds.
+//
+// If a winning code's offer is missing from the offer index (or its terms
+// do not parse), the core cannot decide: the worker asks again until
+// IndexWait, then fails the batch, which is retried with backoff. The
+// offer is published before any code of it is confirmed, so this only
+// happens while the index is mid-write or broken, and deciding without the
+// terms is not possible.
+//
+// # Hold expiry
+//
+// When attribution.HoldDue says an order's hold will end, the order is put
+// in the hold schedule of its attrib.orders partition (a sorted set scored
+// by the hold's end). Each partition handler, every Config.HoldTick,
+// appends an order.hold_expired for every due member (occurred_at = the
+// hold's end, an event id derived from the order and the hold end) and
+// removes it. The event comes back through the worker like any order
+// event, so a replay of the log reaches the same status.
+//
+// # Key layout
+//
+// Every key starts with Config.Prefix (default DefaultPrefix, outside the
+// projections' prefix). Ids are escaped as in the catalog projection ('%'
+// ':' '{' '}' become %25 %3A %7B %7D).
+//
+//	order:<brand>:<order>  hash  e:<offset, 20 digits> raw envelope of each event applied, row: envelope of the last row emitted
+//	holds:<partition>      zset  member the order.hold_expired payload (JSON), score its hold end (Unix ms, rounded up)
+//
+// The state holds nothing the log does not: Rebuild derives it again from
+// attrib.attributions and attrib.orders.
+package worker

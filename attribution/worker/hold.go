@@ -1,0 +1,146 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// holdBatch is the most hold expiries one append carries.
+const holdBatch = 500
+
+// partitionHandler handles one partition of attrib.orders for one group
+// generation, and emits the hold expiries that fall due in it meanwhile.
+type partitionHandler struct {
+	w         *Worker
+	partition int
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (w *Worker) newPartitionHandler(ctx context.Context, partition int) *partitionHandler {
+	hctx, cancel := context.WithCancel(ctx)
+	h := &partitionHandler{
+		w: w, partition: partition, cancel: cancel, done: make(chan struct{}),
+		log: w.log.With("partition", partition),
+	}
+	go h.runHolds(hctx)
+	return h
+}
+
+// Handle implements eventstore.PartitionHandler.
+func (h *partitionHandler) Handle(ctx context.Context, b *eventstore.Batch) error {
+	return h.w.handle(ctx, b, true)
+}
+
+// Close stops the hold emitter and waits for it; the subscriber calls it
+// when the partition's generation ends.
+func (h *partitionHandler) Close() error {
+	h.closeOnce.Do(h.cancel)
+	<-h.done
+	return nil
+}
+
+// runHolds emits the partition's due holds every HoldTick until ctx ends.
+func (h *partitionHandler) runHolds(ctx context.Context) {
+	defer close(h.done)
+	t := time.NewTicker(h.w.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := h.w.EmitDueHolds(ctx, h.partition); err != nil && ctx.Err() == nil {
+			h.w.m.holdErrors.Inc()
+			h.log.Warn("hold expiry: emitting due holds failed; retrying at the next tick", "err", err)
+		}
+	}
+}
+
+// EmitDueHolds appends an order.hold_expired to attrib.orders for every
+// order of the given partition of attrib.orders whose hold ended (by the
+// worker's clock) and that is still scheduled, then unschedules them. It
+// returns how many it appended. The partition's handler calls it every
+// HoldTick; calling it elsewhere at the same time is harmless.
+//
+// Each event has occurred_at = its hold_ends_at and an event id derived
+// from the order and the hold end, so an expiry emitted twice (a crash
+// between the append and the unscheduling, two owners during a rebalance)
+// is the same event, which the core applies once. The event comes back
+// through the worker like any order event: the order becomes approved
+// unless a cancellation or full refund occurred before the hold ended.
+func (w *Worker) EmitDueHolds(ctx context.Context, partition int) (int, error) {
+	key := w.holdsKey(partition)
+	total := 0
+	for {
+		now := w.now()
+		members, err := w.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{
+			Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: holdBatch,
+		}).Result()
+		if err != nil {
+			return total, fmt.Errorf("due holds of partition %d: %w", partition, err)
+		}
+		if len(members) == 0 {
+			return total, nil
+		}
+		envs := make([]schemas.Envelope, 0, len(members))
+		done := make([]any, 0, len(members))
+		for _, m := range members {
+			var h schemas.OrderHoldExpired
+			if err := json.Unmarshal([]byte(m), &h); err != nil {
+				w.log.Error("hold schedule: dropping a member that does not decode", "key", key, "member", m, "err", err)
+				done = append(done, m)
+				continue
+			}
+			if h.HoldEndsAt.After(now) {
+				continue // ends within the current millisecond
+			}
+			env, err := schemas.NewEnvelopeFor(h, h.HoldEndsAt, now)
+			if err != nil {
+				w.log.Error("hold schedule: dropping a member that makes no valid event", "key", key, "member", m, "err", err)
+				done = append(done, m)
+				continue
+			}
+			env.EventID = holdEventID(env.AggregateKey, h.HoldEndsAt)
+			envs = append(envs, env)
+			done = append(done, m)
+		}
+		if len(envs) > 0 {
+			if err := w.store.Append(ctx, schemas.TopicOrders, envs...); err != nil {
+				return total, fmt.Errorf("emit %d hold expiries: %w", len(envs), err)
+			}
+			total += len(envs)
+			w.m.holds.Add(float64(len(envs)))
+		}
+		if len(done) > 0 {
+			if err := w.rdb.ZRem(ctx, key, done...).Err(); err != nil {
+				return total, fmt.Errorf("unschedule %d holds: %w", len(done), err)
+			}
+		}
+		if len(members) < holdBatch || len(done) == 0 {
+			return total, nil
+		}
+	}
+}
+
+// holdEventID is the event id of an order's hold expiry: the same for
+// every emission of one hold.
+func holdEventID(orderKey string, endsAt time.Time) string {
+	sum := sha256.Sum256([]byte("hold:" + orderKey + ":" + endsAt.UTC().Format(time.RFC3339Nano)))
+	return hex.EncodeToString(sum[:16])
+}

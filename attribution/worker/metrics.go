@@ -1,0 +1,97 @@
+package worker
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the worker's collectors.
+type metrics struct {
+	events        *prometheus.CounterVec
+	rows          *prometheus.CounterVec
+	indexWait     prometheus.Histogram
+	indexTimeouts prometheus.Counter
+	offerWaits    prometheus.Counter
+	holds         prometheus.Counter
+	holdErrors    prometheus.Counter
+	roundTrips    prometheus.Histogram
+	batchSeconds  prometheus.Histogram
+	corrupt       prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_attribution_events_total",
+			Help: "Order events handled by the attribution worker, by result: applied (new), duplicate (seen before, ignored) or poison (sent to the dead-letter topic).",
+		}, []string{"result"}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_attribution_rows_total",
+			Help: "Attribution rows appended to attrib.attributions, by event type.",
+		}, []string{"type"}),
+		indexWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "attrib_attribution_index_wait_seconds",
+			Help:    "How long a batch with orders to decide for the first time waited for the code index to catch up with their placed times (0 when it already had).",
+			Buckets: []float64{0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		indexTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_attribution_index_wait_timeouts_total",
+			Help: "Batches decided although the code index had not caught up within IndexWait: their first decisions may miss codes confirmed just before the orders. Alert on any.",
+		}),
+		offerWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_attribution_offer_waits_total",
+			Help: "Batches that failed (and are retried) because a winning code's offer was not in the offer index within IndexWait.",
+		}),
+		holds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_attribution_holds_emitted_total",
+			Help: "order.hold_expired events the worker appended to attrib.orders.",
+		}),
+		holdErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_attribution_hold_errors_total",
+			Help: "Hold-expiry ticks that failed (Redis or Kafka unavailable); the due holds are retried at the next tick.",
+		}),
+		roundTrips: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "attrib_attribution_redis_round_trips",
+			Help:    "Redis round trips of one handled batch (state load, index watermark polls and lookups, state write).",
+			Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 12, 20, 50, 100},
+		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "attrib_attribution_batch_seconds",
+			Help:    "Time to handle one batch of order events, index waits included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_attribution_stored_events_skipped_total",
+			Help: "Stored order events the core refused when an order's state was rebuilt (a rebuild would skip them too); each is logged.",
+		}),
+	}
+	if reg != nil {
+		m.events = register(reg, m.events)
+		m.rows = register(reg, m.rows)
+		m.indexWait = register(reg, m.indexWait)
+		m.indexTimeouts = register(reg, m.indexTimeouts)
+		m.offerWaits = register(reg, m.offerWaits)
+		m.holds = register(reg, m.holds)
+		m.holdErrors = register(reg, m.holdErrors)
+		m.roundTrips = register(reg, m.roundTrips)
+		m.batchSeconds = register(reg, m.batchSeconds)
+		m.corrupt = register(reg, m.corrupt)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name, so that several workers in one process share their metrics.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a programming error: two different collectors with one name
+	}
+	return c
+}

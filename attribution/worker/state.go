@@ -1,0 +1,200 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/attribution"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// order is one order a batch touches: its state as loaded from Redis and
+// what the batch adds to it.
+type order struct {
+	key              string // the Redis key of its state
+	brandID, orderID string
+	st               attribution.OrderState
+	// items are the batch's events of the order, in offset order.
+	items []item
+	// fields are the hash fields to add: e:<offset>, raw envelope of each
+	// event the batch applied.
+	fields []any
+	// holdBefore is the hold schedule member the order had before the
+	// batch ("" if no hold was due).
+	holdBefore string
+	// out is what Decide said; row is the emitted row's envelope, rowJSON
+	// its encoding (nil when nothing was emitted).
+	out     attribution.Outcome
+	row     *schemas.Envelope
+	rowJSON []byte
+}
+
+// item is one decoded event of a batch.
+type item struct {
+	i  int // index in the batch
+	ev schemas.Event
+}
+
+// orderIDs returns the brand and order ids of an order event's payload; ok
+// is false for any other event.
+func orderIDs(ev schemas.Event) (brandID, orderID string, ok bool) {
+	switch p := ev.(type) {
+	case *schemas.OrderPlaced:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderConfirmed:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderCancelled:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderRefunded:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderHoldExpired:
+		return p.BrandID, p.OrderID, true
+	}
+	return "", "", false
+}
+
+// loadStates reads the stored states of orders in one pipelined round trip
+// and rebuilds each: the stored events through attribution.Apply, in log
+// order, then the last emitted row through attribution.Emitted.
+func (w *Worker) loadStates(ctx context.Context, orders []*order) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	pipe := w.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(orders))
+	for i, o := range orders {
+		cmds[i] = pipe.HGetAll(ctx, o.key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("load %d order states: %w", len(orders), err)
+	}
+	for i, o := range orders {
+		if err := w.restore(o, cmds[i].Val()); err != nil {
+			return err
+		}
+		o.holdBefore = holdMember(&o.st)
+	}
+	return nil
+}
+
+// restore rebuilds o.st from the fields of its stored state.
+func (w *Worker) restore(o *order, fields map[string]string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	events := make([]string, 0, len(fields))
+	for f := range fields {
+		if strings.HasPrefix(f, fEvent) {
+			events = append(events, f)
+		}
+	}
+	slices.Sort(events) // e:<20-digit offset>: log order
+	for _, f := range events {
+		env, ev, err := decodeStored(fields[f])
+		if err == nil {
+			_, err = attribution.Apply(&o.st, env, ev)
+		}
+		if err != nil {
+			// It was applied once, so only a change of the core can refuse
+			// it now; a rebuild would skip it the same way.
+			w.m.corrupt.Inc()
+			w.log.Warn("stored order event refused; skipping it", "key", o.key, "field", f, "err", err)
+		}
+	}
+	if raw, ok := fields[fRow]; ok {
+		_, ev, err := decodeStored(raw)
+		if err == nil {
+			err = attribution.Emitted(&o.st, ev)
+		}
+		if err != nil {
+			return fmt.Errorf("order state %s: last row: %w", o.key, err)
+		}
+	}
+	return nil
+}
+
+// decodeStored decodes a stored envelope and its payload.
+func decodeStored(raw string) (schemas.Envelope, schemas.Event, error) {
+	var env schemas.Envelope
+	if err := json.Unmarshal([]byte(raw), &env); err != nil {
+		return env, nil, fmt.Errorf("stored envelope: %w", err)
+	}
+	ev, err := schemas.DecodeTrusted(env)
+	return env, ev, err
+}
+
+// holdMember returns the member of the hold schedule for the order when a
+// hold expiry is due for it, "" otherwise. The member is the payload of the
+// order.hold_expired to emit (JSON): deterministic, since the hold's end
+// and terms never change once the order is attributed, so that writing it
+// again is a no-op and the emitter needs nothing else.
+func holdMember(st *attribution.OrderState) string {
+	h, ok := attribution.HoldDue(st)
+	if !ok {
+		return ""
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		panic(fmt.Sprintf("encode hold expiry: %v", err)) // plain strings, ints and a time
+	}
+	return string(b)
+}
+
+// dueScore is a hold end as a schedule score: Unix milliseconds rounded
+// up, so that a score <= now (in whole milliseconds) means the hold ended.
+func dueScore(t time.Time) float64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return float64(ms)
+}
+
+// writeStates adds the batch's events and rows to the orders' states and
+// updates the hold schedule of the orders partition, in one pipelined round
+// trip (none if there is nothing to write). Every command is idempotent, so
+// a batch retried after a partial write writes the same again. A due hold
+// is written again for every order the batch touched, so that a retry
+// after a write that stored the state but not the schedule repairs it.
+func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order, rt *int) error {
+	pipe := w.rdb.Pipeline()
+	var add []redis.Z
+	var rem []any
+	for _, o := range orders {
+		vals := slices.Clip(o.fields)
+		if o.rowJSON != nil {
+			vals = append(vals, fRow, o.rowJSON)
+		}
+		if len(vals) > 0 {
+			pipe.HSet(ctx, o.key, vals...)
+		}
+		after := holdMember(&o.st)
+		if after != "" {
+			h, _ := attribution.HoldDue(&o.st)
+			add = append(add, redis.Z{Score: dueScore(h.HoldEndsAt), Member: after})
+		}
+		if o.holdBefore != "" && o.holdBefore != after {
+			rem = append(rem, o.holdBefore)
+		}
+	}
+	if len(add) > 0 {
+		pipe.ZAdd(ctx, w.holdsKey(partition), add...)
+	}
+	if len(rem) > 0 {
+		pipe.ZRem(ctx, w.holdsKey(partition), rem...)
+	}
+	if pipe.Len() == 0 {
+		return nil
+	}
+	*rt++
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("write %d order states: %w", len(orders), err)
+	}
+	return nil
+}

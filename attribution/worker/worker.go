@@ -1,0 +1,236 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/attribution"
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// Group is the consumer group of the worker on attrib.orders. Renaming it
+// starts a new group that reads the whole topic again: every event is then
+// a duplicate of the stored order states and nothing is emitted twice, but
+// it takes as long as a rebuild.
+const Group = "attrib-attribution"
+
+// DefaultPrefix starts the worker's Redis keys when Config.Prefix is empty.
+// It is not under the projections' prefix ("attrib:"): the worker's state
+// is not a projection the catalog rebuild may drop (see Worker.Rebuild).
+const DefaultPrefix = "attrib-worker:"
+
+// Defaults of Config.
+const (
+	DefaultIndexWait = 30 * time.Second
+	DefaultHoldTick  = time.Second
+)
+
+// Index is what the worker reads of the catalog's Redis projection:
+// *rediscatalog.Projection implements it. Each method is expected to take
+// one round trip whatever the number of keys.
+type Index interface {
+	// LookupCodes returns the code records of every (brand, normalised
+	// text) key; a key without records has no entry.
+	LookupCodes(ctx context.Context, keys []attribution.CodeKey) (attribution.CodeMap, error)
+	// LookupOffers returns the offers with their terms history; an offer
+	// not in the index (yet) has no entry.
+	LookupOffers(ctx context.Context, keys []attribution.OfferKey) (attribution.OfferMap, error)
+	// Watermarks says how far the index has applied each partition of the
+	// catalog topic.
+	Watermarks(ctx context.Context) (map[int]rediscatalog.Watermark, error)
+}
+
+// Config configures a Worker. The zero value of every optional field is a
+// default that works on one machine.
+type Config struct {
+	// Store is the event log: attrib.orders is read, attrib.attributions
+	// and order.hold_expired events are written, attrib.catalog's bounds
+	// are read for lag safety. Required.
+	Store *eventstore.Store
+	// Redis keeps the worker's state (see the package documentation). A
+	// single node, Sentinel or Cluster client; replica reads must be off.
+	// Required.
+	Redis redis.UniversalClient
+	// Prefix starts every key of the worker; Drop and Rebuild delete
+	// everything under it. It must not be the prefix of another
+	// component's keys. Default DefaultPrefix.
+	Prefix string
+	// Index is the code and offer index. Required.
+	Index Index
+	// Now is the clock of the hold expiry and of the rows' recorded_at.
+	// Default time.Now.
+	Now func() time.Time
+	// IndexWait bounds how long a batch waits for the code index to catch
+	// up with the placed time of an order it decides for the first time
+	// (and for a winning code's offer to appear). Default DefaultIndexWait.
+	IndexWait time.Duration
+	// HoldTick is how often each partition handler looks for holds that
+	// ended. Default DefaultHoldTick.
+	HoldTick time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the worker's metrics; nil: kept but not
+	// registered anywhere.
+	Registerer prometheus.Registerer
+}
+
+// Validate checks the required fields and fills in defaults.
+func (c *Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("attribution worker: no event store")
+	case c.Redis == nil:
+		return errors.New("attribution worker: no redis client")
+	case c.Index == nil:
+		return errors.New("attribution worker: no code index")
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.IndexWait <= 0 {
+		c.IndexWait = DefaultIndexWait
+	}
+	if c.HoldTick <= 0 {
+		c.HoldTick = DefaultHoldTick
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Worker attributes orders: it consumes attrib.orders in Group, keeps each
+// order's state in Redis, decides with the pure attribution core and
+// appends the rows to attrib.attributions; each partition handler also
+// emits the order.hold_expired events of its partition's orders. It is
+// safe for concurrent use by the handlers of several partitions.
+type Worker struct {
+	store  *eventstore.Store
+	rdb    redis.UniversalClient
+	index  Index
+	prefix string
+	now    func() time.Time
+	wait   time.Duration
+	tick   time.Duration
+	log    *slog.Logger
+	m      *metrics
+
+	// lag holds what the index's catalog watermarks and the catalog
+	// topic's bounds were last seen to be, shared by the handlers.
+	lag lagTracker
+
+	mu    sync.Mutex
+	parts map[string]int // partition counts of topics, once known
+}
+
+// New validates cfg and returns a Worker.
+func New(cfg Config) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		store:  cfg.Store,
+		rdb:    cfg.Redis,
+		index:  cfg.Index,
+		prefix: cfg.Prefix,
+		now:    cfg.Now,
+		wait:   cfg.IndexWait,
+		tick:   cfg.HoldTick,
+		log:    cfg.Logger.With("component", "attribution-worker"),
+		m:      newMetrics(cfg.Registerer),
+		parts:  make(map[string]int),
+	}
+	w.lag.init()
+	return w, nil
+}
+
+// Prefix returns the key prefix of the worker's state.
+func (w *Worker) Prefix() string { return w.prefix }
+
+// SubscriberConfig returns the subscriber configuration that runs the
+// worker: Group on schemas.TopicOrders with Handler. The caller may tune
+// the other fields (MaxBatch: the default 1000 suits the worker).
+func (w *Worker) SubscriberConfig() eventstore.SubscriberConfig {
+	return eventstore.SubscriberConfig{
+		Group:   Group,
+		Topics:  []string{schemas.TopicOrders},
+		Handler: w.Handler(),
+		Logger:  w.log,
+	}
+}
+
+// Handler returns the handler factory of the worker's subscriber. Each
+// partition handler emits the due holds of its partition every HoldTick
+// until the subscriber closes it at the end of its group generation.
+func (w *Worker) Handler() eventstore.HandlerFactory {
+	return func(ctx context.Context, a eventstore.Assignment) (eventstore.PartitionHandler, error) {
+		return w.newPartitionHandler(ctx, a.Partition), nil
+	}
+}
+
+// partitions returns the partition count of topic, asked once.
+func (w *Worker) partitions(ctx context.Context, topic string) (int, error) {
+	w.mu.Lock()
+	n, ok := w.parts[topic]
+	w.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	n, err := w.store.Partitions(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("topic %s has no partitions", topic)
+	}
+	w.mu.Lock()
+	w.parts[topic] = n
+	w.mu.Unlock()
+	return n, nil
+}
+
+// Key names. Ids inside keys are escaped with seg.
+const (
+	kOrder = "order:"
+	kHolds = "holds:"
+	// fEvent prefixes the field of an applied order event: e:<offset, 20
+	// digits>, so that fields sort in log order.
+	fEvent = "e:"
+	// fRow is the field of the last emitted attribution row.
+	fRow = "row"
+)
+
+func (w *Worker) orderKey(brandID, orderID string) string {
+	return w.prefix + kOrder + seg(brandID) + ":" + seg(orderID)
+}
+
+func (w *Worker) holdsKey(partition int) string {
+	return w.prefix + kHolds + strconv.Itoa(partition)
+}
+
+func eventField(offset int64) string { return fmt.Sprintf("%s%020d", fEvent, offset) }
+
+var segEscaper = strings.NewReplacer("%", "%25", ":", "%3A", "{", "%7B", "}", "%7D")
+
+// seg escapes an id for use as one component of a key: ':' separates
+// components, and braces would make a Redis Cluster hash tag.
+func seg(s string) string {
+	if !strings.ContainsAny(s, "%:{}") {
+		return s
+	}
+	return segEscaper.Replace(s)
+}

@@ -1,0 +1,510 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/attribution/worker"
+	"github.com/attrib-engine/attrib/catalog"
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+const (
+	attributed   = "attributed" // order.attributed or order.earnings_adjusted: which depends on batching
+	unattributed = schemas.TypeOrderUnattributed
+)
+
+func (w want) typeMatches(typ string) bool {
+	if w.typ == attributed {
+		return typ == schemas.TypeOrderAttributed || typ == schemas.TypeOrderEarningsAdjusted
+	}
+	return typ == w.typ
+}
+
+// scenario is the standard mix of orders: known, unknown, not yet active
+// and revoked codes, fixed and percent offers, refunds, a cancellation,
+// duplicates, a confirmation before its placement, several codes on one
+// order, a Cyrillic look-alike. It returns the events and the final row
+// each order must end with.
+func scenario(t testing.TB) ([]schemas.Envelope, map[string]want) {
+	p := at(placedAt)
+	var evs []schemas.Envelope
+	add := func(e ...schemas.Envelope) { evs = append(evs, e...) }
+	add(placed(t, "o-fixed", p, "1000.00", "anna10"), confirmed(t, "o-fixed", p.Add(2*day)))
+	add(placed(t, "o-pct", p, "2000.00", " Boris "), refunded(t, "o-pct", p.Add(time.Hour), "500.00"))
+	add(placed(t, "o-unknown", p, "100.00", "NOPE"))
+	add(placed(t, "o-notactive", p, "100.00", codeLate))
+	add(placed(t, "o-revoked", p, "100.00", codeRevoked))
+	add(placed(t, "o-cancel", p, "100.00", codeAnna), cancelled(t, "o-cancel", p.Add(time.Hour)))
+	dupPlaced, dupConfirmed := placed(t, "o-dup", p, "300.00", codeAnna), confirmed(t, "o-dup", p.Add(day))
+	add(dupPlaced, redelivered(dupPlaced), resent(dupPlaced), dupConfirmed, resent(dupConfirmed))
+	add(confirmed(t, "o-ooo", p.Add(day)), placed(t, "o-ooo", p, "500.00", "boris"))
+	add(placed(t, "o-nocode", p, "100.00"))
+	add(placed(t, "o-multi", p, "1000.00", "NOPE", "boris", "anna10"))
+	add(placed(t, "o-full", p, "700.00", codeBoris), refunded(t, "o-full", p.Add(time.Hour), "700.00"))
+	add(placed(t, "o-cyr", p, "100.00", "\u0410NNA10")) // a Cyrillic А
+	add(placed(t, "o-hold", p, "1000.00", codeHold))
+	return evs, map[string]want{
+		"o-fixed":     {typ: attributed, status: schemas.StatusApproved, earnings: "150.00", version: 2, winner: codeAnna},
+		"o-pct":       {typ: attributed, status: schemas.StatusPending, earnings: "150.00", version: 2, winner: codeBoris},
+		"o-unknown":   {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 1},
+		"o-notactive": {typ: unattributed, reason: schemas.OutcomeCodeNotActive, version: 1},
+		"o-revoked":   {typ: unattributed, reason: schemas.OutcomeCodeRevoked, version: 1},
+		"o-cancel":    {typ: attributed, status: schemas.StatusRejected, earnings: "0.00", version: 2, winner: codeAnna},
+		"o-dup":       {typ: attributed, status: schemas.StatusApproved, earnings: "150.00", version: 2, winner: codeAnna},
+		"o-ooo":       {typ: attributed, status: schemas.StatusApproved, earnings: "50.00", version: 2, winner: codeBoris},
+		"o-nocode":    {typ: unattributed, reason: schemas.ReasonNoCode, version: 1},
+		"o-multi":     {typ: attributed, status: schemas.StatusPending, earnings: "100.00", version: 1, winner: codeBoris},
+		"o-full":      {typ: attributed, status: schemas.StatusRejected, earnings: "0.00", version: 2, winner: codeBoris},
+		"o-cyr":       {typ: attributed, status: schemas.StatusPending, earnings: "150.00", version: 1, winner: codeAnna},
+		"o-hold":      {typ: attributed, status: schemas.StatusPending, earnings: "100.00", version: 1, winner: codeHold},
+	}
+}
+
+// TestEndToEnd runs the scenario through the broker, the worker (with the
+// real code index in Redis) and back from attrib.attributions.
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.clock.Set(at(placedAt + time.Hour)) // no hold has ended
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	r.append(schemas.TopicOrders, evs...)
+	r.runWorker()
+	rows := waitRows(t, r.store, wants, 30*time.Second)
+
+	// Every decision is explained: the passed-over and unknown codes of
+	// o-multi are recorded with the winner.
+	var multi schemas.OrderAttributed
+	for _, rw := range rows["o-multi"] {
+		if err := json.Unmarshal([]byte(rw.payload), &multi); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var outcomes []string
+	for _, c := range multi.Decision.Candidates {
+		outcomes = append(outcomes, c.NormalizedCode+":"+c.Outcome)
+	}
+	if got, want := strings.Join(outcomes, " "), "NOPE:unknown_code BORIS:won ANNA10:passed_over"; got != want {
+		t.Errorf("o-multi candidates = %s, want %s", got, want)
+	}
+	// One first row per order: an order is decided once.
+	for id, rs := range rows {
+		n := 0
+		for _, rw := range rs {
+			if rw.Type == schemas.TypeOrderAttributed {
+				n++
+			}
+		}
+		if n > 1 {
+			t.Errorf("order %s attributed %d times", id, n)
+		}
+	}
+	if got := counter(t, r.reg, "attrib_attribution_events_total"); got < float64(len(evs)) {
+		t.Errorf("events counted %v, want at least %d", got, len(evs))
+	}
+	if got := counterWith(t, r.reg, "attrib_attribution_events_total", "result", "poison"); got != 0 {
+		t.Errorf("poison events %v, want 0", got)
+	}
+	if got := counter(t, r.reg, "attrib_attribution_index_wait_timeouts_total"); got != 0 {
+		t.Errorf("index wait timeouts %v, want 0", got)
+	}
+}
+
+// TestLagSafety: the order is placed after its code was confirmed, but the
+// index has not applied the confirmation when the worker reads the order
+// (the projection starts a second later). The worker waits for the index
+// and attributes the order.
+func TestLagSafety(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.cat.standardCatalog() // in the log, not yet in the index
+	r.append(schemas.TopicOrders, placed(t, "o-lag", at(placedAt), "1000.00", codeAnna),
+		placed(t, "o-lag-new", time.Now(), "1000.00", codeBoris))
+	r.runWorker()
+	time.Sleep(time.Second)
+	if rows := readRows(t, r.store); len(rows) > 0 {
+		t.Fatalf("rows emitted before the index caught up: %v", rows)
+	}
+	r.runProjection()
+	waitRows(t, r.store, map[string]want{
+		"o-lag":     {typ: attributed, status: schemas.StatusPending, earnings: "150.00", version: 1, winner: codeAnna},
+		"o-lag-new": {typ: attributed, status: schemas.StatusPending, earnings: "100.00", version: 1, winner: codeBoris},
+	}, 30*time.Second)
+	if got := counter(t, r.reg, "attrib_attribution_index_wait_timeouts_total"); got != 0 {
+		t.Errorf("index wait timeouts %v, want 0", got)
+	}
+	if got := sumOf(t, r.reg, "attrib_attribution_index_wait_seconds"); got < 0.5 {
+		t.Errorf("index wait observed %.3fs in total, want the second the index was behind", got)
+	}
+}
+
+// TestLagSafetyIsBounded: with no index at all, a batch waits IndexWait,
+// then decides, and the timeout is counted.
+func TestLagSafetyIsBounded(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(c *worker.Config) { c.IndexWait = 300 * time.Millisecond })
+	r.cat.standardCatalog() // never applied: the projection does not run
+	r.append(schemas.TopicOrders, placed(t, "o-lost", at(placedAt), "1000.00", codeAnna))
+	r.runWorker()
+	waitRows(t, r.store, map[string]want{
+		"o-lost": {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 1},
+	}, 30*time.Second)
+	if got := counter(t, r.reg, "attrib_attribution_index_wait_timeouts_total"); got < 1 {
+		t.Errorf("index wait timeouts %v, want at least 1", got)
+	}
+}
+
+// TestHoldExpiry: an order of an offer with a one-day hold becomes
+// approved through the order.hold_expired the worker emits once its clock
+// passes the hold's end; a cancellation that occurred before the hold end
+// still rejects it, even when it arrives after the expiry.
+func TestHoldExpiry(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	p := at(placedAt)
+	r.clock.Set(p.Add(time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	r.append(schemas.TopicOrders,
+		placed(t, "o-hold", p, "1000.00", codeHold),
+		placed(t, "o-hold-cancel", p, "1000.00", codeHold), cancelled(t, "o-hold-cancel", p.Add(2*time.Hour)),
+		placed(t, "o-hold-late", p, "1000.00", codeHold),
+		placed(t, "o-nohold", p, "1000.00", codeAnna), // offer without hold: only the brand approves
+	)
+	r.runWorker()
+	waitRows(t, r.store, map[string]want{
+		"o-hold":        {typ: attributed, status: schemas.StatusPending, earnings: "100.00", version: 1},
+		"o-hold-cancel": {typ: attributed, status: schemas.StatusRejected, earnings: "0.00", version: 2},
+		"o-hold-late":   {typ: attributed, status: schemas.StatusPending, earnings: "100.00", version: 1},
+		"o-nohold":      {typ: attributed, status: schemas.StatusPending, earnings: "150.00", version: 1},
+	}, 30*time.Second)
+	time.Sleep(300 * time.Millisecond) // several ticks: nothing is due yet
+	if holds := holdEvents(t, r.store); len(holds) != 0 {
+		t.Fatalf("hold expiries emitted before the hold ended: %v", holds)
+	}
+
+	r.clock.Set(p.Add(day + time.Minute))
+	waitRows(t, r.store, map[string]want{
+		"o-hold":        {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusApproved, earnings: "100.00", version: 2, cause: schemas.TypeOrderHoldExpired},
+		"o-hold-cancel": {typ: attributed, status: schemas.StatusRejected, earnings: "0.00", version: 2},
+		"o-hold-late":   {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusApproved, earnings: "100.00", version: 2, cause: schemas.TypeOrderHoldExpired},
+		"o-nohold":      {typ: attributed, status: schemas.StatusPending, earnings: "150.00", version: 1},
+	}, 30*time.Second)
+	holds := holdEvents(t, r.store)
+	for _, id := range []string{"o-hold", "o-hold-late"} {
+		env, ok := holds[id]
+		if !ok {
+			t.Errorf("no order.hold_expired for %s in attrib.orders", id)
+			continue
+		}
+		if !env.OccurredAt.Equal(p.Add(day)) {
+			t.Errorf("%s: hold expiry occurred at %v, want the hold end %v", id, env.OccurredAt, p.Add(day))
+		}
+	}
+	if len(holds) != 2 {
+		t.Errorf("hold expiries for %d orders, want 2", len(holds))
+	}
+
+	// A cancellation that occurred before the hold ended, arriving late.
+	r.append(schemas.TopicOrders, cancelled(t, "o-hold-late", p.Add(12*time.Hour)))
+	waitRows(t, r.store, map[string]want{
+		"o-hold-late": {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusRejected, earnings: "0.00", version: 3, cause: schemas.TypeOrderCancelled},
+	}, 30*time.Second)
+	if d := dump(t, r.rdb, r.cfg.Prefix); strings.Contains(d, "holds:") {
+		t.Errorf("holds still scheduled:\n%s", d)
+	}
+	if got := counter(t, r.reg, "attrib_attribution_holds_emitted_total"); got < 2 {
+		t.Errorf("holds emitted %v, want at least 2", got)
+	}
+}
+
+// holdEvents returns the order.hold_expired events in attrib.orders by
+// order id.
+func holdEvents(t testing.TB, s *eventstore.Store) map[string]schemas.Envelope {
+	t.Helper()
+	out := make(map[string]schemas.Envelope)
+	h := eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+		for _, m := range b.Messages {
+			if m.Envelope.Type != schemas.TypeOrderHoldExpired {
+				continue
+			}
+			ev, err := schemas.Decode(m.Envelope)
+			if err != nil {
+				t.Errorf("hold expiry at %d: %v", m.Offset, err)
+				continue
+			}
+			out[ev.(*schemas.OrderHoldExpired).OrderID] = m.Envelope
+		}
+		return nil
+	})
+	if err := s.Replay(context.Background(), schemas.TopicOrders, h, eventstore.ReplayOptions{}); err != nil {
+		t.Fatalf("read orders: %v", err)
+	}
+	return out
+}
+
+// TestPoison: a second placement with other facts, a refund whose amount
+// is not a decimal and a catalog event on the orders topic go to the
+// dead-letter topic with their reasons; the partition moves on.
+func TestPoison(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	p := at(placedAt)
+	badRefund := refunded(t, "o-p", p.Add(time.Hour), "1.00")
+	badRefund.Payload = json.RawMessage(strings.Replace(string(badRefund.Payload), `"1.00"`, `"1.2.3"`, 1))
+	foreign := r.cat.decide(at(time.Hour), catalog.RequestCode{BrandID: acme, OfferID: offerFixed, RequestID: "req-x", CreatorID: eve, Platform: "instagram"})[0]
+	foreign.AggregateKey = schemas.OrderKey(acme, "o-p")
+	r.append(schemas.TopicOrders,
+		placed(t, "o-p", p, "1000.00", codeAnna),
+		placed(t, "o-p", p, "2000.00", codeAnna), // the same order, other facts
+		badRefund,
+		foreign,
+		confirmed(t, "o-p", p.Add(day)),
+	)
+	r.runWorker()
+	waitRows(t, r.store, map[string]want{
+		"o-p": {typ: attributed, status: schemas.StatusApproved, earnings: "150.00", version: 2},
+	}, 30*time.Second)
+
+	dlq := "attrib.dlq." + worker.Group
+	var reasons []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(reasons) < 3 && time.Now().Before(deadline) {
+		reasons = nil
+		h := eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+			for _, m := range b.Messages {
+				reasons = append(reasons, eventstore.HeaderValue(m.Headers, eventstore.HeaderDLQReason))
+			}
+			return nil
+		})
+		if err := r.store.Replay(context.Background(), dlq, h, eventstore.ReplayOptions{}); err != nil {
+			t.Fatalf("read %s: %v", dlq, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	all := strings.Join(reasons, "\n")
+	for _, want := range []string{"a second placement with different facts", "refund_amount", "is not an order event"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no dead letter with reason %q; reasons:\n%s", want, all)
+		}
+	}
+	if len(reasons) != 3 {
+		t.Errorf("%d dead letters, want 3:\n%s", len(reasons), all)
+	}
+}
+
+// TestRedisOutage: while the worker's Redis is unreachable it commits
+// nothing and emits nothing; once it is back, every order ends with its
+// expected row, and no version is emitted twice.
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.clock.Set(at(placedAt + time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	half := len(evs) / 2
+	for half < len(evs) && evs[half].AggregateKey == evs[half-1].AggregateKey {
+		half++ // keep each order's events on one side, so the first half's wants are known
+	}
+	first := map[string]want{}
+	for _, env := range evs[:half] {
+		id := strings.TrimPrefix(env.AggregateKey, acme+"/")
+		first[id] = wants[id]
+	}
+	r.append(schemas.TopicOrders, evs[:half]...)
+	r.runWorker()
+	waitRows(t, r.store, first, 30*time.Second)
+
+	r.outage.down.Store(true)
+	r.append(schemas.TopicOrders, evs[half:]...)
+	time.Sleep(1500 * time.Millisecond)
+	lag, err := r.store.GroupLag(context.Background(), worker.Group, schemas.TopicOrders)
+	if err != nil {
+		t.Fatalf("group lag: %v", err)
+	}
+	behind := int64(0)
+	for _, l := range lag {
+		behind += l
+	}
+	if behind != int64(len(evs)-half) {
+		t.Errorf("during the outage the group is %d events behind, want %d (nothing committed)", behind, len(evs)-half)
+	}
+	rows := readRows(t, r.store)
+	for _, env := range evs[half:] {
+		if id := strings.TrimPrefix(env.AggregateKey, acme+"/"); len(rows[id]) > 0 {
+			t.Errorf("order %s got rows during the outage: %v", id, rows[id])
+		}
+	}
+
+	r.outage.down.Store(false)
+	rows = waitRows(t, r.store, wants, 60*time.Second)
+	for id, rs := range rows {
+		seen := map[uint64]bool{}
+		for _, rw := range rs {
+			if seen[rw.Version] {
+				t.Errorf("order %s: version %d emitted twice", id, rw.Version)
+			}
+			seen[rw.Version] = true
+		}
+	}
+}
+
+// TestRebuild: the state rebuilt from the log is the live state, key for
+// key, and goes on making the same decisions.
+func TestRebuild(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.clock.Set(at(placedAt + time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	r.append(schemas.TopicOrders, evs...)
+	stop := r.runWorker()
+	waitRows(t, r.store, wants, 30*time.Second)
+	stop()
+
+	before := dump(t, r.rdb, r.cfg.Prefix)
+	if !strings.Contains(before, "holds:") {
+		t.Fatalf("no hold scheduled before the rebuild:\n%s", before)
+	}
+	calls := 0
+	if err := r.w.Rebuild(context.Background(), func(eventstore.ReplayProgress) { calls++ }); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	after := dump(t, r.rdb, r.cfg.Prefix)
+	if after != before {
+		t.Errorf("state after rebuild differs\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	if calls == 0 {
+		t.Error("rebuild reported no progress")
+	}
+
+	// The rebuilt state goes on: new events extend the same decisions.
+	// Meanwhile NOPE, the unknown code of o-unknown, is issued: deciding
+	// o-unknown again would now say code_not_active; it must stay
+	// unknown_code, the decision in its rows.
+	p := at(placedAt)
+	r.cat.do(at(11*time.Hour), catalog.RequestCode{BrandID: acme, OfferID: offerFixed, RequestID: "req-nope", CreatorID: eve, Platform: "instagram"})
+	r.cat.do(at(11*time.Hour+time.Minute), catalog.ConfirmCode{BrandID: acme, RequestID: "req-nope", Code: "NOPE"})
+	r.waitIndex()
+	r.append(schemas.TopicOrders,
+		confirmed(t, "o-pct", p.Add(3*day)),
+		refunded(t, "o-cyr", p.Add(day), "100.00"),
+		confirmed(t, "o-unknown", p.Add(day)),
+	)
+	r.runWorker()
+	rows := waitRows(t, r.store, map[string]want{
+		"o-pct":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusApproved, earnings: "150.00", version: 3, winner: codeBoris},
+		"o-cyr":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusRejected, earnings: "0.00", version: 2, winner: codeAnna},
+		"o-unknown": {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 2},
+		"o-fixed":   wants["o-fixed"],
+	}, 30*time.Second)
+	for id, rs := range rows {
+		n := 0
+		for _, rw := range rs {
+			if rw.Type == schemas.TypeOrderAttributed {
+				n++
+			}
+		}
+		if n > 1 {
+			t.Errorf("order %s attributed %d times", id, n)
+		}
+	}
+}
+
+// TestRoundTrips counts the Redis round trips of batches handled directly:
+// two for the worker's state (load, write) and, for orders decided for the
+// first time, two lookups (codes, then offers) plus a watermark read while
+// the cached watermarks do not show the index current.
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(c *worker.Config) { c.HoldTick = time.Hour })
+	r.clock.Set(at(placedAt + time.Hour))
+	r.cat.standardCatalog()
+	stopProj := r.runProjection()
+	r.waitIndex()
+	stopProj() // its writes would count on the index's client
+
+	ctx := context.Background()
+	// Set the connection up (go-redis sends its handshake commands on the
+	// first command and again on the first pipeline).
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { return p.Ping(ctx).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.w.Handler()(ctx, eventstore.Assignment{Group: worker.Group, Topic: schemas.TopicOrders, Partition: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.(interface{ Close() error }).Close()
+	offset := int64(0)
+	batch := func(envs []schemas.Envelope) *eventstore.Batch {
+		b := &eventstore.Batch{Topic: schemas.TopicOrders, Partition: 0}
+		for _, env := range envs {
+			raw, _ := json.Marshal(env)
+			b.Messages = append(b.Messages, eventstore.Message{Topic: schemas.TopicOrders, Offset: offset, Key: []byte(env.AggregateKey), Value: raw, Envelope: env})
+			offset++
+		}
+		return b
+	}
+	codes := []string{codeAnna, codeBoris, "NOPE", codeRevoked, codeHold, "anna10"}
+	orders := func(prefix string, when time.Time) []schemas.Envelope {
+		var envs []schemas.Envelope
+		for i := range 200 {
+			envs = append(envs, placed(t, prefix+itoa(i), when, "1000.00", codes[i%len(codes)]))
+		}
+		return envs
+	}
+	cases := []struct {
+		name                 string
+		envs                 []schemas.Envelope
+		state, index, wmRead int64
+	}{
+		// Cold: the watermarks are read once.
+		{name: "200 new orders, cold", envs: orders("a-", at(placedAt)), state: 2, index: 2, wmRead: 1},
+		// Placed after the catalog's latest event: the catalog's end
+		// offsets (a broker call) and the cached watermarks prove the
+		// index current.
+		{name: "200 new orders, warm", envs: orders("b-", at(20*time.Hour)), state: 2, index: 2, wmRead: 0},
+		{name: "200 confirmations", envs: func() []schemas.Envelope {
+			var envs []schemas.Envelope
+			for i := range 200 {
+				envs = append(envs, confirmed(t, "a-"+itoa(i), at(placedAt+day)))
+			}
+			return envs
+		}(), state: 2, index: 0, wmRead: 0},
+	}
+	for _, tc := range cases {
+		r.workerRT.reset()
+		r.projRT.reset()
+		b := batch(tc.envs)
+		if err := h.Handle(ctx, b); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := r.workerRT.total(); got != tc.state || r.workerRT.pipelines.Load() != tc.state {
+			t.Errorf("%s: worker state round trips %v, want %d pipelines", tc.name, r.workerRT, tc.state)
+		}
+		if r.projRT.pipelines.Load() != tc.index || r.projRT.commands.Load() != tc.wmRead {
+			t.Errorf("%s: index round trips %v, want %d pipelines + %d commands", tc.name, r.projRT, tc.index, tc.wmRead)
+		}
+		t.Logf("%s: %d events, worker state %v, index %v", tc.name, len(tc.envs), r.workerRT, r.projRT)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

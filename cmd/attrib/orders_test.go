@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/ingest"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// webhook posts body to the order webhook as brandID, signed with secret.
+func (e *engine) webhook(brandID, secret string, body any) (int, map[string]any) {
+	e.t.Helper()
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", e.base+"/v1/webhooks/orders", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Brand-Id", brandID)
+	req.Header.Set("X-Signature", ingest.Sign(secret, time.Now(), raw))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// finalRows reads the attribution topic and returns the highest-version
+// row of each order (what a projection keeps), by order id.
+func (e *engine) finalRows(want int) map[string]map[string]any {
+	e.t.Helper()
+	store, err := eventstore.Open(context.Background(), eventstore.Config{Brokers: e.brokers, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer store.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rows := map[string]map[string]any{}
+		versions := map[string]float64{}
+		err := store.Replay(context.Background(), schemas.TopicAttributions, eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+			for _, m := range b.Messages {
+				var p map[string]any
+				if err := json.Unmarshal(m.Envelope.Payload, &p); err != nil {
+					return err
+				}
+				p["type"] = m.Envelope.Type
+				id, _ := p["order_id"].(string)
+				if v, _ := p["version"].(float64); v >= versions[id] {
+					versions[id], rows[id] = v, p
+				}
+			}
+			return nil
+		}), eventstore.ReplayOptions{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(rows) >= want {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("attribution topic has rows for %d orders after 60s, want %d: %v", len(rows), want, rows)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// shopTime is when the shop says an event occurred: whole seconds, as shops
+// send them, one second ahead so that orders come after the codes' confirmations
+// made just before (an order in the confirmation's own second but before
+// its instant is rightly not attributed).
+func shopTime() string { return time.Now().Add(time.Second).UTC().Format(time.RFC3339) }
+
+func placed(id, orderID, amount string, codes ...string) map[string]any {
+	return map[string]any{"event_id": id, "type": "order.placed", "order_id": orderID,
+		"occurred_at": shopTime(), "promo_codes": codes,
+		"amount": amount, "currency": "RUB", "country": "RU"}
+}
+
+func orderEvent(id, typ, orderID string, extra ...string) map[string]any {
+	ev := map[string]any{"event_id": id, "type": typ, "order_id": orderID, "occurred_at": shopTime()}
+	for i := 0; i+1 < len(extra); i += 2 {
+		ev[extra[i]] = extra[i+1]
+	}
+	return ev
+}
+
+// TestOrdersFlowOverHTTP: signed webhooks in, through the broker and the
+// attribution worker, attribution rows out, for every rule that the
+// webhook path can exercise.
+func TestOrdersFlowOverHTTP(t *testing.T) {
+	e := startEngine(t)
+	a := setupActors(t, e)
+	r1 := str(e.must(201, "POST", "/v1/code-requests", a.anna, map[string]any{"offer_id": a.offerA, "platform": "instagram"}), "request_id")
+	e.must(200, "POST", "/v1/code-requests/"+r1+"/confirm", a.brandA, map[string]any{"code": "ANNA10"})
+	r2 := str(e.must(201, "POST", "/v1/code-requests", a.boris, map[string]any{"offer_id": a.offerB, "platform": "tiktok"}), "request_id")
+	e.must(200, "POST", "/v1/code-requests/"+r2+"/confirm", a.brandB, map[string]any{"code": "BORIS5"})
+
+	// Brand A (fixed 150.00 RUB): attributed, unknown code, cancelled,
+	// confirmed before placed (out of order), two codes (fixed paid once).
+	code, out := e.webhook(a.brandAID, a.secretA, map[string]any{"events": []any{
+		placed("a1-p", "A-1", "2500.00", " аnna10 "),
+		placed("a2-p", "A-2", "900.00", "NOPE"),
+		placed("a3-p", "A-3", "1000.00", "ANNA10"),
+		orderEvent("a3-c", "order.cancelled", "A-3"),
+		orderEvent("a4-c", "order.confirmed", "A-4"),
+		placed("a5-p", "A-5", "700.00", "ANNA10", "NOPE", "ANNA10"),
+		placed("a6-p", "A-6", "300.00"),
+	}})
+	if code != 202 || out["accepted"] != float64(7) {
+		t.Fatalf("brand A webhook = %d %v, want 202 with 7 accepted", code, out)
+	}
+	// The placement of A-4 after its confirmation, and a re-sent event.
+	code, out = e.webhook(a.brandAID, a.secretA, map[string]any{"events": []any{placed("a4-p", "A-4", "400.00", "anna10"), placed("a1-p", "A-1", "2500.00", " аnna10 ")}})
+	if code != 202 || out["accepted"] != float64(1) || out["duplicates"] != float64(1) {
+		t.Fatalf("second webhook = %d %v, want 1 accepted and 1 duplicate", code, out)
+	}
+	// Brand B (10 %): a partial refund lowers earnings to 10 % of the net.
+	e.webhook(a.brandBID, a.secretB, placed("b1-p", "B-1", "1000.00", "boris5"))
+	e.webhook(a.brandBID, a.secretB, orderEvent("b1-r", "order.refunded", "B-1", "refund_amount", "400.00"))
+	// A wrong signature is refused and records nothing.
+	if code, _ := e.webhook(a.brandBID, a.secretA, placed("b2-p", "B-2", "1.00")); code != 401 {
+		t.Fatalf("webhook signed with another brand's secret = %d, want 401", code)
+	}
+
+	want := map[string]struct {
+		kind, status, earnings, reason string
+		version                        float64
+	}{
+		"A-1": {"attributed", "pending", "150.00", "", 1},
+		"A-2": {"unattributed", "", "", "unknown_code", 1},
+		"A-3": {"attributed", "rejected", "0.00", "", 2},
+		"A-4": {"attributed", "approved", "150.00", "", 2},
+		"A-5": {"attributed", "pending", "150.00", "", 1},
+		"A-6": {"unattributed", "", "", "no_code", 1},
+		"B-1": {"attributed", "pending", "60.00", "", 2},
+	}
+	var rows map[string]map[string]any
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rows = e.finalRows(len(want))
+		done := true
+		for id, w := range want {
+			if v, _ := rows[id]["version"].(float64); v < w.version {
+				done = false
+			}
+		}
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, ok := rows["B-2"]; ok {
+		t.Errorf("an order sent with a wrong signature was attributed: %v", rows["B-2"])
+	}
+	for id, w := range want {
+		r := rows[id]
+		// Whether the last row is order.attributed or order.earnings_adjusted
+		// depends on how events were batched; what it says must not.
+		kind := "attributed"
+		if r["type"] == schemas.TypeOrderUnattributed {
+			kind = "unattributed"
+		}
+		got := fmt.Sprintf("%v %v %v %v v%v", kind, r["status"], r["earnings"], r["reason"], r["version"])
+		exp := fmt.Sprintf("%v %v %v %v v%v", w.kind, orNil(w.status), orNil(w.earnings), orNil(w.reason), w.version)
+		if got != exp {
+			t.Errorf("order %s: final row %s, want %s\n%v", id, got, exp, r)
+		}
+	}
+}
+
+func orNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

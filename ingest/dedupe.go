@@ -1,0 +1,231 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Deduper remembers which shop events were already appended. Keys are
+// DedupeKey values. Seen answers for each key whether it was marked; Mark
+// marks keys, after their events are durable in the log.
+type Deduper interface {
+	Seen(ctx context.Context, keys []string) ([]bool, error)
+	Mark(ctx context.Context, keys []string) error
+}
+
+// DedupeKey is the dedupe key of a shop event: "<brand>:<event id>", or
+// "#" and the hex SHA-256 of "<brand>\x00<event id>" when that would be long
+// (over 128 bytes) or ambiguous (a brand id with ':'). The two forms cannot
+// collide: only the first has a ':'.
+func DedupeKey(brandID, shopEventID string) string {
+	if len(brandID)+len(shopEventID) <= 128 && !strings.Contains(brandID, ":") {
+		return brandID + ":" + shopEventID
+	}
+	sum := sha256.Sum256([]byte(brandID + "\x00" + shopEventID))
+	return "#" + hex.EncodeToString(sum[:])
+}
+
+// DefaultDedupePrefix is RedisDedupe's default key prefix. It is not under
+// the catalog projection's prefix ("attrib:"): a rebuild of the projections
+// drops everything under theirs, and the dedupe keys are not a projection
+// of the log.
+const DefaultDedupePrefix = "attrib-ingest:"
+
+// DefaultDedupeTTL is how long RedisDedupe remembers an event: longer than
+// any shop keeps retrying one.
+const DefaultDedupeTTL = 7 * 24 * time.Hour
+
+// RedisDedupe is a Deduper on Redis: one key per shop event,
+// "<Prefix>dedupe:<DedupeKey>", expiring after TTL. A key costs about 100
+// bytes of Redis memory for TTL.
+//
+// Seen is EXISTS per key, Mark SET EX per key, pipelined. Concurrent calls
+// share pipelines: a few workers (started on demand, gone after 10 s idle)
+// each send whatever calls are waiting as one pipeline, so under load a
+// request costs a fraction of a round trip instead of two, which is most of
+// the webhook's system time on one machine; a lone call is sent at once. A
+// pipeline that fails fails every call in it. The zero value (with Client
+// set) is ready; it is safe for concurrent use and must not be copied after
+// first use.
+type RedisDedupe struct {
+	// Client is the Redis client. Required.
+	Client redis.UniversalClient
+	// Prefix of every key. Default DefaultDedupePrefix.
+	Prefix string
+	// TTL of a mark. Default DefaultDedupeTTL.
+	TTL time.Duration
+
+	init    sync.Once
+	ops     chan *dedupeOp
+	workers atomic.Int32
+}
+
+// Tuning of the shared pipelines.
+const (
+	dedupeWorkers   = 4    // pipelines in flight at once
+	dedupeMaxBatch  = 2000 // keys per pipeline (one call is never split)
+	dedupeQueue     = 4096 // calls waiting for a worker
+	dedupeIdle      = 10 * time.Second
+	dedupeOpTimeout = 5 * time.Second // one pipeline, whatever the callers' contexts
+)
+
+// dedupeOp is one Seen or Mark call.
+type dedupeOp struct {
+	keys []string
+	mark bool
+	seen []bool
+	cmds []redis.Cmder
+	err  error
+	done chan struct{}
+}
+
+func (d *RedisDedupe) key(k string) string {
+	p := d.Prefix
+	if p == "" {
+		p = DefaultDedupePrefix
+	}
+	return p + "dedupe:" + k
+}
+
+// Seen reports for each key whether it was marked.
+func (d *RedisDedupe) Seen(ctx context.Context, keys []string) ([]bool, error) {
+	if len(keys) == 0 {
+		return []bool{}, nil
+	}
+	op := &dedupeOp{keys: keys, seen: make([]bool, len(keys))}
+	if err := d.submit(ctx, op); err != nil {
+		return nil, fmt.Errorf("redis dedupe: check %d keys: %w", len(keys), err)
+	}
+	return op.seen, nil
+}
+
+// Mark marks keys as seen for TTL.
+func (d *RedisDedupe) Mark(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := d.submit(ctx, &dedupeOp{keys: keys, mark: true}); err != nil {
+		return fmt.Errorf("redis dedupe: mark %d keys: %w", len(keys), err)
+	}
+	return nil
+}
+
+// submit hands op to a worker and waits for it. A caller whose ctx ends
+// stops waiting; its op still runs.
+func (d *RedisDedupe) submit(ctx context.Context, op *dedupeOp) error {
+	if d.Client == nil {
+		return errors.New("no client")
+	}
+	d.init.Do(func() { d.ops = make(chan *dedupeOp, dedupeQueue) })
+	op.done = make(chan struct{})
+	d.ensureWorker()
+	select {
+	case d.ops <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// A worker that went idle between ensureWorker and the send would
+	// leave op waiting: workers re-check the queue after they leave, and
+	// this checks after the send, so one of the two sees the other.
+	if d.workers.Load() == 0 {
+		d.ensureWorker()
+	}
+	select {
+	case <-op.done:
+		return op.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ensureWorker starts a worker unless dedupeWorkers run.
+func (d *RedisDedupe) ensureWorker() {
+	for {
+		n := d.workers.Load()
+		if n >= dedupeWorkers {
+			return
+		}
+		if d.workers.CompareAndSwap(n, n+1) {
+			go d.work()
+			return
+		}
+	}
+}
+
+// work sends the waiting calls as pipelines until it has been idle for
+// dedupeIdle.
+func (d *RedisDedupe) work() {
+	idle := time.NewTimer(dedupeIdle)
+	defer idle.Stop()
+	var batch []*dedupeOp
+	for {
+		select {
+		case op := <-d.ops:
+			batch = append(batch[:0], op)
+			n := len(op.keys)
+		more:
+			for n < dedupeMaxBatch {
+				select {
+				case op := <-d.ops:
+					batch = append(batch, op)
+					n += len(op.keys)
+				default:
+					break more
+				}
+			}
+			d.exec(batch)
+			clear(batch)
+			idle.Reset(dedupeIdle)
+		case <-idle.C:
+			d.workers.Add(-1)
+			if len(d.ops) > 0 {
+				d.ensureWorker()
+			}
+			return
+		}
+	}
+}
+
+// exec sends a batch of calls as one pipeline and completes them.
+func (d *RedisDedupe) exec(batch []*dedupeOp) {
+	ttl := d.TTL
+	if ttl <= 0 {
+		ttl = DefaultDedupeTTL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dedupeOpTimeout)
+	defer cancel()
+	pipe := d.Client.Pipeline()
+	for _, op := range batch {
+		op.cmds = make([]redis.Cmder, len(op.keys))
+		for i, k := range op.keys {
+			if op.mark {
+				op.cmds[i] = pipe.Set(ctx, d.key(k), "1", ttl)
+			} else {
+				op.cmds[i] = pipe.Exists(ctx, d.key(k))
+			}
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	for _, op := range batch {
+		// Conservative: after a failed pipeline no answer in it is
+		// trusted (a "not seen" from a half-failed pipeline would append
+		// a duplicate; a retry costs only latency).
+		op.err = err
+		if err == nil && !op.mark {
+			for i, c := range op.cmds {
+				op.seen[i] = c.(*redis.IntCmd).Val() > 0
+			}
+		}
+		op.cmds = nil
+		close(op.done)
+	}
+}

@@ -1,0 +1,519 @@
+package ingest_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/ingest"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+func TestSignature(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	now := time.Now()
+	ts := strconv.FormatInt(now.Unix(), 10)
+	mac := func(secret, ts, body string) string {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(ts + "." + body))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	at := func(d time.Duration) func(string) string {
+		return func(body string) string { return ingest.Sign(r.secret, now.Add(d), []byte(body)) }
+	}
+	header := func(f func(body, good string) string) func(string) string {
+		return func(body string) string { return f(body, mac(r.secret, ts, body)) }
+	}
+	tests := []struct {
+		name    string
+		brand   string // "" is the rig's brand, "-" none
+		sig     func(body string) string
+		tamper  bool
+		status  int
+		message string
+	}{
+		{name: "valid", sig: at(0), status: 202},
+		{name: "valid, written by hand", sig: header(func(_, good string) string { return "t=" + ts + ",v1=" + good }), status: 202},
+		{name: "valid with spaces and an unknown scheme", sig: header(func(_, good string) string { return " t=" + ts + " , v0=abc , v1=" + good + " " }), status: 202},
+		{name: "rotation: one of two v1 matches", sig: header(func(body, good string) string {
+			return "t=" + ts + ",v1=" + mac("whsec_old", ts, body) + ",v1=" + good
+		}), status: 202},
+		{name: "upper-case hex", sig: header(func(_, good string) string { return "t=" + ts + ",v1=" + strings.ToUpper(good) }), status: 202},
+		{name: "4m50s old", sig: at(-290 * time.Second), status: 202},
+		{name: "4m50s ahead", sig: at(290 * time.Second), status: 202},
+		{name: "wrong secret", sig: func(body string) string { return ingest.Sign(r.secret+"x", now, []byte(body)) }, status: 401, message: "invalid signature or unknown brand"},
+		{name: "tampered body", sig: at(0), tamper: true, status: 401, message: "invalid signature or unknown brand"},
+		{name: "signed without the timestamp", sig: func(body string) string {
+			m := hmac.New(sha256.New, []byte(r.secret))
+			m.Write([]byte(body))
+			return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
+		}, status: 401, message: "invalid signature"},
+		{name: "timestamp changed after signing", sig: header(func(_, good string) string { return "t=" + strconv.FormatInt(now.Unix()-1, 10) + ",v1=" + good }), status: 401, message: "invalid signature"},
+		{name: "6 minutes old", sig: at(-6 * time.Minute), status: 401, message: "away from the server's time"},
+		{name: "6 minutes ahead", sig: at(6 * time.Minute), status: 401, message: "at most 5m0s either way"},
+		{name: "timestamp 0", sig: func(body string) string { return "t=0,v1=" + mac(r.secret, "0", body) }, status: 401, message: "away from the server's time"},
+		{name: "unknown brand", brand: "b_nobody", sig: at(0), status: 401, message: "invalid signature or unknown brand"},
+		{name: "brand id with spaces", brand: "b 1", sig: at(0), status: 401, message: "invalid signature or unknown brand"},
+		{name: "no brand", brand: "-", sig: at(0), status: 401, message: "X-Brand-Id header is required"},
+		{name: "no signature", sig: func(string) string { return "" }, status: 401, message: "X-Signature header is required"},
+		{name: "no t", sig: header(func(_, good string) string { return "v1=" + good }), status: 401, message: "malformed X-Signature"},
+		{name: "no v1", sig: header(func(_, _ string) string { return "t=" + ts }), status: 401, message: "malformed X-Signature"},
+		{name: "t twice", sig: header(func(_, good string) string { return "t=" + ts + ",t=" + ts + ",v1=" + good }), status: 401, message: "malformed X-Signature"},
+		{name: "t not a number", sig: header(func(_, good string) string { return "t=now,v1=" + good }), status: 401, message: "malformed X-Signature"},
+		{name: "negative t", sig: header(func(_, good string) string { return "t=-" + ts + ",v1=" + good }), status: 401, message: "malformed X-Signature"},
+		{name: "bad hex", sig: header(func(_, _ string) string { return "t=" + ts + ",v1=" + strings.Repeat("zz", 32) }), status: 401, message: "malformed X-Signature"},
+		{name: "short MAC", sig: header(func(_, good string) string { return "t=" + ts + ",v1=" + good[:62] }), status: 401, message: "malformed X-Signature"},
+		{name: "semicolons", sig: header(func(_, good string) string { return "t=" + ts + ";v1=" + good }), status: 401, message: "malformed X-Signature"},
+		{name: "bare MAC", sig: header(func(_, good string) string { return good }), status: 401, message: "malformed X-Signature"},
+	}
+	accepted := 0
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := placed("sig-"+strconv.Itoa(i), "A-1")
+			sig := tc.sig(body)
+			if tc.tamper {
+				body = strings.Replace(body, "2500.00", "25000.00", 1)
+			}
+			headers := map[string]string{}
+			switch tc.brand {
+			case "":
+				headers[ingest.HeaderBrandID] = r.brand
+			case "-":
+			default:
+				headers[ingest.HeaderBrandID] = tc.brand
+			}
+			if sig != "" {
+				headers[ingest.HeaderSignature] = sig
+			}
+			rep := r.send(body, headers)
+			if tc.status == 202 {
+				rep.expectAccepted(t, 1, 0)
+				accepted++
+				return
+			}
+			rep.expect(t, 401, "unauthorized", "")
+			if !strings.Contains(rep.Error.Message, tc.message) {
+				t.Errorf("message %q, want it to contain %q", rep.Error.Message, tc.message)
+			}
+		})
+	}
+	if got := r.events(); len(got) != accepted {
+		t.Errorf("%d events in the log, want the %d accepted", len(got), accepted)
+	}
+	if got := r.counter("attrib_ingest_webhook_requests_total", "outcome", "unauthorized"); got != float64(len(tests)-accepted) {
+		t.Errorf("unauthorized requests counted %v, want %d", got, len(tests)-accepted)
+	}
+}
+
+func TestUnknownBrandAndWrongSignatureLookAlike(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	body := placed("e1", "A-1")
+	wrong := r.send(body, map[string]string{ingest.HeaderBrandID: r.brand, ingest.HeaderSignature: ingest.Sign("whsec_x", time.Now(), []byte(body))})
+	unknown := r.send(body, map[string]string{ingest.HeaderBrandID: "b_unknown", ingest.HeaderSignature: ingest.Sign("whsec_x", time.Now(), []byte(body))})
+	if wrong.raw != unknown.raw || wrong.status != unknown.status {
+		t.Errorf("wrong signature: %d %s\nunknown brand: %d %s\nwant the same answer", wrong.status, wrong.raw, unknown.status, unknown.raw)
+	}
+}
+
+func TestValidationOverHTTP(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	tests := []struct {
+		name, body, field, message string
+	}{
+		{name: "single: amount a number", body: strings.Replace(placed("e1", "A-1"), `"2500.00"`, `2500`, 1), field: "amount", message: "amount: must be a string, got a number"},
+		{name: "single: country lower-case", body: strings.Replace(placed("e1", "A-1"), `"RU"`, `"ru"`, 1), field: "country", message: "ISO 3166-1 alpha-2"},
+		{name: "single: missing type", body: `{"event_id":"e1","order_id":"A","occurred_at":"2026-11-24T10:00:00Z"}`, field: "type", message: "type: is required"},
+		{name: "batch: fourth event's amount", body: batch(placed("e1", "A-1"), placed("e2", "A-2"), placed("e3", "A-3"),
+			strings.Replace(placed("e4", "A-4"), `"2500.00"`, `"2500.001"`, 1), strings.Replace(placed("e5", "A-5"), `"RU"`, `1`, 1)),
+			field: "events[3].amount", message: "more than 2 digits after the point for RUB"},
+		{name: "batch: refund amount zero", body: batch(event("e1", "order.refunded", "A-1", `"refund_amount":"0"`)), field: "events[0].refund_amount", message: "must be positive"},
+		{name: "batch: promo code not a string", body: batch(placed("e1", "A-1"), strings.Replace(placed("e2", "A-2"), `["anna10"]`, `["anna10",5]`, 1)),
+			field: "events[1].promo_codes[1]", message: "must be a string"},
+		{name: "batch: bad occurred_at", body: batch(strings.Replace(placed("e1", "A-1"), "2026-11-24T10:00:00Z", "24.11.2026", 1)), field: "events[0].occurred_at", message: "RFC 3339"},
+		{name: "not JSON", body: `{"events": [`, field: "events", message: "events: invalid JSON at byte 12: unexpected end of input"},
+		{name: "not JSON at the top", body: `{"events" [`, field: "", message: "body: invalid JSON at byte 10: expected ':'"},
+		{name: "empty batch", body: `{"events": []}`, field: "events", message: "at least 1 event"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := r.post(tc.body)
+			rep.expect(t, 400, "invalid_field", tc.field)
+			if !strings.Contains(rep.Error.Message, tc.message) {
+				t.Errorf("message %q, want it to contain %q", rep.Error.Message, tc.message)
+			}
+		})
+	}
+	if got := r.events(); len(got) != 0 {
+		t.Errorf("%d events in the log after refused requests, want none (a bad batch is refused whole)", len(got))
+	}
+	if seen, err := r.dedupe.Seen(context.Background(), []string{ingest.DedupeKey(r.brand, "e1"), ingest.DedupeKey(r.brand, "e2")}); err != nil || seen[0] || seen[1] {
+		t.Errorf("refused events marked as seen: %v %v", seen, err)
+	}
+	if got := r.counter("attrib_ingest_webhook_requests_total", "outcome", "invalid"); got != float64(len(tests)) {
+		t.Errorf("invalid requests counted %v, want %d", got, len(tests))
+	}
+}
+
+func TestBatchOf1000(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	events := make([]string, ingest.MaxEvents+1)
+	for i := range events {
+		events[i] = placed("e"+strconv.Itoa(i), "A-"+strconv.Itoa(i%37))
+	}
+	r.post(batch(events...)).expect(t, 400, "invalid_field", "events")
+	if got := r.events(); len(got) != 0 {
+		t.Fatalf("%d events in the log after a refused batch of 1001", len(got))
+	}
+	r.post(batch(events[:ingest.MaxEvents]...)).expectAccepted(t, ingest.MaxEvents, 0)
+	got := r.events()
+	if len(got) != ingest.MaxEvents {
+		t.Fatalf("%d events in the log, want %d", len(got), ingest.MaxEvents)
+	}
+	// Per order, the log keeps the batch's order.
+	last := map[string]int{}
+	for _, env := range got {
+		ev, err := schemas.Decode(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ev.(*schemas.OrderPlaced)
+		n, _ := strconv.Atoi(strings.TrimPrefix(p.ShopEventID, "e"))
+		if prev, ok := last[p.OrderID]; ok && n < prev {
+			t.Fatalf("order %s: event %d after %d", p.OrderID, n, prev)
+		}
+		last[p.OrderID] = n
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	r := newRig(t, rigOptions{maxBodyBytes: 2048})
+	events := make([]string, 20)
+	for i := range events {
+		events[i] = placed("e"+strconv.Itoa(i), "A-1")
+	}
+	big := batch(events...)
+	if len(big) <= 2048 {
+		t.Fatalf("body of %d bytes is not over the limit", len(big))
+	}
+	r.post(big).expect(t, 413, "too_large", "")
+
+	// Without a Content-Length (chunked), the limit holds while reading.
+	req, err := http.NewRequest(http.MethodPost, r.srv.URL, io.MultiReader(strings.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header.Set(ingest.HeaderBrandID, r.brand)
+	req.Header.Set(ingest.HeaderSignature, ingest.Sign(r.secret, time.Now(), []byte(big)))
+	r.do(req).expect(t, 413, "too_large", "")
+
+	r.post(batch(events[:5]...)).expectAccepted(t, 5, 0)
+	if got := r.counter("attrib_ingest_webhook_requests_total", "outcome", "too_large"); got != 2 {
+		t.Errorf("too_large requests counted %v, want 2", got)
+	}
+}
+
+func TestResendIsCountedAsDuplicate(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	first := batch(placed("e1", "A-1"), event("e2", "order.confirmed", "A-1", ""), event("e3", "order.refunded", "A-2", `"refund_amount":"1.5"`))
+	before := time.Now()
+	rep := r.post(first)
+	rep.expectAccepted(t, 3, 0)
+	correlation := rep.header.Get("X-Correlation-Id")
+	r.post(first).expectAccepted(t, 0, 3)
+	r.post(event("e2", "order.confirmed", "A-1", "")).expectAccepted(t, 0, 1)
+	r.post(batch(event("e4", "order.cancelled", "A-3", ""), placed("e1", "A-1"))).expectAccepted(t, 1, 1)
+
+	got := r.events()
+	if len(got) != 4 {
+		t.Fatalf("%d events in the log, want 4", len(got))
+	}
+	byShopID := map[string]schemas.Envelope{}
+	for _, env := range got {
+		ev, err := schemas.Decode(env) // full validation of what ingest wrote
+		if err != nil {
+			t.Fatalf("decode %s: %v", env.EventID, err)
+		}
+		var shopID string
+		switch p := ev.(type) {
+		case *schemas.OrderPlaced:
+			shopID = p.ShopEventID
+			want := schemas.OrderPlaced{OrderID: "A-1", BrandID: r.brand, ShopEventID: "e1", PromoCodes: []string{"anna10"}, Amount: "2500.00", Currency: "RUB", Country: "RU"}
+			if fmt.Sprint(*p) != fmt.Sprint(want) {
+				t.Errorf("payload %+v, want %+v", *p, want)
+			}
+		case *schemas.OrderConfirmed:
+			shopID = p.ShopEventID
+		case *schemas.OrderRefunded:
+			shopID = p.ShopEventID
+			if p.RefundAmount != "1.5" || p.OrderID != "A-2" {
+				t.Errorf("refund payload %+v", *p)
+			}
+		case *schemas.OrderCancelled:
+			shopID = p.ShopEventID
+		}
+		if _, dup := byShopID[shopID]; dup {
+			t.Errorf("shop event %s appended twice", shopID)
+		}
+		byShopID[shopID] = env
+		if env.EventID != ingest.EventID(r.brand, shopID) {
+			t.Errorf("event id %s, want the one derived from the brand and shop event id", env.EventID)
+		}
+		if env.BrandID != r.brand || !strings.HasPrefix(env.AggregateKey, r.brand+"/A-") {
+			t.Errorf("brand %q key %q", env.BrandID, env.AggregateKey)
+		}
+		if !env.OccurredAt.Equal(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)) {
+			t.Errorf("occurred_at %v, want the shop's", env.OccurredAt)
+		}
+		if env.RecordedAt.Before(before.Add(-time.Second)) || env.RecordedAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("recorded_at %v, want the time of the request", env.RecordedAt)
+		}
+	}
+	for _, id := range []string{"e1", "e2", "e3"} {
+		if byShopID[id].CorrelationID != correlation || correlation == "" {
+			t.Errorf("event %s: correlation id %q, want the request's %q", id, byShopID[id].CorrelationID, correlation)
+		}
+	}
+	if byShopID["e4"].CorrelationID == correlation {
+		t.Error("two requests share a correlation id")
+	}
+	if got := r.counter("attrib_ingest_webhook_duplicates_total"); got != 5 {
+		t.Errorf("duplicates counted %v, want 5", got)
+	}
+	if got := r.counter("attrib_ingest_webhook_events_accepted_total"); got != 4 {
+		t.Errorf("accepted events counted %v, want 4", got)
+	}
+	if got := r.counter("attrib_ingest_webhook_requests_total", "outcome", "duplicate_only"); got != 2 {
+		t.Errorf("duplicate-only requests counted %v, want 2", got)
+	}
+}
+
+func TestSameEventTwiceInOneBatch(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.post(batch(placed("e1", "A-1"), placed("e2", "A-2"), placed("e1", "A-1"), placed("e1", "A-9"))).expectAccepted(t, 2, 2)
+	got := r.events()
+	if len(got) != 2 {
+		t.Fatalf("%d events in the log, want 2", len(got))
+	}
+	for _, env := range got {
+		if env.AggregateKey == schemas.OrderKey(r.brand, "A-9") {
+			t.Error("a later copy of an event id in the batch was appended: the first one wins")
+		}
+	}
+}
+
+func TestLogDownAnswers503AndRecordsNothing(t *testing.T) {
+	dir := t.TempDir()
+	r := newRig(t, rigOptions{dataDir: dir, writeTimeout: 3 * time.Second})
+	r.post(placed("e0", "A-0")).expectAccepted(t, 1, 0)
+	addr := r.broker.Addrs()[0] // the restarted broker listens here again
+
+	r.broker.Close()
+	body := batch(placed("e1", "A-1"), placed("e2", "A-2"), placed("e3", "A-3"))
+	rep := r.post(body)
+	rep.expect(t, 503, "unavailable", "")
+	if !strings.Contains(rep.Error.Message, "nothing was recorded") || rep.header.Get("Retry-After") == "" {
+		t.Errorf("503 %s (Retry-After %q): want it to say nothing was recorded, and when to retry", rep.raw, rep.header.Get("Retry-After"))
+	}
+	keys := []string{ingest.DedupeKey(r.brand, "e1"), ingest.DedupeKey(r.brand, "e2"), ingest.DedupeKey(r.brand, "e3")}
+	seen, err := r.dedupe.Seen(context.Background(), keys)
+	if err != nil || seen[0] || seen[1] || seen[2] {
+		t.Fatalf("after a failed append: seen %v, %v; want nothing marked", seen, err)
+	}
+
+	// The broker comes back with its log; the refused events are not in it.
+	b2, err := embedded.Start(embedded.Config{DataDir: dir, Addr: addr, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("restart broker: %v", err)
+	}
+	t.Cleanup(b2.Close)
+	got := r.events()
+	if len(got) != 1 || got[0].EventID != ingest.EventID(r.brand, "e0") {
+		t.Fatalf("after the outage the log holds %d events, want only e0", len(got))
+	}
+	// The shop's retry goes through.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rep := r.post(body)
+		if rep.status == 202 {
+			rep.expectAccepted(t, 3, 0)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retry after the broker is back: %d %s", rep.status, rep.raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := r.events(); len(got) != 4 {
+		t.Errorf("%d events after the retry, want 4", len(got))
+	}
+	if got := r.counter("attrib_ingest_webhook_requests_total", "outcome", "unavailable"); got < 1 {
+		t.Errorf("unavailable requests counted %v, want at least 1", got)
+	}
+}
+
+func TestRedisDownAtSeenAnswers503(t *testing.T) {
+	dead := freeAddr(t)
+	r := newRig(t, rigOptions{dedupe: func(_ *redis.Client, prefix string) ingest.Deduper {
+		c := redis.NewClient(&redis.Options{Addr: dead, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		t.Cleanup(func() { _ = c.Close() })
+		return &ingest.RedisDedupe{Client: c, Prefix: prefix}
+	}})
+	rep := r.post(batch(placed("e1", "A-1"), placed("e2", "A-2")))
+	rep.expect(t, 503, "unavailable", "")
+	if !strings.Contains(rep.Error.Message, "nothing was recorded") {
+		t.Errorf("message %q", rep.Error.Message)
+	}
+	if got := r.events(); len(got) != 0 {
+		t.Errorf("%d events in the log, want none", len(got))
+	}
+}
+
+// failSets makes every SET of the client fail, as if Redis went down right
+// after the dedupe check.
+type failSets struct{ failed atomic.Int64 }
+
+var errInjected = errors.New("injected: redis went away")
+
+func (h *failSets) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *failSets) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "set" {
+			h.failed.Add(1)
+			cmd.SetErr(errInjected)
+			return errInjected
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *failSets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "set" {
+				h.failed.Add(1)
+				c.SetErr(errInjected)
+				return errInjected
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func TestRedisDownAtMarkStillAccepts(t *testing.T) {
+	hook := &failSets{}
+	r := newRig(t, rigOptions{redisHook: hook})
+	// (The brand's registration above used HSET, not SET.)
+	r.post(placed("e1", "A-1")).expectAccepted(t, 1, 0)
+	r.post(batch(placed("e2", "A-2"), placed("e3", "A-3"))).expectAccepted(t, 2, 0)
+	if hook.failed.Load() == 0 {
+		t.Fatal("no SET was attempted")
+	}
+	if got := r.counter("attrib_ingest_webhook_dedupe_mark_errors_total"); got != 2 {
+		t.Errorf("mark errors counted %v, want 2", got)
+	}
+	// Not marked, so a re-send is appended again, with the same event id:
+	// consumers drop it.
+	r.post(placed("e1", "A-1")).expectAccepted(t, 1, 0)
+	got := r.events()
+	if len(got) != 4 {
+		t.Fatalf("%d events in the log, want 4", len(got))
+	}
+	ids := map[string]int{}
+	for _, env := range got {
+		ids[env.EventID]++
+	}
+	if ids[ingest.EventID(r.brand, "e1")] != 2 {
+		t.Errorf("event ids %v: want e1's twice, with one id", ids)
+	}
+}
+
+func TestRedisDedupe(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	d := &ingest.RedisDedupe{Client: r.redis, Prefix: r.prefix, TTL: time.Hour}
+	keys := []string{ingest.DedupeKey("b1", "e1"), ingest.DedupeKey("b1", "e2"), ingest.DedupeKey("b1", strings.Repeat("x", 300))}
+	for _, n := range []int{0, 1, 3} {
+		seen, err := d.Seen(ctx, keys[:n])
+		if err != nil || len(seen) != n {
+			t.Fatalf("Seen(%d keys) = %v, %v", n, seen, err)
+		}
+	}
+	if err := d.Mark(ctx, keys[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Mark(ctx, keys[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Mark(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := d.Seen(ctx, keys)
+	if err != nil || !seen[0] || seen[1] || !seen[2] {
+		t.Fatalf("Seen = %v, %v; want [true false true]", seen, err)
+	}
+	ttl, err := r.redis.TTL(ctx, r.prefix+"dedupe:"+keys[0]).Result()
+	if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("TTL of a mark: %v, %v; want about an hour", ttl, err)
+	}
+	if err := d.Mark(ctx, keys[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	def := &ingest.RedisDedupe{Client: r.redis, Prefix: r.prefix + "def:"}
+	if err := def.Mark(ctx, keys[:2]); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err = r.redis.TTL(ctx, r.prefix+"def:dedupe:"+keys[1]).Result()
+	if err != nil || ttl <= ingest.DefaultDedupeTTL-time.Minute || ttl > ingest.DefaultDedupeTTL {
+		t.Errorf("default TTL: %v, %v; want 7 days", ttl, err)
+	}
+}
+
+func TestCatalogSecretsAreCached(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	secret, ok, err := r.secrets.WebhookSecret(ctx, r.brand)
+	if err != nil || !ok || secret != r.secret {
+		t.Fatalf("secret of the brand: %v %v, want the derived one", ok, err)
+	}
+	if _, ok, err := r.secrets.WebhookSecret(ctx, "b_unknown"); err != nil || ok {
+		t.Fatalf("unknown brand: ok %v err %v", ok, err)
+	}
+	// Cached: answers with Redis gone.
+	_ = r.redis.Close()
+	if s, ok, err := r.secrets.WebhookSecret(ctx, r.brand); err != nil || !ok || s != r.secret {
+		t.Errorf("cached secret with Redis closed: %v %v", ok, err)
+	}
+	if _, _, err := r.secrets.WebhookSecret(ctx, "b_other"); err == nil {
+		t.Error("a miss with Redis closed: want an error")
+	}
+}
+
+func TestRedisDownAtSecretLookupAnswers503(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.secrets.Forget(r.brand)
+	_ = r.redis.Close()
+	r.post(placed("e1", "A-1")).expect(t, 503, "unavailable", "")
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	req, _ := http.NewRequest(http.MethodGet, r.srv.URL, nil)
+	rep := r.do(req)
+	rep.expect(t, 405, "method_not_allowed", "")
+	if rep.header.Get("Allow") != http.MethodPost {
+		t.Errorf("Allow %q", rep.header.Get("Allow"))
+	}
+}
