@@ -39,7 +39,8 @@ func (s *Store) Partitions(ctx context.Context, topic string) (int, error) {
 
 // AppendToPartition writes events, in order, as one batch to one partition
 // of topic and returns the offset of the first once all in-sync replicas
-// acknowledged it. Every event must belong on that partition
+// acknowledged it. The batch is one produce request: it must stay under the
+// brokers' message.max.bytes (1 MiB by default); callers with more split it. Every event must belong on that partition
 // (PartitionOf(AggregateKey) == partition): it is the single writer's way to
 // learn where its events landed, which Append cannot tell.
 func (s *Store) AppendToPartition(ctx context.Context, topic string, partition int, events ...schemas.Envelope) (int64, error) {

@@ -379,8 +379,26 @@ func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assi
 
 	// A context for the batch that survives the end of the generation for a
 	// bounded time, so a shutdown or rebalance drains the batch in flight.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), s.cfg.DrainTimeout)
+	// The drain clock starts only when the generation ends: an outage that
+	// makes the handler fail for longer than DrainTimeout must not leave the
+	// batch with a dead context for every later retry.
+	hctx, cancel := context.WithCancel(context.WithoutCancel(gctx))
 	defer cancel()
+	var drain *time.Timer
+	var drainMu sync.Mutex
+	stopDrain := context.AfterFunc(gctx, func() {
+		drainMu.Lock()
+		drain = time.AfterFunc(s.cfg.DrainTimeout, cancel)
+		drainMu.Unlock()
+	})
+	defer func() {
+		stopDrain()
+		drainMu.Lock()
+		if drain != nil {
+			drain.Stop()
+		}
+		drainMu.Unlock()
+	}()
 	{
 		// Called even when every record was undecodable, so the handler
 		// sees Next advance.

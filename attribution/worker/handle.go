@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/promocode"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -22,14 +23,24 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool) e
 	start := time.Now()
 	rt := 0
 	orders := w.gather(b)
-	tg := time.Now()
-	if len(orders) > 0 {
-		rt++
-		if err := w.loadStates(ctx, orders); err != nil {
-			return err
+	if len(orders) == 0 {
+		// Nothing but poison (or records the subscriber dead-lettered).
+		if decide {
+			w.m.events.WithLabelValues("poison").Add(float64(len(b.Messages)))
+			w.m.roundTrips.Observe(0)
+			w.m.batchSeconds.Observe(time.Since(start).Seconds())
 		}
+		return nil
 	}
-	tl := time.Now()
+	var pf *prefetch
+	if decide {
+		pf = w.startPrefetch(ctx, start, orders)
+		defer pf.wait()
+	}
+	rt++
+	if err := w.loadStates(ctx, orders); err != nil {
+		return err
+	}
 	var applied, duplicates int
 	for _, o := range orders {
 		for _, it := range o.items {
@@ -42,7 +53,7 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool) e
 			case err != nil:
 				return fmt.Errorf("apply event %s: %w", m.Envelope.EventID, err)
 			case changed:
-				o.fields = append(o.fields, eventField(m.Offset), m.Value)
+				o.fields = append(o.fields, eventField(m.Offset), encodeEvent(&m.Envelope))
 				applied++
 			default:
 				duplicates++
@@ -55,22 +66,21 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool) e
 			poison++
 		}
 	}
-	ta := time.Now()
 	if decide {
-		if err := w.decideAndEmit(ctx, start, b, orders, &rt); err != nil {
+		if err := w.decideAndEmit(ctx, start, b, orders, pf, &rt); err != nil {
 			return err
 		}
 	}
-	td := time.Now()
 	if err := w.writeStates(ctx, b.Partition, orders, &rt); err != nil {
 		return err
 	}
-	fmt.Println("DBG gather", tg.Sub(start), "load", tl.Sub(tg), "apply", ta.Sub(tl), "decide+emit", td.Sub(ta), "write", time.Since(td), "orders", len(orders))
-	w.m.events.WithLabelValues("applied").Add(float64(applied))
-	w.m.events.WithLabelValues("duplicate").Add(float64(duplicates))
-	w.m.events.WithLabelValues("poison").Add(float64(poison))
-	w.m.roundTrips.Observe(float64(rt))
-	w.m.batchSeconds.Observe(time.Since(start).Seconds())
+	if decide { // not a rebuild
+		w.m.events.WithLabelValues("applied").Add(float64(applied))
+		w.m.events.WithLabelValues("duplicate").Add(float64(duplicates))
+		w.m.events.WithLabelValues("poison").Add(float64(poison))
+		w.m.roundTrips.Observe(float64(rt))
+		w.m.batchSeconds.Observe(time.Since(start).Seconds())
+	}
 	return nil
 }
 
@@ -123,15 +133,78 @@ func (p *offerProbe) Offer(brandID, offerID string) (attribution.Offer, bool) {
 	return p.offers.Offer(brandID, offerID)
 }
 
+// prefetch is the work on the index a batch starts before it has loaded
+// its orders' states, so that it overlaps the load: the catalog's end
+// offsets, and the codes of the batch's placements. The codes are usable
+// for the orders' first decisions if the watermarks known before the
+// lookup started already show the index current (behindOf with wm); else
+// the batch waits for the index and looks them up again.
+type prefetch struct {
+	done  chan struct{}
+	keys  map[attribution.CodeKey]bool
+	ends  []int64
+	wm    map[int]rediscatalog.Watermark
+	codes attribution.CodeMap
+	err   error
+}
+
+func (pf *prefetch) wait() {
+	if pf != nil {
+		<-pf.done
+	}
+}
+
+// startPrefetch starts the prefetch of a batch with placements (nil for a
+// batch without).
+func (w *Worker) startPrefetch(ctx context.Context, batchStart time.Time, orders []*order) *prefetch {
+	keys := make(map[attribution.CodeKey]bool)
+	for _, o := range orders {
+		for _, it := range o.items {
+			p, ok := it.ev.(*schemas.OrderPlaced)
+			if !ok {
+				continue
+			}
+			for _, c := range p.PromoCodes {
+				if n := promocode.Normalize(c); n != "" {
+					keys[attribution.CodeKey{BrandID: o.brandID, Normalized: n}] = true
+				}
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	pf := &prefetch{done: make(chan struct{}), keys: keys, wm: w.lag.known()}
+	list := make([]attribution.CodeKey, 0, len(keys))
+	for k := range keys {
+		list = append(list, k)
+	}
+	var endsErr error
+	ends := make(chan struct{})
+	go func() {
+		defer close(ends)
+		pf.ends, endsErr = w.lag.catalogEnds(ctx, w.store, batchStart)
+	}()
+	go func() {
+		defer close(pf.done)
+		codes, err := w.index.LookupCodes(ctx, list)
+		<-ends
+		pf.codes, pf.err = codes, errors.Join(endsErr, err)
+	}()
+	return pf
+}
+
 // decideAndEmit decides every order of the batch and appends the rows to
 // attrib.attributions, then records them in the orders' states (Emitted).
 //
 // An order decided for the first time waits for the code index to catch
 // up with its placed time (awaitIndex), then its codes are looked up for
 // the whole batch in one round trip, and the winning codes' offers in a
-// second: which offer is needed is known only once the codes are. Later
-// rows repeat the first decision and need no lookup.
-func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eventstore.Batch, orders []*order, rt *int) error {
+// second: which offer is needed is known only once the codes are. The
+// codes of the batch's placements were usually looked up already, while
+// the states loaded (prefetch). Later rows repeat the first decision and
+// need no lookup.
+func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eventstore.Batch, orders []*order, pf *prefetch, rt *int) error {
 	codes, probe := attribution.CodeMap{}, &offerProbe{offers: attribution.OfferMap{}}
 	brands := make(map[string]time.Time)
 	var first []*order
@@ -144,8 +217,20 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 			}
 		}
 	}
+	if pf != nil {
+		pf.wait()
+		*rt++
+	}
 	if len(first) > 0 {
-		if err := w.awaitIndex(ctx, batchStart, brands, rt); err != nil {
+		need, err := w.catalogNeed(ctx, brands)
+		if err != nil {
+			return err
+		}
+		prefetched := pf != nil && pf.err == nil && pf.codes != nil && len(behindOf(pf.wm, need, pf.ends)) == 0
+		if prefetched {
+			w.m.indexWait.Observe(0)
+			codes = pf.codes
+		} else if err := w.awaitIndex(ctx, batchStart, need, rt); err != nil {
 			return err
 		}
 		seen := make(map[attribution.CodeKey]bool)
@@ -153,7 +238,7 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 		for _, o := range first {
 			for _, c := range o.st.PromoCodes() {
 				k := attribution.CodeKey{BrandID: o.brandID, Normalized: c}
-				if c != "" && !seen[k] {
+				if c != "" && !seen[k] && !(prefetched && pf.keys[k]) {
 					seen[k] = true
 					keys = append(keys, k)
 				}
@@ -161,9 +246,16 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 		}
 		if len(keys) > 0 {
 			*rt++
-			var err error
-			if codes, err = w.index.LookupCodes(ctx, keys); err != nil {
+			more, err := w.index.LookupCodes(ctx, keys)
+			if err != nil {
 				return fmt.Errorf("look up codes: %w", err)
+			}
+			if !prefetched {
+				codes = more
+			} else {
+				for k, recs := range more {
+					codes[k] = recs
+				}
 			}
 		}
 		// Decide with no offers says which offers the winners need.
@@ -213,10 +305,7 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 			return err
 		}
 	}
-	te := time.Now()
-	err := w.emit(ctx, b, orders)
-	fmt.Println("DBG   emit", time.Since(te), "decide total", time.Since(batchStart))
-	return err
+	return w.emit(ctx, b, orders)
 }
 
 // lookupOffers adds the offers of keys to probe.offers, in one round trip.
@@ -235,8 +324,8 @@ func (w *Worker) lookupOffers(ctx context.Context, probe *offerProbe, keys []att
 	return nil
 }
 
-// emit appends the decided rows to attrib.attributions, keyed by order, in
-// one request per partition, then records them in the states. Appending
+// emit appends the decided rows to attrib.attributions, keyed by order
+// (appendRows), then records them in the states. Appending
 // before the states are written means a crash in between emits the same
 // rows (same versions, same content) again on redelivery, which the
 // projections absorb by keeping the highest version.
@@ -275,11 +364,11 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order)
 		if err := attribution.Emitted(&o.st, o.out.Event); err != nil {
 			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err) // cannot happen: Decide made it
 		}
-		raw, err := json.Marshal(o.row)
+		data, err := encodeRow(o.out.Event)
 		if err != nil {
-			return fmt.Errorf("order %s/%s: encode row: %w", o.brandID, o.orderID, err)
+			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err)
 		}
-		o.rowJSON = raw
+		o.rowData = data
 		w.m.rows.WithLabelValues(o.row.Type).Inc()
 	}
 	return nil

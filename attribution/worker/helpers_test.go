@@ -146,19 +146,49 @@ func (c *clock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-type rigOption func(*worker.Config)
+// rigOption changes a rig before it starts.
+type rigOption func(*rigOptions)
+
+type rigOptions struct {
+	worker     []func(*worker.Config)
+	dataDir    string
+	partitions int
+}
+
+// partitions sets the partition count of the event topics (default 4).
+func partitions(n int) rigOption {
+	return func(o *rigOptions) { o.partitions = n }
+}
+
+// workerConfig changes the worker's configuration (which holds the rig's
+// store, clients and index when f runs).
+func workerConfig(f func(*worker.Config)) rigOption {
+	return func(o *rigOptions) { o.worker = append(o.worker, f) }
+}
+
+// onDisk keeps the embedded broker's log in a directory, as the
+// single-machine setup does (its in-memory log copies a segment whenever
+// it grows, which would weigh on a benchmark).
+func onDisk(t testing.TB) rigOption {
+	dir := t.TempDir()
+	return func(o *rigOptions) { o.dataDir = dir }
+}
 
 func newRig(t testing.TB, opts ...rigOption) *rig {
 	t.Helper()
 	redisURL := testenv.RedisURL(t)
 	r := &rig{t: t, projRT: &roundTrips{}, workerRT: &roundTrips{}, outage: &outage{}, clock: &clock{now: time.Now()}, reg: prometheus.NewRegistry()}
 
-	b, err := embedded.Start(embedded.Config{Logger: testLogger()})
+	ro := rigOptions{partitions: 4}
+	for _, o := range opts {
+		o(&ro)
+	}
+	b, err := embedded.Start(embedded.Config{Logger: testLogger(), DataDir: ro.dataDir})
 	if err != nil {
 		t.Fatalf("start embedded broker: %v", err)
 	}
 	t.Cleanup(b.Close)
-	r.store, err = eventstore.Open(context.Background(), eventstore.Config{Brokers: b.Addrs(), Partitions: 4, Logger: testLogger()})
+	r.store, err = eventstore.Open(context.Background(), eventstore.Config{Brokers: b.Addrs(), Partitions: ro.partitions, Logger: testLogger()})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -191,12 +221,10 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	r.rdb = redis.NewClient(&wopt)
 	r.rdb.AddHook(r.workerRT)
 
-	r.cfg = worker.Config{
-		Store: r.store, Redis: r.rdb, Prefix: testenv.UniqueName("tw:") + ":", Index: r.proj,
-		Now: r.clock.Now, HoldTick: 50 * time.Millisecond, Logger: testLogger(), Registerer: r.reg,
-	}
-	for _, o := range opts {
-		o(&r.cfg)
+	r.cfg.Store, r.cfg.Redis, r.cfg.Prefix, r.cfg.Index = r.store, r.rdb, testenv.UniqueName("tw:")+":", r.proj
+	r.cfg.Now, r.cfg.Logger, r.cfg.Registerer, r.cfg.HoldTick = r.clock.Now, testLogger(), r.reg, 50*time.Millisecond
+	for _, f := range ro.worker {
+		f(&r.cfg)
 	}
 	r.w, err = worker.New(r.cfg)
 	if err != nil {
@@ -278,6 +306,30 @@ func (r *rig) waitIndex() {
 		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("projection not caught up after 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitCommitted waits until the worker's group has committed every event
+// of attrib.orders.
+func (r *rig) waitCommitted() {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		lag, err := r.store.GroupLag(context.Background(), worker.Group, schemas.TopicOrders)
+		if err != nil {
+			r.t.Fatalf("group lag: %v", err)
+		}
+		total := int64(0)
+		for _, l := range lag {
+			total += l
+		}
+		if total == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the worker's group is still %d events behind after 30s", total)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -64,17 +64,24 @@ func (l *lagTracker) merge(wms map[int]rediscatalog.Watermark) {
 
 // behind returns the catalog partitions among need (partition -> latest
 // placed time of the orders to decide there) for which the index is not
-// known to be safe: it has applied no event that occurred after the placed
-// time, and (with ends) it has not applied everything up to the partition's
-// end. Occurred-at alone is exact when the catalog writer's clock is
-// monotonic per partition; the end offsets are what decide live orders,
-// which are newer than the catalog's latest event.
+// known to be safe by the watermarks it has seen; see behindOf.
 func (l *lagTracker) behind(need map[int]time.Time, ends []int64) []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return behindOf(l.wm, need, ends)
+}
+
+// behindOf returns the partitions of need for which the watermarks wm do
+// not show the index safe: it has applied no event that occurred after the
+// placed time, and (with ends) it has not applied everything up to the
+// partition's end. Occurred-at alone is exact when the catalog writer's
+// clock is monotonic per partition (strictly after, since a confirmation
+// at the very placed time counts); the end offsets are what decide live
+// orders, which are newer than the catalog's latest event.
+func behindOf(wm map[int]rediscatalog.Watermark, need map[int]time.Time, ends []int64) []int {
 	var out []int
 	for p, placed := range need {
-		w := l.wm[p]
+		w := wm[p]
 		if w.OccurredAt.After(placed) {
 			continue
 		}
@@ -82,6 +89,17 @@ func (l *lagTracker) behind(need map[int]time.Time, ends []int64) []int {
 			continue
 		}
 		out = append(out, p)
+	}
+	return out
+}
+
+// known returns a copy of the watermarks seen so far.
+func (l *lagTracker) known() map[int]rediscatalog.Watermark {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[int]rediscatalog.Watermark, len(l.wm))
+	for p, w := range l.wm {
+		out[p] = w
 	}
 	return out
 }
@@ -144,19 +162,13 @@ func (l *lagTracker) snapshot(parts []int) map[int]rediscatalog.Watermark {
 	return out
 }
 
-// awaitIndex returns once the code index is safe for deciding, for the
-// first time, orders of the given brands placed at the given times
-// (brand -> latest placed time): for each brand's catalog partition, the
-// index has applied an event that occurred after the placed time, or every
-// event the partition held after the batch started (batchStart). It waits
-// up to IndexWait, polling the index's watermarks; then it returns anyway
-// (counted in attrib_attribution_index_wait_timeouts_total and logged). rt
-// counts the Redis round trips it makes. An error is an outage: the batch
-// must be retried.
-func (w *Worker) awaitIndex(ctx context.Context, batchStart time.Time, brands map[string]time.Time, rt *int) error {
+// catalogNeed maps the brands of orders to decide for the first time
+// (brand -> latest placed time) to their catalog partitions (partition ->
+// latest placed time).
+func (w *Worker) catalogNeed(ctx context.Context, brands map[string]time.Time) (map[int]time.Time, error) {
 	n, err := w.partitions(ctx, schemas.TopicCatalog)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	need := make(map[int]time.Time)
 	for brand, placed := range brands {
@@ -165,6 +177,19 @@ func (w *Worker) awaitIndex(ctx context.Context, batchStart time.Time, brands ma
 			need[p] = placed
 		}
 	}
+	return need, nil
+}
+
+// awaitIndex returns once the code index is safe for deciding, for the
+// first time, orders placed in the given catalog partitions up to the
+// given times (see catalogNeed): for each partition, the index has applied
+// an event that occurred after the placed time, or every event the
+// partition held after the batch started (batchStart). It waits
+// up to IndexWait, polling the index's watermarks; then it returns anyway
+// (counted in attrib_attribution_index_wait_timeouts_total and logged). rt
+// counts the Redis round trips it makes. An error is an outage: the batch
+// must be retried.
+func (w *Worker) awaitIndex(ctx context.Context, batchStart time.Time, need map[int]time.Time, rt *int) error {
 	start := time.Now()
 	if len(w.lag.behind(need, nil)) == 0 {
 		w.m.indexWait.Observe(0)

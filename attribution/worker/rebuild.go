@@ -143,7 +143,7 @@ func rowOf(ev schemas.Event) (brandID, orderID string, version uint64, ok bool) 
 func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped int, err error) {
 	type best struct {
 		version uint64
-		raw     []byte
+		ev      schemas.Event
 	}
 	rows := make(map[string]*best)
 	var keys []string
@@ -174,8 +174,8 @@ func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped 
 		}
 		// The last of the highest version in log order, as the live
 		// worker keeps the last row it emitted.
-		if r.raw == nil || version >= r.version {
-			r.version, r.raw = version, m.Value
+		if r.ev == nil || version >= r.version {
+			r.version, r.ev = version, ev
 		}
 	}
 	if len(keys) == 0 {
@@ -193,7 +193,7 @@ func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped 
 	for i, k := range keys {
 		r := rows[k]
 		if stored, err := cmds[i].Result(); err == nil {
-			if _, ev, err := decodeStored(stored); err == nil {
+			if ev, err := decodeRow([]byte(stored)); err == nil {
 				if _, _, v, ok := rowOf(ev); ok && v > r.version {
 					continue
 				}
@@ -201,7 +201,11 @@ func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped 
 		} else if !errors.Is(err, redis.Nil) {
 			return skipped, fmt.Errorf("load row of %s: %w", k, err)
 		}
-		pipe.HSet(ctx, k, fRow, r.raw)
+		data, err := encodeRow(r.ev)
+		if err != nil {
+			return skipped, err
+		}
+		pipe.HSet(ctx, k, fRow, data)
 	}
 	if pipe.Len() > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {

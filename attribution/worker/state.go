@@ -22,17 +22,17 @@ type order struct {
 	st               attribution.OrderState
 	// items are the batch's events of the order, in offset order.
 	items []item
-	// fields are the hash fields to add: e:<offset>, raw envelope of each
+	// fields are the hash fields to add: e:<offset>, stored form of each
 	// event the batch applied.
 	fields []any
 	// holdBefore is the hold schedule member the order had before the
 	// batch ("" if no hold was due).
 	holdBefore string
-	// out is what Decide said; row is the emitted row's envelope, rowJSON
-	// its encoding (nil when nothing was emitted).
+	// out is what Decide said; row is the emitted row's envelope, rowData
+	// its stored form (nil when nothing was emitted).
 	out     attribution.Outcome
 	row     *schemas.Envelope
-	rowJSON []byte
+	rowData []byte
 }
 
 // item is one decoded event of a batch.
@@ -96,19 +96,26 @@ func (w *Worker) restore(o *order, fields map[string]string) error {
 	}
 	slices.Sort(events) // e:<20-digit offset>: log order
 	for _, f := range events {
-		env, ev, err := decodeStored(fields[f])
+		env, err := decodeEvent([]byte(fields[f]))
+		if err != nil {
+			// Another format (or damage): deciding without the event would
+			// emit wrong versions. Fail; `attrib rebuild redis` rewrites it.
+			return fmt.Errorf("order state %s: field %s: %w", o.key, f, err)
+		}
+		ev, err := schemas.DecodeTrusted(env)
 		if err == nil {
 			_, err = attribution.Apply(&o.st, env, ev)
 		}
 		if err != nil {
-			// It was applied once, so only a change of the core can refuse
-			// it now; a rebuild would skip it the same way.
+			// It was applied once, so only a change of the core (or of the
+			// schemas) can refuse it now; a rebuild would skip it the same
+			// way.
 			w.m.corrupt.Inc()
 			w.log.Warn("stored order event refused; skipping it", "key", o.key, "field", f, "err", err)
 		}
 	}
 	if raw, ok := fields[fRow]; ok {
-		_, ev, err := decodeStored(raw)
+		ev, err := decodeRow([]byte(raw))
 		if err == nil {
 			err = attribution.Emitted(&o.st, ev)
 		}
@@ -117,16 +124,6 @@ func (w *Worker) restore(o *order, fields map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// decodeStored decodes a stored envelope and its payload.
-func decodeStored(raw string) (schemas.Envelope, schemas.Event, error) {
-	var env schemas.Envelope
-	if err := json.Unmarshal([]byte(raw), &env); err != nil {
-		return env, nil, fmt.Errorf("stored envelope: %w", err)
-	}
-	ev, err := schemas.DecodeTrusted(env)
-	return env, ev, err
 }
 
 // holdMember returns the member of the hold schedule for the order when a
@@ -168,8 +165,8 @@ func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order
 	var rem []any
 	for _, o := range orders {
 		vals := slices.Clip(o.fields)
-		if o.rowJSON != nil {
-			vals = append(vals, fRow, o.rowJSON)
+		if o.rowData != nil {
+			vals = append(vals, fRow, o.rowData)
 		}
 		if len(vals) > 0 {
 			pipe.HSet(ctx, o.key, vals...)

@@ -32,8 +32,10 @@ const DefaultPrefix = "attrib-worker:"
 
 // Defaults of Config.
 const (
+	// DefaultIndexWait is Config.IndexWait when not set.
 	DefaultIndexWait = 30 * time.Second
-	DefaultHoldTick  = time.Second
+	// DefaultHoldTick is Config.HoldTick when not set.
+	DefaultHoldTick = time.Second
 )
 
 // Index is what the worker reads of the catalog's Redis projection:
@@ -50,6 +52,8 @@ type Index interface {
 	// catalog topic.
 	Watermarks(ctx context.Context) (map[int]rediscatalog.Watermark, error)
 }
+
+var _ Index = (*rediscatalog.Projection)(nil)
 
 // Config configures a Worker. The zero value of every optional field is a
 // default that works on one machine.
@@ -163,13 +167,16 @@ func (w *Worker) Prefix() string { return w.prefix }
 
 // SubscriberConfig returns the subscriber configuration that runs the
 // worker: Group on schemas.TopicOrders with Handler. The caller may tune
-// the other fields (MaxBatch: the default 1000 suits the worker).
+// the other fields (MaxBatch: the default 1000 suits the worker). Its
+// DrainTimeout, which bounds a batch's handling, is IndexWait + 30 s: a
+// batch may wait that long for the code index.
 func (w *Worker) SubscriberConfig() eventstore.SubscriberConfig {
 	return eventstore.SubscriberConfig{
-		Group:   Group,
-		Topics:  []string{schemas.TopicOrders},
-		Handler: w.Handler(),
-		Logger:  w.log,
+		Group:        Group,
+		Topics:       []string{schemas.TopicOrders},
+		Handler:      w.Handler(),
+		Logger:       w.log,
+		DrainTimeout: w.wait + 30*time.Second,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/attribution/worker"
 	"github.com/attrib-engine/attrib/catalog"
 	"github.com/attrib-engine/attrib/eventstore"
@@ -152,7 +153,7 @@ func TestLagSafety(t *testing.T) {
 // then decides, and the timeout is counted.
 func TestLagSafetyIsBounded(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, func(c *worker.Config) { c.IndexWait = 300 * time.Millisecond })
+	r := newRig(t, workerConfig(func(c *worker.Config) { c.IndexWait = 300 * time.Millisecond }))
 	r.cat.standardCatalog() // never applied: the projection does not run
 	r.append(schemas.TopicOrders, placed(t, "o-lost", at(placedAt), "1000.00", codeAnna))
 	r.runWorker()
@@ -330,6 +331,7 @@ func TestRedisOutage(t *testing.T) {
 	r.append(schemas.TopicOrders, evs[:half]...)
 	r.runWorker()
 	waitRows(t, r.store, first, 30*time.Second)
+	r.waitCommitted()
 
 	r.outage.down.Store(true)
 	r.append(schemas.TopicOrders, evs[half:]...)
@@ -431,11 +433,12 @@ func TestRebuild(t *testing.T) {
 
 // TestRoundTrips counts the Redis round trips of batches handled directly:
 // two for the worker's state (load, write) and, for orders decided for the
-// first time, two lookups (codes, then offers) plus a watermark read while
-// the cached watermarks do not show the index current.
+// first time, two lookups (codes, overlapping the load, then offers), plus
+// a watermark read and a second code lookup while the watermarks known do
+// not show the index current.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, func(c *worker.Config) { c.HoldTick = time.Hour })
+	r := newRig(t, workerConfig(func(c *worker.Config) { c.HoldTick = time.Hour }))
 	r.clock.Set(at(placedAt + time.Hour))
 	r.cat.standardCatalog()
 	stopProj := r.runProjection()
@@ -467,7 +470,7 @@ func TestRoundTrips(t *testing.T) {
 	orders := func(prefix string, when time.Time) []schemas.Envelope {
 		var envs []schemas.Envelope
 		for i := range 200 {
-			envs = append(envs, placed(t, prefix+itoa(i), when, "1000.00", codes[i%len(codes)]))
+			envs = append(envs, placed(t, prefix+strconv.Itoa(i), when, "1000.00", codes[i%len(codes)]))
 		}
 		return envs
 	}
@@ -476,8 +479,10 @@ func TestRoundTrips(t *testing.T) {
 		envs                 []schemas.Envelope
 		state, index, wmRead int64
 	}{
-		// Cold: the watermarks are read once.
-		{name: "200 new orders, cold", envs: orders("a-", at(placedAt)), state: 2, index: 2, wmRead: 1},
+		// Cold: the codes looked up while the states load cannot be used
+		// (no watermark known before the lookup); the watermarks are read,
+		// then the codes again.
+		{name: "200 new orders, cold", envs: orders("a-", at(placedAt)), state: 2, index: 3, wmRead: 1},
 		// Placed after the catalog's latest event: the catalog's end
 		// offsets (a broker call) and the cached watermarks prove the
 		// index current.
@@ -485,7 +490,7 @@ func TestRoundTrips(t *testing.T) {
 		{name: "200 confirmations", envs: func() []schemas.Envelope {
 			var envs []schemas.Envelope
 			for i := range 200 {
-				envs = append(envs, confirmed(t, "a-"+itoa(i), at(placedAt+day)))
+				envs = append(envs, confirmed(t, "a-"+strconv.Itoa(i), at(placedAt+day)))
 			}
 			return envs
 		}(), state: 2, index: 0, wmRead: 0},
@@ -507,4 +512,43 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+// hidingIndex is the real index, with its offers hidden until a time: as
+// an index caught mid-write (in a Redis Cluster the code and the offer of
+// one batch may land at different moments) would show them.
+type hidingIndex struct {
+	worker.Index
+	until time.Time
+}
+
+func (h hidingIndex) LookupOffers(ctx context.Context, keys []attribution.OfferKey) (attribution.OfferMap, error) {
+	if time.Now().Before(h.until) {
+		return attribution.OfferMap{}, nil
+	}
+	return h.Index.LookupOffers(ctx, keys)
+}
+
+// TestOfferMissing: a winning code whose offer the index does not show
+// fails the batch after IndexWait (it is retried, nothing is committed and
+// nothing decided without the terms); once the offer shows, the order is
+// attributed with its terms.
+func TestOfferMissing(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, workerConfig(func(c *worker.Config) {
+		c.IndexWait = 100 * time.Millisecond
+		c.Index = hidingIndex{Index: c.Index, until: time.Now().Add(1500 * time.Millisecond)}
+	}))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	r.append(schemas.TopicOrders, placed(t, "o-offer", at(placedAt), "1000.00", codeAnna))
+	r.runWorker()
+	waitRows(t, r.store, map[string]want{
+		"o-offer": {typ: attributed, status: schemas.StatusPending, earnings: "150.00", version: 1, winner: codeAnna},
+	}, 30*time.Second)
+	if got := counter(t, r.reg, "attrib_attribution_offer_waits_total"); got < 1 {
+		t.Errorf("offer waits %v, want at least 1", got)
+	}
+	if rows := readRows(t, r.store)["o-offer"]; len(rows) != 1 {
+		t.Errorf("rows of o-offer: %v, want exactly one", rows)
+	}
+}

@@ -179,8 +179,12 @@ func (c *config) parse() (*engineConfig, error) {
 		_, err := credentials.ParseMasterKey(ec.SecretKey)
 		check("secret-key", err)
 	}
-	if ec.RedisPrefix == "" {
-		check("redis-prefix", errors.New("must not be empty: rebuilds drop every key under it"))
+	if ec.RedisPrefix == "" || !strings.HasSuffix(ec.RedisPrefix, ":") {
+		// Rebuilds drop every key matching "<prefix>*"; the email markers,
+		// reply queues, dedupe marks and worker state live under
+		// "<prefix without colon>-…:", which a prefix without its colon
+		// would match too.
+		check("redis-prefix", errors.New(`must end with ":" (e.g. "attrib:"): rebuilds drop every key under it`))
 	}
 	ec.LogLevel = c.get("log-level")
 	switch ec.LogLevel {

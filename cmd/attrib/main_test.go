@@ -69,6 +69,7 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"broker without port", []string{"serve"}, map[string]string{"ATTRIB_KAFKA_BROKERS": "kafka1"},
 			[]string{"--kafka-brokers", "ATTRIB_KAFKA_BROKERS", "host:port"}},
 		{"bad log level", []string{"topics", "--log-level", "loud"}, nil, []string{"--log-level"}},
+		{"redis prefix without colon", []string{"topics", "--redis-prefix", "attrib"}, nil, []string{"--redis-prefix", `must end with ":"`}},
 		{"bad partitions", []string{"topics", "--kafka-partitions", "0"}, nil, []string{"--kafka-partitions", "at least 1"}},
 		{"unreachable broker", []string{"topics", "--kafka-brokers", "127.0.0.1:1", "--dependency-timeout", "1s"}, nil,
 			[]string{"--kafka-brokers", "ATTRIB_KAFKA_BROKERS", "unreachable"}},
