@@ -1,9 +1,9 @@
 package eventstore
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/attrib-engine/attrib/internal/promreg"
 )
 
 // metrics are the Prometheus collectors of a Store and its subscribers.
@@ -71,32 +71,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group"}),
 	}
 	if reg != nil {
-		m.appendEvents = register(reg, m.appendEvents)
-		m.appendErrors = register(reg, m.appendErrors)
-		m.appendSeconds = register(reg, m.appendSeconds)
-		m.batches = register(reg, m.batches)
-		m.events = register(reg, m.events)
-		m.handlerErrors = register(reg, m.handlerErrors)
-		m.commitErrors = register(reg, m.commitErrors)
-		m.batchSeconds = register(reg, m.batchSeconds)
-		m.lag = register(reg, m.lag)
-		m.deadLetters = register(reg, m.deadLetters)
-		m.rebalances = register(reg, m.rebalances)
+		m.appendEvents = promreg.Register(reg, m.appendEvents)
+		m.appendErrors = promreg.Register(reg, m.appendErrors)
+		m.appendSeconds = promreg.Register(reg, m.appendSeconds)
+		m.batches = promreg.Register(reg, m.batches)
+		m.events = promreg.Register(reg, m.events)
+		m.handlerErrors = promreg.Register(reg, m.handlerErrors)
+		m.commitErrors = promreg.Register(reg, m.commitErrors)
+		m.batchSeconds = promreg.Register(reg, m.batchSeconds)
+		m.lag = promreg.Register(reg, m.lag)
+		m.deadLetters = promreg.Register(reg, m.deadLetters)
+		m.rebalances = promreg.Register(reg, m.rebalances)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so that several stores in one process share their metrics.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a programming error: two different collectors with one name
-	}
-	return c
 }

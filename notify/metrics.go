@@ -1,9 +1,9 @@
 package notify
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/attrib-engine/attrib/internal/promreg"
 )
 
 // metrics are the Outbox's counters.
@@ -34,25 +34,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 	}
 	if reg != nil {
-		m.sent = register(reg, m.sent)
-		m.failed = register(reg, m.failed)
-		m.retried = register(reg, m.retried)
-		m.skipped = register(reg, m.skipped)
+		m.sent = promreg.Register(reg, m.sent)
+		m.failed = promreg.Register(reg, m.failed)
+		m.retried = promreg.Register(reg, m.retried)
+		m.skipped = promreg.Register(reg, m.skipped)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so that several outboxes in one process share their metrics.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a programming error: two different collectors with one name
-	}
-	return c
 }

@@ -1,9 +1,9 @@
 package worker
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/attrib-engine/attrib/internal/promreg"
 )
 
 // metrics are the worker's collectors.
@@ -67,31 +67,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		m.events = register(reg, m.events)
-		m.rows = register(reg, m.rows)
-		m.indexWait = register(reg, m.indexWait)
-		m.indexTimeouts = register(reg, m.indexTimeouts)
-		m.offerWaits = register(reg, m.offerWaits)
-		m.holds = register(reg, m.holds)
-		m.holdErrors = register(reg, m.holdErrors)
-		m.roundTrips = register(reg, m.roundTrips)
-		m.batchSeconds = register(reg, m.batchSeconds)
-		m.corrupt = register(reg, m.corrupt)
+		m.events = promreg.Register(reg, m.events)
+		m.rows = promreg.Register(reg, m.rows)
+		m.indexWait = promreg.Register(reg, m.indexWait)
+		m.indexTimeouts = promreg.Register(reg, m.indexTimeouts)
+		m.offerWaits = promreg.Register(reg, m.offerWaits)
+		m.holds = promreg.Register(reg, m.holds)
+		m.holdErrors = promreg.Register(reg, m.holdErrors)
+		m.roundTrips = promreg.Register(reg, m.roundTrips)
+		m.batchSeconds = promreg.Register(reg, m.batchSeconds)
+		m.corrupt = promreg.Register(reg, m.corrupt)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so that several workers in one process share their metrics.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a programming error: two different collectors with one name
-	}
-	return c
 }
