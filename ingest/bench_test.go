@@ -1,11 +1,17 @@
 package ingest_test
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +22,12 @@ import (
 // concurrent keep-alive client over loopback, through the real HTTP server,
 // Redis dedupe and embedded broker (log on disk, 4 partitions), with and
 // without an fsync per produced batch. One op is one request.
+//
+// The client shares the machine's two cores with the server, so its cost
+// counts against the server's: "client=lean" is a minimal HTTP/1.1 client
+// (one connection per goroutine, requests written and answers parsed by
+// hand, as a load generator such as wrk does), "client=net-http" is Go's
+// http.Client, which spends about a third of the process's CPU on its own.
 func BenchmarkWebhookSingle(b *testing.B) { benchWebhook(b, 1, 96) }
 
 // BenchmarkWebhookBatch100 is BenchmarkWebhookSingle with 100 events per
@@ -27,47 +39,139 @@ func BenchmarkWebhookBatch100(b *testing.B) { benchWebhook(b, 100, 12) }
 // over latency, and the store's writer shares one produce request among the
 // appends that arrive within its batch timeout.
 func benchWebhook(b *testing.B, size, parallelism int) {
-	for _, fsync := range []bool{false, true} {
-		b.Run("fsync="+strconv.FormatBool(fsync), func(b *testing.B) {
-			r := newRig(b, rigOptions{dataDir: b.TempDir(), syncWrites: fsync, poolSize: 256})
-			url := r.srv.URL + "/v1/webhooks/orders"
+	cases := []struct {
+		fsync bool
+		lean  bool
+	}{{false, true}, {false, false}, {true, true}}
+	for _, c := range cases {
+		client := "net-http"
+		if c.lean {
+			client = "lean"
+		}
+		b.Run("fsync="+strconv.FormatBool(c.fsync)+"/client="+client, func(b *testing.B) {
+			r := newRig(b, rigOptions{dataDir: b.TempDir(), syncWrites: c.fsync, poolSize: 256})
 			run := strconv.FormatInt(time.Now().UnixNano(), 36)
 			var seq, refused atomic.Int64
 			b.SetParallelism(parallelism)
 			b.SetBytes(int64(len(benchBody(nil, run, 0, size))))
 			b.ResetTimer()
+			cpu0 := processCPU()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
+				var post func(body []byte) (int, error)
+				if c.lean {
+					lc, err := dialLean(r.srv.Listener.Addr().String())
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					defer lc.close()
+					post = func(body []byte) (int, error) { return lc.post(r.brand, r.secret, body) }
+				} else {
+					post = func(body []byte) (int, error) { return netHTTPPost(r, body) }
+				}
 				var body []byte
 				for pb.Next() {
 					body = benchBody(body[:0], run, seq.Add(1), size)
-					req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+					status, err := post(body)
 					if err != nil {
 						b.Error(err)
 						return
 					}
-					req.Header.Set(ingest.HeaderBrandID, r.brand)
-					req.Header.Set(ingest.HeaderSignature, ingest.Sign(r.secret, time.Now(), body))
-					resp, err := r.client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-					if resp.StatusCode != http.StatusAccepted {
-						if refused.Add(1) == 1 {
-							b.Errorf("status %d", resp.StatusCode)
-						}
+					if status != http.StatusAccepted && refused.Add(1) == 1 {
+						b.Errorf("status %d", status)
 					}
 				}
 			})
 			elapsed := time.Since(start)
+			cpu := processCPU() - cpu0
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 			b.ReportMetric(float64(b.N*size)/elapsed.Seconds(), "events/s")
+			// CPU of this process (client, server, broker) per event: less
+			// sensitive than the rates to other load on the machine.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*size), "cpu-µs/event")
 		})
 	}
+}
+
+// netHTTPPost posts a signed body with the rig's http.Client.
+func netHTTPPost(r *rig, body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, r.srv.URL+"/v1/webhooks/orders", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(ingest.HeaderBrandID, r.brand)
+	req.Header.Set(ingest.HeaderSignature, ingest.Sign(r.secret, time.Now(), body))
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// leanClient is a minimal keep-alive HTTP/1.1 client on one connection.
+type leanClient struct {
+	conn net.Conn
+	r    *bufio.Reader
+	w    *bufio.Writer
+}
+
+func dialLean(addr string) (*leanClient, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &leanClient{conn: c, r: bufio.NewReaderSize(c, 4096), w: bufio.NewWriterSize(c, 64<<10)}, nil
+}
+
+func (c *leanClient) close() { _ = c.conn.Close() }
+
+// post sends one signed request and reads the answer; it returns the
+// status.
+func (c *leanClient) post(brand, secret string, body []byte) (int, error) {
+	w := c.w
+	w.WriteString("POST /v1/webhooks/orders HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n")
+	w.WriteString(ingest.HeaderBrandID + ": " + brand + "\r\n")
+	w.WriteString(ingest.HeaderSignature + ": " + ingest.Sign(secret, time.Now(), body) + "\r\n")
+	w.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
+	w.Write(body)
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	line, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	length := -1
+	for {
+		h, err := c.r.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		if k, v, ok := strings.Cut(string(h), ":"); ok && strings.EqualFold(k, "Content-Length") {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if length < 0 {
+		return 0, errors.New("answer without Content-Length")
+	}
+	if _, err := c.r.Discard(length); err != nil {
+		return 0, err
+	}
+	return status, nil
 }
 
 // benchBody appends a body of size order.placed events with fresh ids.
@@ -96,4 +200,13 @@ func benchBody(buf []byte, run string, n int64, size int) []byte {
 		buf = one(buf, i)
 	}
 	return append(buf, "]}"...)
+}
+
+// processCPU returns the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

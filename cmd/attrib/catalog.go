@@ -17,6 +17,7 @@ import (
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/notify"
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
@@ -93,6 +94,12 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	if err != nil {
 		return nil, err
 	}
+	chp, err := chproj.New(chproj.Config{Conn: in.clickhouse, Database: ec.ClickHouse.Auth.Database, Logger: log, Registerer: in.registry})
+	if err != nil {
+		return nil, err
+	}
+	chSub := chp.SubscriberConfig()
+	chSub.Logger = log
 	reader := catalogReader{p: proj}
 	server, err := api.New(api.Config{
 		Commands:   commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0),
@@ -134,6 +141,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 			subscriberComponent("commands-processor", in.store, procSub),
 			subscriberComponent("email-outbox", in.store, mailSub),
 			subscriberComponent("attribution-worker", in.store, attributor.SubscriberConfig()),
+			subscriberComponent("clickhouse-projector", in.store, chSub),
 		},
 	}, nil
 }

@@ -8,11 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/attrib-engine/attrib/eventstore/embedded"
 	"github.com/attrib-engine/attrib/internal/testenv"
@@ -30,6 +33,7 @@ type engine struct {
 	common      []string
 	redisPrefix string
 	brokers     []string
+	chURL       string
 }
 
 // startEngine runs `attrib serve` in-process on the embedded broker and the
@@ -38,7 +42,7 @@ type engine struct {
 func startEngine(t *testing.T, extra ...string) *engine {
 	t.Helper()
 	redisURL := testenv.RedisURL(t)
-	chURL := testenv.ClickHouseURL(t)
+	chURL := ownClickHouseDatabase(t, testenv.ClickHouseURL(t))
 	e := &engine{t: t, admin: "admin-" + testenv.UniqueName(""), shift: new(atomic.Int64)}
 	clock = func() time.Time { return time.Now().Add(time.Duration(e.shift.Load())) }
 	t.Cleanup(func() { clock = time.Now })
@@ -50,6 +54,7 @@ func startEngine(t *testing.T, extra ...string) *engine {
 	httpAddr := freeAddr(t)
 	e.base = "http://" + httpAddr
 	e.redisPrefix = testenv.UniqueName("t:") + ":"
+	e.chURL = chURL
 	e.brokers = broker.Addrs()
 	e.common = []string{"--data-dir", t.TempDir(), "--kafka-brokers", strings.Join(broker.Addrs(), ","),
 		"--kafka-partitions", "4", "--redis-url", redisURL, "--clickhouse-url", chURL,
@@ -352,4 +357,31 @@ func TestCatalogRefusals(t *testing.T) {
 	if offers := list(e.must(200, "GET", "/v1/offers", a.anna, nil), "offers"); len(offers) != 1 {
 		t.Fatalf("creator sees %v, want only the active offer", offers)
 	}
+}
+
+// ownClickHouseDatabase returns chURL naming a database of the test's own
+// (serve creates it), and drops that database when the test ends.
+func ownClickHouseDatabase(t *testing.T, chURL string) string {
+	t.Helper()
+	u, err := url.Parse(chURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.UniqueName("t_")
+	u.Path = "/" + db
+	t.Cleanup(func() {
+		opts, err := clickhouse.ParseDSN(chURL)
+		if err != nil {
+			return
+		}
+		conn, err := clickhouse.Open(opts)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop test database %s: %v", db, err)
+		}
+	})
+	return u.String()
 }

@@ -31,6 +31,7 @@ func subcommands() []command {
 		{name: "serve", summary: "run every component in one process: the HTTP API on --http-addr, the embedded broker when no brokers are given", run: runServe},
 		{name: "broker", summary: "run only the embedded Kafka-protocol broker (for several engine processes on one machine)", run: runBroker},
 		{name: "rebuild", summary: "rebuild projections from the log: `attrib rebuild redis` drops the Redis projections and replays the catalog", run: runRebuild},
+		{name: "migrate", summary: "apply the missing ClickHouse migrations (serve applies them at start too), then exit", run: runMigrate},
 		{name: "topics", summary: "create the event topics that are missing, then exit", run: runTopics},
 		{name: "config", summary: "print the configuration with secrets masked, and where each value comes from", run: nil},
 		{name: "version", summary: "print the version", run: nil, noConfig: true},

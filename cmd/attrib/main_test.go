@@ -136,7 +136,7 @@ func freeAddr(t *testing.T) string {
 // a cancelled context, then starts it again on the same data directory.
 func TestServeIsReady(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
-	chURL := testenv.ClickHouseURL(t)
+	chURL := ownClickHouseDatabase(t, testenv.ClickHouseURL(t))
 	dataDir := t.TempDir()
 	for round := range 2 {
 		httpAddr := freeAddr(t)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/schemas"
@@ -162,6 +164,19 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 	if _, ok := rows["B-2"]; ok {
 		t.Errorf("an order sent with a wrong signature was attributed: %v", rows["B-2"])
 	}
+	// The ClickHouse projector has the same final rows: 5 attributed orders
+	// earning 150 + 0 + 150 + 150 + 60, and 2 unattributed ones.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		o, u, sum := e.clickhouseCounts()
+		if o == 5 && u == 2 && sum == "510.000" { // Decimal(18, 3)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ClickHouse holds %d orders (earnings %s) and %d unattributed, want 5 (510.000) and 2", o, sum, u)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for id, w := range want {
 		r := rows[id]
 		// Whether the last row is order.attributed or order.earnings_adjusted
@@ -176,6 +191,29 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 			t.Errorf("order %s: final row %s, want %s\n%v", id, got, exp, r)
 		}
 	}
+}
+
+// clickhouseCounts returns the orders and unattributed orders projected
+// into the engine's ClickHouse database (latest versions).
+func (e *engine) clickhouseCounts() (orders, unattributed uint64, earnings string) {
+	e.t.Helper()
+	opts, err := clickhouse.ParseDSN(e.chURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	if err := conn.QueryRow(ctx, "SELECT count(), toString(sum(earnings)) FROM orders FINAL").Scan(&orders, &earnings); err != nil {
+		e.t.Fatalf("count orders in ClickHouse: %v", err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM unattributed_orders FINAL").Scan(&unattributed); err != nil {
+		e.t.Fatalf("count unattributed orders in ClickHouse: %v", err)
+	}
+	return orders, unattributed, earnings
 }
 
 func orNil(s string) any {

@@ -20,6 +20,7 @@ import (
 	"github.com/attrib-engine/attrib/commands"
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/eventstore/embedded"
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -152,8 +153,28 @@ func openRedis(ctx context.Context, ec *engineConfig, poolSize int) (redis.Unive
 	return client, nil
 }
 
-// openClickHouse connects over the native protocol.
+// openClickHouse applies the missing migrations (creating the database
+// when it does not exist yet) over a bootstrap connection to the server's
+// default database, then connects to the configured database over the
+// native protocol.
 func openClickHouse(ctx context.Context, ec *engineConfig) (driver.Conn, error) {
+	boot := *ec.ClickHouse
+	boot.Auth.Database = ""
+	bconn, err := clickhouse.Open(&boot)
+	if err != nil {
+		return nil, &startError{setting: "clickhouse-url", err: err}
+	}
+	defer bconn.Close()
+	if err := waitFor(ctx, ec.DependencyTimeout, bconn.Ping); err != nil {
+		return nil, &startError{setting: "clickhouse-url", err: fmt.Errorf("clickhouse unreachable: %w", err)}
+	}
+	applied, err := chproj.Migrate(ctx, bconn, ec.ClickHouse.Auth.Database)
+	if err != nil {
+		return nil, &startError{setting: "clickhouse-url", err: fmt.Errorf("clickhouse migrations: %w", err)}
+	}
+	for _, m := range applied {
+		slog.Info("clickhouse migration applied", "database", ec.ClickHouse.Auth.Database, "version", m.Version, "name", m.Name)
+	}
 	conn, err := clickhouse.Open(ec.ClickHouse)
 	if err != nil {
 		return nil, &startError{setting: "clickhouse-url", err: err}
@@ -268,6 +289,16 @@ func runBroker(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []stri
 	b.Close()
 	log.Info("embedded kafka broker stopped")
 	return nil
+}
+
+// runMigrate applies the ClickHouse migrations that are missing, then exits.
+func runMigrate(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []string) error {
+	conn, err := openClickHouse(ctx, ec)
+	if err != nil {
+		return err
+	}
+	log.Info("clickhouse schema is current", "database", ec.ClickHouse.Auth.Database)
+	return conn.Close()
 }
 
 // runTopics creates the missing event topics.

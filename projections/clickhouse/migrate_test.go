@@ -1,0 +1,126 @@
+package chproj_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+)
+
+var wantTables = []string{
+	"brands", "code_request_events", "code_requests", "creators", "earnings_daily", "offer_names",
+	"orders", "projection_watermarks", "schema_migrations", "unattributed_orders",
+}
+
+func tables(t *testing.T, conn driver.Conn, db string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT name FROM system.tables WHERE database = ? ORDER BY name", db)
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func versions(ms []chproj.Migration) []int {
+	var out []int
+	for _, m := range ms {
+		out = append(out, m.Version)
+	}
+	return out
+}
+
+func TestMigrate(t *testing.T) {
+	conn, db := newDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	all := versions(chproj.Migrations())
+
+	applied, err := chproj.Migrate(ctx, conn, db)
+	if err != nil {
+		t.Fatalf("first migrate: %v", err)
+	}
+	if got := versions(applied); !slices.Equal(got, all) {
+		t.Errorf("fresh database: applied %v, want %v", got, all)
+	}
+	if got := tables(t, conn, db); !slices.Equal(got, wantTables) {
+		t.Errorf("tables %v, want %v", got, wantTables)
+	}
+
+	applied, err = chproj.Migrate(ctx, conn, db)
+	if err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("second run applied %v, want none", versions(applied))
+	}
+	if got := tables(t, conn, db); !slices.Equal(got, wantTables) {
+		t.Errorf("after second run: tables %v, want %v", got, wantTables)
+	}
+	if n := count(t, conn, "SELECT count() FROM "+db+".schema_migrations"); n != uint64(len(all)) {
+		t.Errorf("schema_migrations has %d rows, want %d (one per migration)", n, len(all))
+	}
+}
+
+// A migration that ran but was not recorded (a crash in between) runs
+// again harmlessly.
+func TestMigrateRerunsUnrecordedMigration(t *testing.T) {
+	conn, db := newDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	for _, stmt := range chproj.Migrations()[0].Statements {
+		if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", "`"+db+"`")); err != nil {
+			t.Fatalf("pre-apply migration 1: %v", err)
+		}
+	}
+	applied, err := chproj.Migrate(ctx, conn, db)
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if got, want := versions(applied), versions(chproj.Migrations()); !slices.Equal(got, want) {
+		t.Errorf("applied %v, want %v", got, want)
+	}
+	if got := tables(t, conn, db); !slices.Equal(got, wantTables) {
+		t.Errorf("tables %v, want %v", got, wantTables)
+	}
+}
+
+func TestMigrateRefusesBadDatabaseNames(t *testing.T) {
+	for _, tc := range []struct{ name, db string }{
+		{"empty", ""},
+		{"leading digit", "1abc"},
+		{"dash", "a-b"},
+		{"backtick", "a`b"},
+		{"statement", "x; DROP DATABASE default"},
+		{"dot", "a.b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A nil connection: the name must be refused before any query.
+			if _, err := chproj.Migrate(context.Background(), nil, tc.db); err == nil {
+				t.Errorf("Migrate(%q) succeeded, want an error", tc.db)
+			}
+			if _, err := chproj.New(chproj.Config{Conn: nilConn{}, Database: tc.db}); err == nil {
+				t.Errorf("New with database %q succeeded, want an error", tc.db)
+			}
+		})
+	}
+}
+
+// nilConn is a driver.Conn that is never called.
+type nilConn struct{ driver.Conn }
