@@ -83,7 +83,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	webhook, err := ingest.New(ingest.Config{
 		Log:        in.store,
 		Secrets:    ingest.NewCachedSecrets(ingest.CatalogSecrets(proj, key), ingest.CacheConfig{}),
-		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-dedupe:"},
+		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:"},
 		Registerer: in.registry,
 		Logger:     log,
 	})
