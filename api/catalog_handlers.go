@@ -293,19 +293,7 @@ func (s *Server) confirmRequest(w http.ResponseWriter, r *http.Request, c Caller
 			return err
 		}
 	}
-	id := r.PathValue("request_id")
-	q, err := s.ownRequest(r, c, id)
-	if err != nil {
-		return err
-	}
-	res, err := s.send(r.Context(), catalog.ConfirmCode{BrandID: c.ID, RequestID: id, Code: body.Code})
-	if err != nil {
-		return err
-	}
-	v := requestView(*res.Request)
-	v.Brand, v.Offer = q.Brand, q.Offer
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return s.decideRequest(w, r, c, catalog.ConfirmCode{BrandID: c.ID, RequestID: r.PathValue("request_id"), Code: body.Code})
 }
 
 func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request, c Caller) error {
@@ -315,12 +303,17 @@ func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request, c Caller)
 	if err := decodeBody(w, r, s.cfg.MaxBodyBytes, &body); err != nil {
 		return err
 	}
-	id := r.PathValue("request_id")
-	q, err := s.ownRequest(r, c, id)
+	return s.decideRequest(w, r, c, catalog.RejectCode{BrandID: c.ID, RequestID: r.PathValue("request_id"), Reason: body.Reason})
+}
+
+// decideRequest sends a brand's decision on one of its requests (confirm
+// or reject) and answers with the request after it.
+func (s *Server) decideRequest(w http.ResponseWriter, r *http.Request, c Caller, cmd catalog.BrandCommand) error {
+	q, err := s.ownRequest(r, c, r.PathValue("request_id"))
 	if err != nil {
 		return err
 	}
-	res, err := s.send(r.Context(), catalog.RejectCode{BrandID: c.ID, RequestID: id, Reason: body.Reason})
+	res, err := s.send(r.Context(), cmd)
 	if err != nil {
 		return err
 	}

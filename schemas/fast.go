@@ -1,11 +1,6 @@
 package schemas
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"time"
-)
+import "time"
 
 // NewEnvelopeValidated is NewEnvelope without the JSON Schema validation of
 // the payload, for hot paths that build many envelopes per second (the
@@ -22,40 +17,5 @@ import (
 // nil lists are written as []. The EventID is a new random one; callers
 // that need a deterministic id set it on the result.
 func NewEnvelopeValidated(p Event, aggregateKey, brandID string, occurredAt, recordedAt time.Time) (Envelope, error) {
-	if p == nil {
-		return Envelope{}, errors.New("new envelope: nil payload")
-	}
-	t := p.EventType()
-	s, err := lookup(t, 1)
-	if err != nil {
-		return Envelope{}, fmt.Errorf("new envelope: %w", err)
-	}
-	wantKey, wantBrand, ok := KeyOf(p)
-	if !ok {
-		return Envelope{}, fmt.Errorf("new envelope: %w: payload type %T", ErrUnknownType, p)
-	}
-	if aggregateKey != wantKey || brandID != wantBrand {
-		return Envelope{}, fmt.Errorf("new envelope %s: aggregate key %q and brand %q, want %q and %q",
-			t, aggregateKey, brandID, wantKey, wantBrand)
-	}
-	if occurredAt.IsZero() || recordedAt.IsZero() {
-		return Envelope{}, fmt.Errorf("new envelope %s: occurred_at and recorded_at must be set", t)
-	}
-	if n, ok := p.(normalizer); ok {
-		p = n.normalized()
-	}
-	payload, err := json.Marshal(p)
-	if err != nil {
-		return Envelope{}, fmt.Errorf("new envelope %s: %w", t, err)
-	}
-	return Envelope{
-		EventID:       NewEventID(),
-		Type:          t,
-		SchemaVersion: s.version,
-		AggregateKey:  aggregateKey,
-		BrandID:       brandID,
-		OccurredAt:    occurredAt.UTC(),
-		RecordedAt:    recordedAt.UTC(),
-		Payload:       payload,
-	}, nil
+	return newEnvelope(p, aggregateKey, brandID, occurredAt, recordedAt, false)
 }
