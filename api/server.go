@@ -43,6 +43,8 @@ type Config struct {
 	// Webhook handles POST /v1/webhooks/orders (package ingest); nil
 	// answers 503.
 	Webhook http.Handler
+	// Reports reads the reports (package reports); nil answers 503.
+	Reports ReportReader
 	// AdminToken authorises the bootstrap endpoints; empty refuses them all.
 	AdminToken string
 	// MasterKey derives brands' webhook secrets.
@@ -107,6 +109,11 @@ func (s *Server) Register(mux *Mux) {
 		})
 	}
 	mux.HandleFunc("POST /v1/promo-codes/{code}/revoke", s.as(s.revokeCode, RoleBrand))
+
+	mux.HandleFunc("GET /v1/reports/orders", s.as(s.reportOrders, RoleCreator, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.reportOrdersCSV, RoleCreator, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/earnings", s.as(s.reportEarnings, RoleCreator, RoleAnalyst))
+	mux.HandleFunc("GET /v1/analytics/unattributed", s.as(s.unattributed, RoleAnalyst))
 }
 
 // send sends cmd and turns a refusal or an outage into an API error.

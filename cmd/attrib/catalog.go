@@ -19,6 +19,7 @@ import (
 	"github.com/attrib-engine/attrib/notify"
 	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/reports"
 )
 
 // clock is the API's clock; tests move it to see time-dependent answers
@@ -108,6 +109,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		AdminToken: admin,
 		MasterKey:  key,
 		Webhook:    webhook,
+		Reports:    reports.New(in.clickhouse, ec.ClickHouse.Auth.Database),
 		Now:        clock,
 		Logger:     log,
 	})

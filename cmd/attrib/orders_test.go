@@ -177,6 +177,28 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The creators' reports over HTTP: anna sees her four orders and their
+	// earnings, boris his one; neither sees the other's, whatever they ask.
+	anna := e.must(200, "GET", "/v1/reports/orders?sort=date_asc", a.anna, nil)
+	var annaIDs []string
+	for _, o := range list(anna, "orders") {
+		annaIDs = append(annaIDs, str(o, "order_id"))
+	}
+	totals, _ := anna["totals"].(map[string]any)
+	earned, _ := totals["earnings"].(map[string]any)
+	if len(annaIDs) != 4 || totals["orders"] != float64(4) || earned["RUB"] != "450.00" {
+		t.Fatalf("anna's report: orders %v, totals %v; want 4 orders (A-1, A-3, A-4, A-5) earning 450.00 RUB", annaIDs, totals)
+	}
+	boris := list(e.must(200, "GET", "/v1/reports/orders?brand=bolt", a.boris, nil), "orders")
+	if len(boris) != 1 || str(boris[0], "order_id") != "B-1" || str(boris[0], "earnings") != "60.00" || str(boris[0], "status") != "pending" {
+		t.Fatalf("boris's report %v, want only B-1 earning 60.00, pending", boris)
+	}
+	e.must(403, "GET", "/v1/reports/orders?creator="+a.annaID, a.boris, nil)
+	approved := list(e.must(200, "GET", "/v1/reports/orders?status=approved", a.anna, nil), "orders")
+	if len(approved) != 1 || str(approved[0], "order_id") != "A-4" {
+		t.Fatalf("anna's approved orders %v, want A-4", approved)
+	}
+	e.must(400, "GET", "/v1/reports/orders?status=done", a.anna, nil)
 	for id, w := range want {
 		r := rows[id]
 		// Whether the last row is order.attributed or order.earnings_adjusted

@@ -1,0 +1,387 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/attrib-engine/attrib/money"
+	"github.com/attrib-engine/attrib/promocode"
+	"github.com/attrib-engine/attrib/reports"
+)
+
+// ReportReader reads the reports' read model (package reports implements
+// it over ClickHouse).
+type ReportReader interface {
+	Orders(ctx context.Context, f reports.OrderFilter) (reports.Page, error)
+	Totals(ctx context.Context, f reports.OrderFilter) (reports.Totals, error)
+	EachOrder(ctx context.Context, f reports.OrderFilter, fn func(reports.Order) error) error
+	Unattributed(ctx context.Context, f reports.UnattributedFilter) (reports.UnattributedPage, error)
+	Earnings(ctx context.Context, f reports.OrderFilter, groupBy, tz string) ([]reports.EarningsPoint, error)
+}
+
+// EarningsPoint is one group of GET /v1/reports/earnings.
+type EarningsPoint struct {
+	Key      string            `json:"key"`
+	Name     string            `json:"name,omitempty"`
+	Orders   uint64            `json:"orders"`
+	Earnings map[string]string `json:"earnings"`
+}
+
+// ReportOrder is a row of GET /v1/reports/orders.
+type ReportOrder struct {
+	OrderID          string    `json:"order_id"`
+	BrandID          string    `json:"brand_id"`
+	Brand            string    `json:"brand"`
+	OfferID          string    `json:"offer_id"`
+	Offer            string    `json:"offer"`
+	PromoCode        string    `json:"promo_code"`
+	Status           string    `json:"status"`
+	Amount           string    `json:"amount"`
+	Currency         string    `json:"currency"`
+	Country          string    `json:"country"`
+	Earnings         string    `json:"earnings"`
+	EarningsCurrency string    `json:"earnings_currency"`
+	PlacedAt         time.Time `json:"placed_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// ReportTotals sums all orders matching a report's filters.
+type ReportTotals struct {
+	Orders   uint64            `json:"orders"`
+	Earnings map[string]string `json:"earnings"`
+}
+
+// UnattributedOrder is a row of GET /v1/analytics/unattributed.
+type UnattributedOrder struct {
+	BrandID    string    `json:"brand_id"`
+	OrderID    string    `json:"order_id"`
+	PromoCodes []string  `json:"promo_codes"`
+	Reason     string    `json:"reason"`
+	PlacedAt   time.Time `json:"placed_at"`
+}
+
+// moneyString formats d with the minor digits of currency.
+func moneyString(d decimal.Decimal, currency string) string {
+	return d.StringFixed(int32(money.MinorUnits(currency)))
+}
+
+func reportOrderView(o reports.Order) ReportOrder {
+	return ReportOrder{
+		OrderID: o.OrderID, BrandID: o.BrandID, Brand: o.Brand, OfferID: o.OfferID, Offer: o.Offer,
+		PromoCode: o.PromoCode, Status: o.Status, Amount: moneyString(o.Amount, o.Currency), Currency: o.Currency,
+		Country: o.Country, Earnings: moneyString(o.Earnings, o.EarningsCurrency), EarningsCurrency: o.EarningsCurrency,
+		PlacedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt,
+	}
+}
+
+func (s *Server) reportsUnavailable() error {
+	return unavailable("reports are not served by this process")
+}
+
+func reportReadError(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return unavailable("reports cannot be read now (%v); retry later", err)
+}
+
+// parseTime reads an optional RFC 3339 query parameter.
+func parseTime(q url.Values, field string) (time.Time, error) {
+	v := strings.TrimSpace(q.Get(field))
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, badField(field, "%s: want an RFC 3339 time such as 2026-11-01T00:00:00Z", field)
+	}
+	return t.UTC(), nil
+}
+
+// parseRange reads from and to.
+func parseRange(q url.Values) (from, to time.Time, err error) {
+	if from, err = parseTime(q, "from"); err != nil {
+		return
+	}
+	if to, err = parseTime(q, "to"); err != nil {
+		return
+	}
+	if !from.IsZero() && !to.IsZero() && !to.After(from) {
+		err = badField("to", "to: must be after from")
+	}
+	return
+}
+
+// parseLimit reads limit: 1..reports.MaxLimit, reports.DefaultLimit when
+// absent.
+func parseLimit(q url.Values) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return reports.DefaultLimit, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > reports.MaxLimit {
+		return 0, badField("limit", "limit: want a whole number from 1 to %d", reports.MaxLimit)
+	}
+	return n, nil
+}
+
+// orderFilter reads the filters shared by the order report and its CSV,
+// scoped to the caller: a creator sees only their own orders.
+func orderFilter(q url.Values, c Caller) (reports.OrderFilter, error) {
+	var f reports.OrderFilter
+	switch c.Role {
+	case RoleCreator:
+		if _, ok := q["creator"]; ok {
+			return f, &apiError{status: http.StatusForbidden, code: "forbidden", field: "creator",
+				message: "creator: only analysts may filter by creator"}
+		}
+		f.CreatorID = c.ID
+	case RoleAnalyst:
+		f.CreatorID = strings.TrimSpace(q.Get("creator"))
+	default:
+		return f, errForbidden
+	}
+	f.Offer = strings.TrimSpace(q.Get("offer"))
+	f.Status = q.Get("status")
+	switch f.Status {
+	case "", reports.StatusPending, reports.StatusApproved, reports.StatusRejected:
+	default:
+		return f, badField("status", "status: want %s, %s or %s", reports.StatusPending, reports.StatusApproved, reports.StatusRejected)
+	}
+	f.Country = strings.ToUpper(strings.TrimSpace(q.Get("country")))
+	f.OrderID = strings.TrimSpace(q.Get("order_id"))
+	if v := q.Get("promo_code"); strings.TrimSpace(v) != "" {
+		f.PromoCode = promocode.Normalize(v)
+	}
+	f.Brand = strings.TrimSpace(q.Get("brand"))
+	var err error
+	if f.From, f.To, err = parseRange(q); err != nil {
+		return f, err
+	}
+	f.Sort = q.Get("sort")
+	switch f.Sort {
+	case "":
+		f.Sort = reports.SortDateDesc
+	case reports.SortDateDesc, reports.SortDateAsc:
+	default:
+		return f, badField("sort", "sort: want %s or %s", reports.SortDateDesc, reports.SortDateAsc)
+	}
+	return f, nil
+}
+
+// reportOrders: GET /v1/reports/orders.
+func (s *Server) reportOrders(w http.ResponseWriter, r *http.Request, c Caller) error {
+	if s.cfg.Reports == nil {
+		return s.reportsUnavailable()
+	}
+	q := r.URL.Query()
+	f, err := orderFilter(q, c)
+	if err != nil {
+		return err
+	}
+	if f.Limit, err = parseLimit(q); err != nil {
+		return err
+	}
+	if v := q.Get("cursor"); v != "" {
+		cur, err := reports.DecodeCursor(v, f.Sort)
+		if err != nil {
+			return badField("cursor", "cursor: not a cursor of this listing and sort; start again without it")
+		}
+		f.After = &cur
+	}
+	page, err := s.cfg.Reports.Orders(r.Context(), f)
+	if err != nil {
+		return reportReadError(err)
+	}
+	totals, err := s.cfg.Reports.Totals(r.Context(), f)
+	if err != nil {
+		return reportReadError(err)
+	}
+	out := struct {
+		Orders     []ReportOrder `json:"orders"`
+		NextCursor *string       `json:"next_cursor"`
+		Totals     ReportTotals  `json:"totals"`
+	}{Orders: make([]ReportOrder, 0, len(page.Orders)), Totals: ReportTotals{Orders: totals.Orders, Earnings: map[string]string{}}}
+	for _, o := range page.Orders {
+		out.Orders = append(out.Orders, reportOrderView(o))
+	}
+	if page.Next != nil {
+		next := page.Next.Encode()
+		out.NextCursor = &next
+	}
+	for cur, sum := range totals.Earnings {
+		out.Totals.Earnings[cur] = moneyString(sum, cur)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// csvHeader is the header row of GET /v1/reports/orders.csv.
+var csvHeader = []string{"order_id", "brand_id", "brand", "offer_id", "offer", "promo_code", "status", "amount",
+	"currency", "country", "earnings", "earnings_currency", "placed_at", "updated_at"}
+
+// csvFlushRows is how many rows the CSV stream writes between flushes.
+const csvFlushRows = 500
+
+// reportOrdersCSV: GET /v1/reports/orders.csv, every matching row, streamed.
+func (s *Server) reportOrdersCSV(w http.ResponseWriter, r *http.Request, c Caller) error {
+	if s.cfg.Reports == nil {
+		return s.reportsUnavailable()
+	}
+	q := r.URL.Query()
+	for _, p := range []string{"limit", "cursor"} {
+		if _, ok := q[p]; ok {
+			return badField(p, "%s: the CSV report has every matching row; it takes no %s", p, p)
+		}
+	}
+	f, err := orderFilter(q, c)
+	if err != nil {
+		return err
+	}
+	flusher, _ := w.(http.Flusher)
+	cw := csv.NewWriter(w)
+	started := false
+	start := func() error {
+		started = true
+		h := w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="orders.csv"`)
+		w.WriteHeader(http.StatusOK)
+		return cw.Write(csvHeader)
+	}
+	n := 0
+	err = s.cfg.Reports.EachOrder(r.Context(), f, func(o reports.Order) error {
+		if !started {
+			if err := start(); err != nil {
+				return err
+			}
+		}
+		v := reportOrderView(o)
+		if err := cw.Write([]string{v.OrderID, v.BrandID, v.Brand, v.OfferID, v.Offer, v.PromoCode, v.Status, v.Amount,
+			v.Currency, v.Country, v.Earnings, v.EarningsCurrency, v.PlacedAt.Format(time.RFC3339), v.UpdatedAt.Format(time.RFC3339)}); err != nil {
+			return err
+		}
+		n++
+		if n%csvFlushRows == 0 {
+			cw.Flush()
+			if err := cw.Error(); err != nil {
+				return err
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if !started {
+			return reportReadError(err)
+		}
+		// The status is sent: all that is left is to cut the stream short,
+		// so that the client sees an incomplete body, not a complete one.
+		s.log.Error("orders.csv stream failed", "rows", n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if !started {
+		if err := start(); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// unattributed: GET /v1/analytics/unattributed (analysts).
+func (s *Server) unattributed(w http.ResponseWriter, r *http.Request, _ Caller) error {
+	if s.cfg.Reports == nil {
+		return s.reportsUnavailable()
+	}
+	q := r.URL.Query()
+	var f reports.UnattributedFilter
+	var err error
+	if f.From, f.To, err = parseRange(q); err != nil {
+		return err
+	}
+	if f.Limit, err = parseLimit(q); err != nil {
+		return err
+	}
+	if v := q.Get("cursor"); v != "" {
+		cur, err := reports.DecodeCursor(v, reports.SortDateDesc)
+		if err != nil {
+			return badField("cursor", "cursor: not a cursor of this listing; start again without it")
+		}
+		f.After = &cur
+	}
+	page, err := s.cfg.Reports.Unattributed(r.Context(), f)
+	if err != nil {
+		return reportReadError(err)
+	}
+	out := struct {
+		Orders     []UnattributedOrder `json:"orders"`
+		NextCursor *string             `json:"next_cursor"`
+	}{Orders: make([]UnattributedOrder, 0, len(page.Orders))}
+	for _, u := range page.Orders {
+		out.Orders = append(out.Orders, UnattributedOrder{BrandID: u.BrandID, OrderID: u.OrderID, PromoCodes: u.PromoCodes,
+			Reason: u.Reason, PlacedAt: u.PlacedAt})
+	}
+	if page.Next != nil {
+		next := page.Next.Encode()
+		out.NextCursor = &next
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// reportEarnings: GET /v1/reports/earnings, the orders matching the report
+// filters grouped by day (in tz), offer, brand or status.
+func (s *Server) reportEarnings(w http.ResponseWriter, r *http.Request, c Caller) error {
+	if s.cfg.Reports == nil {
+		return s.reportsUnavailable()
+	}
+	q := r.URL.Query()
+	f, err := orderFilter(q, c)
+	if err != nil {
+		return err
+	}
+	groupBy := q.Get("group_by")
+	if groupBy == "" {
+		groupBy = reports.GroupByDay
+	}
+	if !reports.ValidGroupBy(groupBy) {
+		return badField("group_by", "group_by: want %s, %s, %s or %s", reports.GroupByDay, reports.GroupByOffer, reports.GroupByBrand, reports.GroupByStatus)
+	}
+	tz := strings.TrimSpace(q.Get("tz"))
+	if tz == "" {
+		tz = "UTC"
+	}
+	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+		return badField("tz", "tz: want an IANA time zone such as Europe/Moscow")
+	}
+	points, err := s.cfg.Reports.Earnings(r.Context(), f, groupBy, tz)
+	if err != nil {
+		return reportReadError(err)
+	}
+	out := struct {
+		GroupBy string          `json:"group_by"`
+		TZ      string          `json:"tz"`
+		Series  []EarningsPoint `json:"series"`
+	}{GroupBy: groupBy, TZ: tz, Series: make([]EarningsPoint, 0, len(points))}
+	for _, p := range points {
+		e := map[string]string{}
+		for cur, sum := range p.Earnings {
+			e[cur] = moneyString(sum, cur)
+		}
+		out.Series = append(out.Series, EarningsPoint{Key: p.Key, Name: p.Name, Orders: p.Orders, Earnings: e})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
