@@ -15,7 +15,7 @@ build:
 	$(GO) build -o bin/attrib ./cmd/attrib
 
 run: stack-up build
-	eval "$$($(STACK) env)"; exec ./bin/attrib serve
+	eval "$$($(STACK) env)"; exec ./bin/attrib serve --demo
 
 test: stack-up
 	$(GO) vet ./...

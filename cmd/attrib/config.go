@@ -59,6 +59,8 @@ func newConfig() *config {
 	add(setting{flag: "secret-key", env: "ATTRIB_SECRET_KEY", secret: true, usage: "master key (64+ hex chars) that brands' webhook secrets derive from; empty: <data-dir>/secret.key, created on first start"})
 	add(setting{flag: "smtp-url", env: "ATTRIB_SMTP_URL", secret: true, usage: "SMTP server for creators' emails, smtp://user:pass@host:587?from=noreply@example.com (smtps:// for TLS); empty: .eml files under <data-dir>/mail"})
 	add(setting{flag: "redis-prefix", env: "ATTRIB_REDIS_PREFIX", def: "attrib:", usage: "prefix of every Redis key of the projections"})
+	add(setting{flag: "demo", env: "ATTRIB_DEMO", def: "false", isBool: true, usage: "serve: once the API is ready, seed demo data (brands, creators, orders) unless <data-dir>/demo.seeded exists"})
+	add(setting{flag: "url", env: "ATTRIB_URL", usage: "demo: base URL of the running engine to seed; empty: http://127.0.0.1:<port of --http-addr>"})
 	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
 	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
@@ -120,6 +122,8 @@ type engineConfig struct {
 	LogLevel          string
 	LogFormat         string
 	DependencyTimeout time.Duration
+	Demo              bool
+	DemoURL           string
 }
 
 // parse validates every setting and returns the typed configuration; the
@@ -185,6 +189,14 @@ func (c *config) parse() (*engineConfig, error) {
 		// "<prefix without colon>-…:", which a prefix without its colon
 		// would match too.
 		check("redis-prefix", errors.New(`must end with ":" (e.g. "attrib:"): rebuilds drop every key under it`))
+	}
+	ec.Demo, err = strconv.ParseBool(c.get("demo"))
+	check("demo", err)
+	ec.DemoURL = strings.TrimSuffix(c.get("url"), "/")
+	if ec.DemoURL != "" {
+		if u, err := url.Parse(ec.DemoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			check("url", errors.New("want http://host:port"))
+		}
 	}
 	ec.LogLevel = c.get("log-level")
 	switch ec.LogLevel {

@@ -249,6 +249,9 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 	cat.api.Register(mux)
 	comps := append(in.comps, cat.consumers...)
 	comps = append(comps, httpComponent(ec.HTTPAddr, mux, log))
+	if ec.Demo {
+		comps = append(comps, demoComponent(ec, log))
+	}
 	return runGroup(ctx, log, comps)
 }
 
