@@ -25,6 +25,7 @@ type ReportReader interface {
 	EachOrder(ctx context.Context, f reports.OrderFilter, fn func(reports.Order) error) error
 	Unattributed(ctx context.Context, f reports.UnattributedFilter) (reports.UnattributedPage, error)
 	Earnings(ctx context.Context, f reports.OrderFilter, groupBy, tz string) ([]reports.EarningsPoint, error)
+	Summary(ctx context.Context, f reports.SummaryFilter) (reports.Summary, error)
 }
 
 // EarningsPoint is one group of GET /v1/reports/earnings.

@@ -114,6 +114,7 @@ func (s *Server) Register(mux *Mux) {
 	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.reportOrdersCSV, RoleCreator, RoleAnalyst))
 	mux.HandleFunc("GET /v1/reports/earnings", s.as(s.reportEarnings, RoleCreator, RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/unattributed", s.as(s.unattributed, RoleAnalyst))
+	mux.HandleFunc("GET /v1/analytics/summary", s.as(s.analyticsSummary, RoleAnalyst))
 }
 
 // send sends cmd and turns a refusal or an outage into an API error.

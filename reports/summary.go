@@ -1,0 +1,285 @@
+package reports
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+)
+
+// Groupings of the analysts' summary besides GroupByDay, GroupByOffer and
+// GroupByBrand.
+const (
+	GroupByCreator  = "creator"
+	GroupByCountry  = "country"
+	GroupByPlatform = "platform"
+)
+
+// summaryKeys are the SQL expressions of the summary's groupings over
+// orders: fixed text, never caller input. Days are UTC days.
+var summaryKeys = map[string]string{
+	GroupByBrand:    "brand_id",
+	GroupByOffer:    "offer_id",
+	GroupByCreator:  "creator_id",
+	GroupByCountry:  "country",
+	GroupByPlatform: "platform",
+	GroupByDay:      "toString(toDate(placed_at, 'UTC'))",
+}
+
+// unattributedKeys are the groupings that unattributed orders can be
+// placed in (they have a brand, a country and a placed time, but no offer,
+// creator or platform), with their SQL over unattributed_orders.
+var unattributedKeys = map[string]string{
+	GroupByBrand:   "brand_id",
+	GroupByCountry: "country",
+	GroupByDay:     "toString(toDate(placed_at, 'UTC'))",
+}
+
+// ValidSummaryGroupBy reports whether g is a grouping Summary knows.
+func ValidSummaryGroupBy(g string) bool {
+	_, ok := summaryKeys[g]
+	return ok
+}
+
+// SummaryFilter selects the orders of a summary.
+type SummaryFilter struct {
+	// From (inclusive) and To (exclusive) bound the placed time; zero means
+	// unbounded.
+	From, To time.Time
+	// GroupBy is brand, offer, creator, country, platform or day (UTC).
+	GroupBy string
+}
+
+// SummaryGroup is one group of a summary (or the totals).
+type SummaryGroup struct {
+	// Key is the brand, offer or creator id, the country, the platform or
+	// the UTC day (YYYY-MM-DD); empty for the totals.
+	Key string
+	// Name is the brand's or creator's name, or the offer's name at its
+	// orders' decision; empty for the other groupings and unknown names.
+	Name string
+	// Orders counts the attributed orders (rows of orders).
+	Orders uint64
+	// GMV sums the orders' amounts per order currency.
+	GMV map[string]decimal.Decimal
+	// Earnings sums the creators' earnings per earnings currency.
+	Earnings map[string]decimal.Decimal
+	// Approved and Rejected count the decided orders; the rest are pending.
+	Approved, Rejected uint64
+	// Unattributed counts the unattributed orders of the group; meaningful
+	// only when Summary.AttributionKnown.
+	Unattributed uint64
+}
+
+// ApprovalRate is Approved / (Approved + Rejected), zero when none is
+// decided.
+func (g SummaryGroup) ApprovalRate() decimal.Decimal {
+	return ratio(g.Approved, g.Approved+g.Rejected)
+}
+
+// AttributionRate is Orders / (Orders + Unattributed), zero when both are
+// zero.
+func (g SummaryGroup) AttributionRate() decimal.Decimal {
+	return ratio(g.Orders, g.Orders+g.Unattributed)
+}
+
+func ratio(n, d uint64) decimal.Decimal {
+	if d == 0 {
+		return decimal.Zero
+	}
+	return decimal.NewFromUint64(n).DivRound(decimal.NewFromUint64(d), 4)
+}
+
+// Summary is the analysts' summary of orders.
+type Summary struct {
+	// Groups, ordered by key. A group with only unattributed orders has
+	// Orders 0.
+	Groups []SummaryGroup
+	// Totals sums every group (Key and Name empty).
+	Totals SummaryGroup
+	// AttributionKnown is whether the groups' Unattributed counts are
+	// known: true for brand, country and day. The totals' always are.
+	AttributionKnown bool
+}
+
+func newSummaryGroup(key string) SummaryGroup {
+	return SummaryGroup{Key: key, GMV: map[string]decimal.Decimal{}, Earnings: map[string]decimal.Decimal{}}
+}
+
+func addMoney(m map[string]decimal.Decimal, cur string, d decimal.Decimal) {
+	if cur == "" {
+		return
+	}
+	m[cur] = m[cur].Add(d)
+}
+
+// rangeWhere is the WHERE clause of a placed-time range.
+func rangeWhere(from, to time.Time) (string, []any) {
+	where := "1"
+	var args []any
+	if !from.IsZero() {
+		where += " AND placed_at >= toDateTime(?, 'UTC')"
+		args = append(args, from.Unix())
+	}
+	if !to.IsZero() {
+		where += " AND placed_at < toDateTime(?, 'UTC')"
+		args = append(args, to.Unix())
+	}
+	return where, args
+}
+
+// Summary groups the orders placed in f's range by f.GroupBy and counts
+// them, sums their amounts and earnings per currency and counts their
+// decisions, from one aggregate over orders FINAL; the unattributed orders
+// come from one count over unattributed_orders FINAL (grouped when the
+// grouping applies to them).
+func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error) {
+	key, ok := summaryKeys[f.GroupBy]
+	if !ok {
+		return Summary{}, fmt.Errorf("reports: summary: unknown grouping %q", f.GroupBy)
+	}
+	where, args := rangeWhere(f.From, f.To)
+	// Every column read costs in the FINAL merge: offer_name only when it
+	// is the groups' name.
+	name := "''"
+	if f.GroupBy == GroupByOffer {
+		name = "any(offer_name)"
+	}
+	q := "SELECT " + key + " AS k, " + name + ", currency, earnings_currency, count(), sum(amount), sum(earnings), " +
+		"countIf(status = 'approved'), countIf(status = 'rejected') FROM " + r.table(chproj.TableOrders) +
+		" FINAL WHERE " + where + " GROUP BY k, currency, earnings_currency"
+	rows, err := r.conn.Query(ctx, q, args...)
+	if err != nil {
+		return Summary{}, fmt.Errorf("reports: summary: %w", err)
+	}
+	defer rows.Close()
+	groups := map[string]*SummaryGroup{}
+	get := func(k string) *SummaryGroup {
+		g, ok := groups[k]
+		if !ok {
+			ng := newSummaryGroup(k)
+			g = &ng
+			groups[k] = g
+		}
+		return g
+	}
+	for rows.Next() {
+		var k, name, cur, ecur string
+		var n, approved, rejected uint64
+		var gmv, earnings decimal.Decimal
+		if err := rows.Scan(&k, &name, &cur, &ecur, &n, &gmv, &earnings, &approved, &rejected); err != nil {
+			return Summary{}, fmt.Errorf("reports: summary: %w", err)
+		}
+		g := get(k)
+		if f.GroupBy == GroupByOffer && g.Name == "" {
+			g.Name = name
+		}
+		g.Orders += n
+		g.Approved += approved
+		g.Rejected += rejected
+		addMoney(g.GMV, cur, gmv)
+		addMoney(g.Earnings, ecur, earnings)
+	}
+	if err := rows.Err(); err != nil {
+		return Summary{}, fmt.Errorf("reports: summary: %w", err)
+	}
+	rows.Close()
+
+	out := Summary{Totals: newSummaryGroup("")}
+	ukey, grouped := unattributedKeys[f.GroupBy]
+	out.AttributionKnown = grouped
+	if !grouped {
+		ukey = "''"
+	}
+	urows, err := r.conn.Query(ctx, "SELECT "+ukey+" AS k, count() FROM "+r.table(chproj.TableUnattributed)+
+		" FINAL WHERE "+where+" GROUP BY k", args...)
+	if err != nil {
+		return Summary{}, fmt.Errorf("reports: summary: unattributed: %w", err)
+	}
+	defer urows.Close()
+	for urows.Next() {
+		var k string
+		var n uint64
+		if err := urows.Scan(&k, &n); err != nil {
+			return Summary{}, fmt.Errorf("reports: summary: unattributed: %w", err)
+		}
+		out.Totals.Unattributed += n
+		if grouped {
+			get(k).Unattributed += n
+		}
+	}
+	if err := urows.Err(); err != nil {
+		return Summary{}, fmt.Errorf("reports: summary: unattributed: %w", err)
+	}
+
+	out.Groups = make([]SummaryGroup, 0, len(groups))
+	for _, g := range groups {
+		out.Groups = append(out.Groups, *g)
+		t := &out.Totals
+		t.Orders += g.Orders
+		t.Approved += g.Approved
+		t.Rejected += g.Rejected
+		for c, d := range g.GMV {
+			addMoney(t.GMV, c, d)
+		}
+		for c, d := range g.Earnings {
+			addMoney(t.Earnings, c, d)
+		}
+	}
+	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Key < out.Groups[j].Key })
+
+	switch f.GroupBy {
+	case GroupByBrand:
+		orders := make([]Order, len(out.Groups))
+		for i, g := range out.Groups {
+			orders[i].BrandID = g.Key
+		}
+		if err := r.fillBrands(ctx, orders, nil); err != nil {
+			return Summary{}, err
+		}
+		for i := range out.Groups {
+			out.Groups[i].Name = orders[i].Brand
+		}
+	case GroupByCreator:
+		if err := r.fillCreatorNames(ctx, out.Groups); err != nil {
+			return Summary{}, err
+		}
+	}
+	return out, nil
+}
+
+// fillCreatorNames sets the names of groups keyed by creator id.
+func (r *Reports) fillCreatorNames(ctx context.Context, groups []SummaryGroup) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.Key
+	}
+	rows, err := r.conn.Query(ctx, "SELECT creator_id, name FROM "+r.table(chproj.TableCreators)+
+		" FINAL WHERE has(?, creator_id)", ids)
+	if err != nil {
+		return fmt.Errorf("reports: creator names: %w", err)
+	}
+	defer rows.Close()
+	names := map[string]string{}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return fmt.Errorf("reports: creator names: %w", err)
+		}
+		names[id] = name
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reports: creator names: %w", err)
+	}
+	for i := range groups {
+		groups[i].Name = names[groups[i].Key]
+	}
+	return nil
+}
