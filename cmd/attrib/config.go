@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ func newConfig() *config {
 	add(setting{flag: "embedded-kafka-addr", env: "ATTRIB_EMBEDDED_KAFKA_ADDR", def: "127.0.0.1:19092", usage: "listen address of the embedded broker (used when no brokers are given)"})
 	add(setting{flag: "embedded-kafka-fsync", env: "ATTRIB_EMBEDDED_KAFKA_FSYNC", def: "true", isBool: true, usage: "fsync every batch the embedded broker acknowledges"})
 	add(setting{flag: "redis-url", env: "ATTRIB_REDIS_URL", def: "redis://127.0.0.1:6379/0", secret: true, usage: "Redis URL, redis://[user:password@]host:port/db (rediss:// for TLS)"})
+	add(setting{flag: "redis-cluster", env: "ATTRIB_REDIS_CLUSTER", def: "false", isBool: true, usage: "--redis-url names a node (or the configuration endpoint) of a Redis Cluster"})
 	add(setting{flag: "clickhouse-url", env: "ATTRIB_CLICKHOUSE_URL", def: "clickhouse://127.0.0.1:9000/default", secret: true, usage: "ClickHouse native-protocol DSN, clickhouse://[user:password@]host:9000/database"})
 	add(setting{flag: "http-addr", env: "ATTRIB_HTTP_ADDR", def: ":8080", usage: "listen address of the HTTP API"})
 	add(setting{flag: "data-dir", env: "ATTRIB_DATA_DIR", def: ".local/data", usage: "directory for the embedded broker's log and local files"})
@@ -61,6 +63,7 @@ func newConfig() *config {
 	add(setting{flag: "redis-prefix", env: "ATTRIB_REDIS_PREFIX", def: "attrib:", usage: "prefix of every Redis key of the projections"})
 	add(setting{flag: "demo", env: "ATTRIB_DEMO", def: "false", isBool: true, usage: "serve: once the API is ready, seed demo data (brands, creators, orders) unless <data-dir>/demo.seeded exists"})
 	add(setting{flag: "url", env: "ATTRIB_URL", usage: "demo: base URL of the running engine to seed; empty: http://127.0.0.1:<port of --http-addr>"})
+	add(setting{flag: "components", env: "ATTRIB_COMPONENTS", def: "all", usage: "serve: which components this process runs, comma-separated: api, commands-processor, redis-catalog-projection, email-outbox, attribution-worker, clickhouse-projector; or all"})
 	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
 	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
@@ -104,6 +107,13 @@ func (c *config) settingError(flagName string, err error) error {
 	return fmt.Errorf("setting --%s (%s=%q): %w", s.flag, s.env, maskedValue(s), err)
 }
 
+// componentNames are the components serve can run, one --components value
+// each.
+var componentNames = []string{"api", "commands-processor", "redis-catalog-projection", "email-outbox", "attribution-worker", "clickhouse-projector"}
+
+// runs reports whether serve runs the named component.
+func (ec *engineConfig) runs(name string) bool { return ec.Components == nil || ec.Components[name] }
+
 // engineConfig is the validated, typed configuration.
 type engineConfig struct {
 	KafkaBrokers      []string
@@ -112,6 +122,9 @@ type engineConfig struct {
 	EmbeddedKafkaAddr string
 	EmbeddedFsync     bool
 	RedisOptions      *redis.Options
+	RedisCluster      bool
+	// Components is the set of components serve runs; nil means all.
+	Components        map[string]bool
 	ClickHouse        *clickhouse.Options
 	HTTPAddr          string
 	DataDir           string
@@ -172,6 +185,11 @@ func (c *config) parse() (*engineConfig, error) {
 	check("embedded-kafka-fsync", err)
 	ec.RedisOptions, err = redis.ParseURL(c.get("redis-url"))
 	check("redis-url", err)
+	ec.RedisCluster, err = strconv.ParseBool(c.get("redis-cluster"))
+	check("redis-cluster", err)
+	if err == nil && ec.RedisCluster && ec.RedisOptions != nil && ec.RedisOptions.DB != 0 {
+		check("redis-url", errors.New("a Redis Cluster has only database 0"))
+	}
 	ec.ClickHouse, err = parseClickHouseURL(c.get("clickhouse-url"))
 	check("clickhouse-url", err)
 	if _, _, err := net.SplitHostPort(ec.HTTPAddr); err != nil {
@@ -196,6 +214,17 @@ func (c *config) parse() (*engineConfig, error) {
 	if ec.DemoURL != "" {
 		if u, err := url.Parse(ec.DemoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			check("url", errors.New("want http://host:port"))
+		}
+	}
+	if v := strings.TrimSpace(c.get("components")); v != "" && v != "all" {
+		ec.Components = map[string]bool{}
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if !slices.Contains(componentNames, name) {
+				check("components", fmt.Errorf("unknown component %q; want all or some of %s", name, strings.Join(componentNames, ", ")))
+				break
+			}
+			ec.Components[name] = true
 		}
 	}
 	ec.LogLevel = c.get("log-level")

@@ -70,6 +70,7 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 			[]string{"--kafka-brokers", "ATTRIB_KAFKA_BROKERS", "host:port"}},
 		{"bad log level", []string{"topics", "--log-level", "loud"}, nil, []string{"--log-level"}},
 		{"redis prefix without colon", []string{"topics", "--redis-prefix", "attrib"}, nil, []string{"--redis-prefix", `must end with ":"`}},
+		{"unknown component", []string{"serve", "--components", "api,frobnicator"}, nil, []string{"--components", `unknown component "frobnicator"`}},
 		{"bad partitions", []string{"topics", "--kafka-partitions", "0"}, nil, []string{"--kafka-partitions", "at least 1"}},
 		{"unreachable broker", []string{"topics", "--kafka-brokers", "127.0.0.1:1", "--dependency-timeout", "1s"}, nil,
 			[]string{"--kafka-brokers", "ATTRIB_KAFKA_BROKERS", "unreachable"}},
@@ -184,5 +185,24 @@ func TestServeIsReady(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatalf("round %d: serve did not stop within 30s", round)
 		}
+	}
+}
+
+// TestServeComponentsAlone: a process that runs only the attribution worker
+// answers the operations endpoints but not the v1 API.
+func TestServeComponentsAlone(t *testing.T) {
+	e := startEngine(t, "--components", "attribution-worker")
+	resp, err := http.Get(e.base + "/metrics")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = http.Post(e.base+"/v1/brands", "application/json", strings.NewReader(`{"name":"X"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("POST /v1/brands on a worker-only process = %d, want 404", resp.StatusCode)
 	}
 }

@@ -145,6 +145,10 @@ func openRedis(ctx context.Context, ec *engineConfig, poolSize int) (redis.Unive
 		Password:  o.Password,
 		TLSConfig: o.TLSConfig,
 		PoolSize:  poolSize,
+		// A cluster is found from one node: go-redis asks it for the
+		// others. The engine's keys and pipelines are cluster-safe (no
+		// multi-key command spans two slots).
+		IsClusterMode: ec.RedisCluster,
 	})
 	if err := waitFor(ctx, ec.DependencyTimeout, func(ctx context.Context) error { return client.Ping(ctx).Err() }); err != nil {
 		_ = client.Close()
@@ -246,10 +250,19 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 	mux := api.NewMux()
 	api.RegisterOps(mux, api.OpsConfig{Checks: in.checks(), Gatherer: in.registry})
 	api.RegisterContracts(mux)
-	cat.api.Register(mux)
-	comps := append(in.comps, cat.consumers...)
+	if ec.runs("api") {
+		cat.api.Register(mux)
+	}
+	comps := in.comps
+	for _, c := range cat.consumers {
+		if ec.runs(c.name) {
+			comps = append(comps, c)
+		}
+	}
+	// The operations endpoints (/healthz, /readyz, /metrics) are served by
+	// every process; the v1 API only where "api" runs.
 	comps = append(comps, httpComponent(ec.HTTPAddr, mux, log))
-	if ec.Demo {
+	if ec.Demo && ec.runs("api") {
 		comps = append(comps, demoComponent(ec, log))
 	}
 	return runGroup(ctx, log, comps)
