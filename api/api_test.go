@@ -118,6 +118,8 @@ func TestOpsEndpoints(t *testing.T) {
 		{"unknown schema", nil, "/schemas/order.nope.json", 404, `"code": "not_found"`},
 		{"bad version", nil, "/schemas/order.placed.vx.json", 404, `"code": "not_found"`},
 		{"v1 without token", nil, "/v1/offers", 401, `"code": "unauthorized"`},
+		{"unknown endpoint is a JSON 404", nil, "/v1/nope", 404, `"code": "not_found"`},
+		{"wrong method is a JSON 405", nil, "/v1/webhooks/orders", 405, `"code": "method_not_allowed"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,3 +26,41 @@ func (m *Mux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Reque
 
 // Patterns returns the registered patterns in registration order.
 func (m *Mux) Patterns() []string { return append([]string(nil), m.patterns...) }
+
+// ServeHTTP routes r. When no route matches, the standard mux still decides
+// between 404 and 405 (with its Allow header), but the answer is the API's
+// JSON error, as every other error is.
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := m.ServeMux.Handler(r); pattern != "" {
+		m.ServeMux.ServeHTTP(w, r)
+		return
+	}
+	m.ServeMux.ServeHTTP(&jsonMiss{ResponseWriter: w}, r)
+}
+
+// jsonMiss turns the mux's plain-text 404 and 405 into JSON errors and
+// passes anything else (a redirect to the canonical path) through.
+type jsonMiss struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (j *jsonMiss) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		j.replaced = true
+		writeError(j.ResponseWriter, code, "not_found", "no such endpoint", "")
+	case http.StatusMethodNotAllowed:
+		j.replaced = true
+		writeError(j.ResponseWriter, code, "method_not_allowed", "method not allowed on this endpoint; see the Allow header", "")
+	default:
+		j.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (j *jsonMiss) Write(b []byte) (int, error) {
+	if j.replaced {
+		return len(b), nil // the mux's plain-text body, already answered in JSON
+	}
+	return j.ResponseWriter.Write(b)
+}
