@@ -164,8 +164,8 @@ func BenchmarkWorker(b *testing.B) {
 			return nil
 		}), close: h.(interface{ Close() error }).Close}, nil
 	}
-	r.workerRT.reset()
-	r.projRT.reset()
+	r.workerRT.Reset()
+	r.projRT.Reset()
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	start := time.Now()
@@ -184,7 +184,7 @@ func BenchmarkWorker(b *testing.B) {
 	b.ReportMetric(float64(n)/end.Sub(time.Unix(0, first.Load())).Seconds(), "steady-events/s")
 	b.ReportMetric(float64(n)/batches, "events/batch")
 	b.ReportMetric(sumOf(b, r.reg, "attrib_attribution_redis_round_trips")/batches, "redis-round-trips/batch")
-	b.ReportMetric(float64(r.workerRT.total()+r.projRT.total())/batches, "redis-calls/batch")
+	b.ReportMetric(float64(r.workerRT.Total()+r.projRT.Total())/batches, "redis-calls/batch")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
 }
 

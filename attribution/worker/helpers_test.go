@@ -44,33 +44,8 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 
 const day = 24 * time.Hour
 
-// roundTrips counts the calls a client makes to Redis: single commands and
-// pipelines.
-type roundTrips struct {
-	commands, pipelines atomic.Int64
-}
-
-func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.commands.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.pipelines.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
-func (h *roundTrips) reset()       { h.commands.Store(0); h.pipelines.Store(0) }
-func (h *roundTrips) total() int64 { return h.commands.Load() + h.pipelines.Load() }
-func (h *roundTrips) String() string {
-	return fmt.Sprintf("%d commands + %d pipelines", h.commands.Load(), h.pipelines.Load())
-}
+// roundTrips counts a client's Redis round trips.
+type roundTrips = testenv.RedisRoundTrips
 
 // outage makes a Redis client's connections fail while it is down: new
 // dials are refused and reads and writes on open connections fail, as when

@@ -496,16 +496,16 @@ func TestRoundTrips(t *testing.T) {
 		}(), state: 2, index: 0, wmRead: 0},
 	}
 	for _, tc := range cases {
-		r.workerRT.reset()
-		r.projRT.reset()
+		r.workerRT.Reset()
+		r.projRT.Reset()
 		b := batch(tc.envs)
 		if err := h.Handle(ctx, b); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got := r.workerRT.total(); got != tc.state || r.workerRT.pipelines.Load() != tc.state {
+		if got := r.workerRT.Total(); got != tc.state || r.workerRT.Pipelines.Load() != tc.state {
 			t.Errorf("%s: worker state round trips %v, want %d pipelines", tc.name, r.workerRT, tc.state)
 		}
-		if r.projRT.pipelines.Load() != tc.index || r.projRT.commands.Load() != tc.wmRead {
+		if r.projRT.Pipelines.Load() != tc.index || r.projRT.Commands.Load() != tc.wmRead {
 			t.Errorf("%s: index round trips %v, want %d pipelines + %d commands", tc.name, r.projRT, tc.index, tc.wmRead)
 		}
 		t.Logf("%s: %d events, worker state %v, index %v", tc.name, len(tc.envs), r.workerRT, r.projRT)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,29 +29,8 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// roundTrips counts the calls a client makes to Redis: single commands and
-// pipelines.
-type roundTrips struct {
-	commands, pipelines atomic.Int64
-}
-
-func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.commands.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.pipelines.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
-func (h *roundTrips) reset() { h.commands.Store(0); h.pipelines.Store(0) }
+// roundTrips counts a client's Redis round trips.
+type roundTrips = testenv.RedisRoundTrips
 
 // newProjection returns a projection on the test Redis under a key prefix
 // of its own, which it drops at the end of the test, and the client's

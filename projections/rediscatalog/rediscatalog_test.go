@@ -527,24 +527,24 @@ func TestLookupsAreOneRoundTrip(t *testing.T) {
 	for i := len(keys); i < 500; i++ {
 		keys = append(keys, attribution.CodeKey{BrandID: []string{acme, bolt}[i%2], Normalized: fmt.Sprintf("CODE%d", i)})
 	}
-	counter.reset()
+	counter.Reset()
 	codes, err := p.LookupCodes(ctx, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, pl := counter.commands.Load(), counter.pipelines.Load(); c != 0 || pl != 1 {
+	if c, pl := counter.Commands.Load(), counter.Pipelines.Load(); c != 0 || pl != 1 {
 		t.Errorf("LookupCodes of %d keys: %d commands and %d pipelines; want one pipeline", len(keys), c, pl)
 	}
 	if len(codes) != 3 || len(codes.Lookup(acme, "ANNA10")) != 2 || len(codes.Lookup(bolt, "ANNA10")) != 1 {
 		t.Errorf("LookupCodes = %+v; want ANNA10 twice at acme, once at bolt, and CARL-5", codes)
 	}
 
-	counter.reset()
+	counter.Reset()
 	offers, err := p.LookupOffers(ctx, []attribution.OfferKey{{BrandID: acme, OfferID: winter}, {BrandID: acme, OfferID: summer}, {BrandID: bolt, OfferID: boltOffer}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, pl := counter.commands.Load(), counter.pipelines.Load(); c != 0 || pl != 1 {
+	if c, pl := counter.Commands.Load(), counter.Pipelines.Load(); c != 0 || pl != 1 {
 		t.Errorf("LookupOffers: %d commands and %d pipelines; want one pipeline", c, pl)
 	}
 	if len(offers) != 3 {
@@ -567,11 +567,11 @@ func TestLookupsAreOneRoundTrip(t *testing.T) {
 		{"Watermark", func() error { _, err := p.Watermark(ctx, 0); return err }, 1},
 		{"Watermarks", func() error { _, err := p.Watermarks(ctx); return err }, 1},
 	} {
-		counter.reset()
+		counter.Reset()
 		if err := tc.read(); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
-		if got := counter.commands.Load() + counter.pipelines.Load(); got != tc.want {
+		if got := counter.Commands.Load() + counter.Pipelines.Load(); got != tc.want {
 			t.Errorf("%s: %d round trips, want %d", tc.name, got, tc.want)
 		}
 	}
