@@ -110,7 +110,15 @@ func (s *Store) ReplayPartition(ctx context.Context, topic string, partition int
 		if b.End <= b.First {
 			return nil
 		}
-		if err := s.replayPartition(ctx, topic, b, h, opts, &prog, time.Now()); err != nil {
+		start := time.Now()
+		progress := func(n int) {
+			prog.Read += int64(n)
+			prog.Elapsed = time.Since(start)
+			if opts.Progress != nil {
+				opts.Progress(prog)
+			}
+		}
+		if err := s.replayPartition(ctx, topic, b, h, opts, progress); err != nil {
 			return fmt.Errorf("replay %s/%d: %w", topic, partition, err)
 		}
 		return nil

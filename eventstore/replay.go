@@ -2,7 +2,9 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -21,8 +23,13 @@ type ReplayProgress struct {
 type ReplayOptions struct {
 	// MaxBatch is the most messages per handler call. Default 1000.
 	MaxBatch int
-	// Progress, when set, is called after every handled batch.
+	// Progress, when set, is called after every handled batch (one call
+	// at a time).
 	Progress func(ReplayProgress)
+	// Concurrency is how many partitions are read at once; with more than
+	// one, the handler must be safe for concurrent use (each call still
+	// holds the messages of one partition, in order). Default 1.
+	Concurrency int
 }
 
 // Replay reads topic from the beginning of every partition up to the end it
@@ -33,30 +40,79 @@ type ReplayOptions struct {
 // what rejection means for a rebuild (usually: count and skip, as the live
 // consumer sent them to its dead-letter topic).
 func (s *Store) Replay(ctx context.Context, topic string, h PartitionHandler, opts ReplayOptions) error {
+	_, err := s.ReplayFrom(ctx, topic, nil, h, opts)
+	return err
+}
+
+// ReplayFrom is Replay starting at the offsets in from (by partition; a
+// partition missing from it, or an offset below the partition's first,
+// starts at its first). It returns the offset it stopped at in every
+// partition, the end the partition had when ReplayFrom started: a later
+// ReplayFrom from there reads exactly what was appended since.
+func (s *Store) ReplayFrom(ctx context.Context, topic string, from map[int]int64, h PartitionHandler, opts ReplayOptions) (map[int]int64, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
 	}
 	bounds, err := s.Bounds(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("replay %s: %w", topic, err)
+		return nil, fmt.Errorf("replay %s: %w", topic, err)
 	}
 	prog := ReplayProgress{Topic: topic}
-	for _, b := range bounds {
-		prog.Total += b.End - b.First
+	ends := make(map[int]int64, len(bounds))
+	for i, b := range bounds {
+		if o, ok := from[b.Partition]; ok && o > b.First {
+			bounds[i].First = min(o, b.End)
+		}
+		prog.Total += bounds[i].End - bounds[i].First
+		ends[b.Partition] = b.End
 	}
 	start := time.Now()
+	var (
+		mu   sync.Mutex // guards prog and the calls of opts.Progress
+		todo = make(chan PartitionBounds, len(bounds))
+		errs = make([]error, len(bounds))
+		wg   sync.WaitGroup
+	)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, b := range bounds {
-		if b.End <= b.First {
-			continue
-		}
-		if err := s.replayPartition(ctx, topic, b, h, opts, &prog, start); err != nil {
-			return fmt.Errorf("replay %s/%d: %w", topic, b.Partition, err)
+		if b.End > b.First {
+			todo <- b
 		}
 	}
-	return nil
+	close(todo)
+	progress := func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		prog.Read += int64(n)
+		prog.Elapsed = time.Since(start)
+		if opts.Progress != nil {
+			opts.Progress(prog)
+		}
+	}
+	for range max(opts.Concurrency, 1) {
+		wg.Go(func() {
+			for b := range todo {
+				if err := s.replayPartition(rctx, topic, b, h, opts, progress); err != nil {
+					errs[b.Partition%len(errs)] = fmt.Errorf("replay %s/%d: %w", topic, b.Partition, err)
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if opts.Progress != nil && prog.Total == 0 {
+		prog.Elapsed = time.Since(start)
+		opts.Progress(prog)
+	}
+	return ends, nil
 }
 
-func (s *Store) replayPartition(ctx context.Context, topic string, b PartitionBounds, h PartitionHandler, opts ReplayOptions, prog *ReplayProgress, start time.Time) error {
+func (s *Store) replayPartition(ctx context.Context, topic string, b PartitionBounds, h PartitionHandler, opts ReplayOptions, progress func(int)) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:         s.brokers,
 		Dialer:          &kafka.Dialer{ClientID: s.cfg.ClientID, Timeout: s.cfg.DialTimeout},
@@ -95,11 +151,7 @@ func (s *Store) replayPartition(ctx context.Context, topic string, b PartitionBo
 		if err := h.Handle(ctx, batch); err != nil {
 			return err
 		}
-		prog.Read += int64(len(batch.Messages))
-		prog.Elapsed = time.Since(start)
-		if opts.Progress != nil {
-			opts.Progress(*prog)
-		}
+		progress(len(batch.Messages))
 	}
 	return nil
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,12 +100,12 @@ func orderEvent(id, typ, orderID string, extra ...string) map[string]any {
 	return ev
 }
 
-// TestOrdersFlowOverHTTP: signed webhooks in, through the broker and the
-// attribution worker, attribution rows out, for every rule that the
-// webhook path can exercise.
-func TestOrdersFlowOverHTTP(t *testing.T) {
-	e := startEngine(t)
-	a := setupActors(t, e)
+// orderHistory confirms a code for each creator and sends the brands'
+// order events by signed webhook, covering every rule the webhook path can
+// exercise, then waits until ClickHouse holds their final rows. It returns
+// the final row expected of each order.
+func orderHistory(t *testing.T, e *engine, a actors) map[string]wantRow {
+	t.Helper()
 	r1 := str(e.must(201, "POST", "/v1/code-requests", a.anna, map[string]any{"offer_id": a.offerA, "platform": "instagram"}), "request_id")
 	e.must(200, "POST", "/v1/code-requests/"+r1+"/confirm", a.brandA, map[string]any{"code": "ANNA10"})
 	r2 := str(e.must(201, "POST", "/v1/code-requests", a.boris, map[string]any{"offer_id": a.offerB, "platform": "tiktok"}), "request_id")
@@ -133,11 +137,21 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 	if code, _ := e.webhook(a.brandBID, a.secretA, placed("b2-p", "B-2", "1.00")); code != 401 {
 		t.Fatalf("webhook signed with another brand's secret = %d, want 401", code)
 	}
-
-	want := map[string]struct {
-		kind, status, earnings, reason string
-		version                        float64
-	}{
+	// The ClickHouse projector has the final rows: 5 attributed orders
+	// earning 150 + 0 + 150 + 150 + 60, and 2 unattributed ones.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		o, u, sum, statuses := e.clickhouseCounts()
+		if o == 5 && u == 2 && sum == "510.000" && statuses == "approved=1 pending=3 rejected=1" { // Decimal(18, 3)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ClickHouse holds %d orders (earnings %s; %s) and %d unattributed, want 5 (510.000; approved=1 pending=3 rejected=1) and 2",
+				o, sum, statuses, u)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return map[string]wantRow{
 		"A-1": {"attributed", "pending", "150.00", "", 1},
 		"A-2": {"unattributed", "", "", "unknown_code", 1},
 		"A-3": {"attributed", "rejected", "0.00", "", 2},
@@ -146,36 +160,25 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 		"A-6": {"unattributed", "", "", "no_code", 1},
 		"B-1": {"attributed", "pending", "60.00", "", 2},
 	}
-	var rows map[string]map[string]any
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		rows = e.finalRows(len(want))
-		done := true
-		for id, w := range want {
-			if v, _ := rows[id]["version"].(float64); v < w.version {
-				done = false
-			}
-		}
-		if done || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+}
+
+// wantRow is the final attribution row expected of an order.
+type wantRow struct {
+	kind, status, earnings, reason string
+	version                        float64
+}
+
+// TestOrdersFlowOverHTTP: signed webhooks in, through the broker, the
+// attribution worker and the ClickHouse projector, attribution rows and
+// the creators' reports, CSV and earnings out, for every rule that the
+// webhook path can exercise.
+func TestOrdersFlowOverHTTP(t *testing.T) {
+	e := startEngine(t)
+	a := setupActors(t, e)
+	want := orderHistory(t, e, a)
+	rows := e.finalRows(len(want))
 	if _, ok := rows["B-2"]; ok {
 		t.Errorf("an order sent with a wrong signature was attributed: %v", rows["B-2"])
-	}
-	// The ClickHouse projector has the same final rows: 5 attributed orders
-	// earning 150 + 0 + 150 + 150 + 60, and 2 unattributed ones.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		o, u, sum := e.clickhouseCounts()
-		if o == 5 && u == 2 && sum == "510.000" { // Decimal(18, 3)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ClickHouse holds %d orders (earnings %s) and %d unattributed, want 5 (510.000) and 2", o, sum, u)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	// The creators' reports over HTTP: anna sees her four orders and their
 	// earnings, boris his one; neither sees the other's, whatever they ask.
@@ -199,6 +202,47 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 		t.Fatalf("anna's approved orders %v, want A-4", approved)
 	}
 	e.must(400, "GET", "/v1/reports/orders?status=done", a.anna, nil)
+
+	// The CSV holds exactly each creator's rows, with the same values.
+	const csvCols = "order_id,brand_id,brand,offer_id,offer,promo_code,status,amount,currency,country,earnings,earnings_currency"
+	annaCSV := []string{
+		"A-1," + a.brandAID + ",Acme Cosmetics," + a.offerA + ",Spring sale,ANNA10,pending,2500.00,RUB,RU,150.00,RUB",
+		"A-3," + a.brandAID + ",Acme Cosmetics," + a.offerA + ",Spring sale,ANNA10,rejected,1000.00,RUB,RU,0.00,RUB",
+		"A-4," + a.brandAID + ",Acme Cosmetics," + a.offerA + ",Spring sale,ANNA10,approved,400.00,RUB,RU,150.00,RUB",
+		"A-5," + a.brandAID + ",Acme Cosmetics," + a.offerA + ",Spring sale,ANNA10,pending,700.00,RUB,RU,150.00,RUB",
+	}
+	if got := e.csvRows(a.anna, "/v1/reports/orders.csv", csvCols); !slices.Equal(got, annaCSV) {
+		t.Errorf("anna's CSV rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(annaCSV, "\n"))
+	}
+	borisCSV := []string{"B-1," + a.brandBID + ",Bolt Sports," + a.offerB + ",Spring sale,BORIS5,pending,1000.00,RUB,RU,60.00,RUB"}
+	if got := e.csvRows(a.boris, "/v1/reports/orders.csv", csvCols); !slices.Equal(got, borisCSV) {
+		t.Errorf("boris's CSV rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(borisCSV, "\n"))
+	}
+	if got := e.csvRows(a.anna, "/v1/reports/orders.csv?status=pending&promo_code=anna10", csvCols); !slices.Equal(got, []string{annaCSV[0], annaCSV[3]}) {
+		t.Errorf("anna's pending CSV rows %v, want A-1 and A-5", got)
+	}
+	e.must(403, "GET", "/v1/reports/orders.csv?creator="+a.annaID, a.boris, nil)
+
+	// Earnings, exact per group.
+	for _, c := range []struct {
+		token, query string
+		want         []string
+	}{
+		{a.anna, "group_by=status", []string{"approved 1 RUB=150.00", "pending 2 RUB=300.00", "rejected 1 RUB=0.00"}},
+		{a.anna, "group_by=offer", []string{a.offerA + " Spring sale 4 RUB=450.00"}},
+		{a.anna, "group_by=brand", []string{a.brandAID + " Acme Cosmetics 4 RUB=450.00"}},
+		{a.boris, "group_by=status", []string{"pending 1 RUB=60.00"}},
+		{a.boris, "group_by=brand&brand=acme", nil},
+		{a.analyst, "group_by=brand", []string{a.brandAID + " Acme Cosmetics 4 RUB=450.00", a.brandBID + " Bolt Sports 1 RUB=60.00"}},
+	} {
+		if got := e.earnings(c.token, c.query); !slices.Equal(got, c.want) {
+			t.Errorf("earnings?%s = %q, want %q", c.query, got, c.want)
+		}
+	}
+	days := e.earnings(a.anna, "group_by=day&tz=Europe/Moscow")
+	if len(days) == 0 || len(days) > 2 {
+		t.Errorf("anna's earnings by Moscow day = %q, want one day (two across midnight)", days)
+	}
 	for id, w := range want {
 		r := rows[id]
 		// Whether the last row is order.attributed or order.earnings_adjusted
@@ -215,9 +259,68 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 	}
 }
 
-// clickhouseCounts returns the orders and unattributed orders projected
-// into the engine's ClickHouse database (latest versions).
-func (e *engine) clickhouseCounts() (orders, unattributed uint64, earnings string) {
+// csvRows fetches a CSV report as token and returns its rows cut to the
+// columns cols (comma-separated, a prefix of the header), sorted.
+func (e *engine) csvRows(token, path, cols string) []string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		raw, _ := io.ReadAll(resp.Body)
+		e.t.Fatalf("GET %s = %d %s", path, resp.StatusCode, raw)
+	}
+	recs, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		e.t.Fatalf("GET %s: not CSV: %v", path, err)
+	}
+	n := len(strings.Split(cols, ","))
+	if len(recs) == 0 || strings.Join(recs[0][:n], ",") != cols {
+		e.t.Fatalf("GET %s: header %v, want it to start with %s", path, recs, cols)
+	}
+	var out []string
+	for _, r := range recs[1:] {
+		for _, ts := range r[n:] {
+			if _, err := time.Parse(time.RFC3339, ts); err != nil {
+				e.t.Errorf("GET %s: row %v: %q is not an RFC 3339 time", path, r, ts)
+			}
+		}
+		out = append(out, strings.Join(r[:n], ","))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// earnings fetches the earnings report as token and returns its points as
+// "key [name] orders CUR=sum ...".
+func (e *engine) earnings(token, query string) []string {
+	e.t.Helper()
+	out := e.must(200, "GET", "/v1/reports/earnings?"+query, token, nil)
+	var got []string
+	for _, p := range list(out, "series") {
+		line := str(p, "key")
+		if n := str(p, "name"); n != "" {
+			line += " " + n
+		}
+		line += fmt.Sprintf(" %v", p["orders"])
+		sums, _ := p["earnings"].(map[string]any)
+		curs := slices.Sorted(maps.Keys(sums))
+		for _, c := range curs {
+			line += fmt.Sprintf(" %s=%v", c, sums[c])
+		}
+		got = append(got, line)
+	}
+	return got
+}
+
+// clickhouseCounts returns the orders, their earnings and statuses, and the
+// unattributed orders projected into the engine's ClickHouse database
+// (latest versions).
+func (e *engine) clickhouseCounts() (orders, unattributed uint64, earnings, statuses string) {
 	e.t.Helper()
 	opts, err := clickhouse.ParseDSN(e.chURL)
 	if err != nil {
@@ -235,7 +338,10 @@ func (e *engine) clickhouseCounts() (orders, unattributed uint64, earnings strin
 	if err := conn.QueryRow(ctx, "SELECT count() FROM unattributed_orders FINAL").Scan(&unattributed); err != nil {
 		e.t.Fatalf("count unattributed orders in ClickHouse: %v", err)
 	}
-	return orders, unattributed, earnings
+	if err := conn.QueryRow(ctx, "SELECT arrayStringConcat(groupArray(s), ' ') FROM (SELECT concat(status, '=', toString(count())) AS s FROM orders FINAL GROUP BY status ORDER BY status)").Scan(&statuses); err != nil {
+		e.t.Fatalf("count order statuses in ClickHouse: %v", err)
+	}
+	return orders, unattributed, earnings, statuses
 }
 
 func orNil(s string) any {

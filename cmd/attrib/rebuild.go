@@ -8,15 +8,21 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
-// runRebuild rebuilds the Redis projections from the log: `attrib rebuild
-// redis` replays the catalog into the catalog projection, then the orders
-// and attributions into the attribution worker's order state.
+// runRebuild rebuilds projections from the log: `attrib rebuild redis`
+// replays the catalog into the catalog projection, then the orders and
+// attributions into the attribution worker's order state; `attrib rebuild
+// clickhouse` replays the catalog and attributions into fresh ClickHouse
+// tables and swaps them in.
 func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string) error {
-	if len(args) != 1 || args[0] != "redis" {
-		return fmt.Errorf("usage: attrib rebuild redis (the ClickHouse rebuild is not built yet)")
+	if len(args) != 1 || (args[0] != "redis" && args[0] != "clickhouse") {
+		return fmt.Errorf("usage: attrib rebuild redis|clickhouse")
+	}
+	if args[0] == "clickhouse" {
+		return rebuildClickHouse(ctx, ec, log)
 	}
 	if ec.RedisPrefix == "" {
 		return fmt.Errorf("empty redis prefix")
@@ -53,6 +59,67 @@ func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 	log.Info("redis projections rebuilt from the log", "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// rebuildClickHouse fills fresh tables from the whole log, swaps them in
+// for the live ones (kept in a backup database) and replays what was
+// appended meanwhile; see chproj's rebuild.go. A running engine keeps
+// serving and projecting throughout.
+func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) error {
+	store, comps, err := openKafka(ctx, ec, log, nil)
+	if err != nil {
+		return err
+	}
+	defer closeAll(comps)
+	conn, err := openClickHouse(ctx, ec)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	target := ec.ClickHouse.Auth.Database
+	fresh := chproj.FreshDatabase(target)
+	backup := fmt.Sprintf("%s_before_rebuild_%s", target, clock().UTC().Format("20060102_150405"))
+	start := time.Now()
+	if err := chproj.PrepareFresh(ctx, conn, fresh); err != nil {
+		return err
+	}
+	replay := func(database string, from map[string]map[int]int64, what string) (map[string]map[int]int64, error) {
+		p, err := chproj.New(chproj.Config{Conn: conn, Database: database, BatchRows: rebuildBatch, BatchWait: 5 * time.Millisecond, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		ends := map[string]map[int]int64{}
+		for _, topic := range chproj.Topics() {
+			bar := progressPrinter(progressOut, what)
+			e, err := store.ReplayFrom(ctx, topic, from[topic], p, eventstore.ReplayOptions{
+				MaxBatch: rebuildBatch, Concurrency: 2,
+				Progress: bar,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("rebuild clickhouse: %w", err)
+			}
+			ends[topic] = e
+		}
+		return ends, nil
+	}
+	ends, err := replay(fresh, nil, "clickhouse "+fresh)
+	if err != nil {
+		return err
+	}
+	tables, err := chproj.Swap(ctx, conn, target, fresh, backup)
+	if err != nil {
+		return fmt.Errorf("rebuild clickhouse: %w", err)
+	}
+	log.Info("rebuilt tables swapped in", "database", target, "tables", tables, "old_tables_in", backup)
+	if _, err := replay(target, ends, "clickhouse catch-up"); err != nil {
+		return fmt.Errorf("%w (the rebuilt tables are in place; run the rebuild again, or let the live projector catch up)", err)
+	}
+	log.Info("clickhouse rebuilt from the log", "database", target, "took", time.Since(start).Round(time.Millisecond),
+		"old_tables", backup, "drop_them_with", "DROP DATABASE "+backup)
+	return nil
+}
+
+// rebuildBatch is the replay's batch, and the projector's flush, in events.
+const rebuildBatch = 20000
 
 // progressOut receives progress lines; tests may silence it.
 var progressOut io.Writer = nil

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
@@ -66,5 +71,165 @@ func TestRebuildRedisIsIdentical(t *testing.T) {
 	}
 	if after != before {
 		t.Fatalf("Redis after the rebuild differs from before\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestRebuildClickHouseKeepsEveryReport: `attrib rebuild clickhouse`, run
+// while the engine serves, replaces the tables with ones replayed from the
+// log (a row the log never had is gone), every report reads the same
+// before and after, the old tables are kept aside, and the live projector
+// writes into the new tables afterwards.
+func TestRebuildClickHouseKeepsEveryReport(t *testing.T) {
+	e := startEngine(t)
+	a := setupActors(t, e)
+	orderHistory(t, e, a)
+	conn, db := e.clickhouse()
+	t.Cleanup(func() { dropDatabasesLike(t, conn, db+"\\_before\\_rebuild\\_%") })
+
+	reads := []struct{ who, token, path string }{
+		{"anna", a.anna, "/v1/reports/orders"},
+		{"anna", a.anna, "/v1/reports/orders?sort=date_asc&limit=2"},
+		{"anna", a.anna, "/v1/reports/orders.csv"},
+		{"anna", a.anna, "/v1/reports/earnings?group_by=status"},
+		{"anna", a.anna, "/v1/reports/earnings?group_by=day&tz=Europe/Moscow"},
+		{"boris", a.boris, "/v1/reports/orders"},
+		{"boris", a.boris, "/v1/reports/earnings?group_by=offer"},
+		{"analyst", a.analyst, "/v1/reports/orders?limit=500"},
+		{"analyst", a.analyst, "/v1/reports/earnings?group_by=brand"},
+		{"analyst", a.analyst, "/v1/analytics/summary?group_by=creator"},
+		{"analyst", a.analyst, "/v1/analytics/summary?group_by=offer"},
+		{"analyst", a.analyst, "/v1/analytics/unattributed"},
+	}
+	snapshot := func() []string {
+		var out []string
+		for _, r := range reads {
+			out = append(out, r.who+" "+r.path+"\n"+e.raw(r.token, r.path))
+		}
+		return out
+	}
+	before := snapshot()
+	if !strings.Contains(before[0], "A-4") || !strings.Contains(before[9], "Boris") {
+		t.Fatalf("reports before the rebuild lack the orders:\n%s", strings.Join(before, "\n"))
+	}
+
+	// A row the log never had: the rebuild must not keep it.
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".orders (creator_id, placed_at, brand_id, order_id, status, amount, currency, earnings, earnings_currency, version)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(a.annaID, time.Now().UTC(), a.brandAID, "FORGED-1", "approved", decimal.RequireFromString("1"), "RUB", decimal.RequireFromString("99999"), "RUB", uint64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if forged := e.raw(a.anna, "/v1/reports/orders"); !strings.Contains(forged, "FORGED-1") {
+		t.Fatalf("the forged row is not in anna's report:\n%s", forged)
+	}
+
+	var stderr bytes.Buffer
+	if code := runContext(context.Background(), append([]string{"rebuild", "clickhouse"}, e.common...), env(nil), io.Discard, &stderr); code != 0 {
+		t.Fatalf("attrib rebuild clickhouse exited %d:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "events/s") || !strings.Contains(stderr.String(), "ETA") {
+		t.Errorf("rebuild printed no progress:\n%s", stderr.String())
+	}
+	after := snapshot()
+	for i := range before {
+		if after[i] != before[i] {
+			t.Errorf("report differs after the rebuild\nbefore: %s\nafter:  %s", before[i], after[i])
+		}
+	}
+
+	// The old tables are kept aside, forged row and all; the fresh
+	// database is gone.
+	var backups []string
+	rows, err := conn.Query(context.Background(), "SELECT name FROM system.databases WHERE name LIKE ? OR name = ?", db+"\\_before\\_rebuild\\_%", db+"_rebuild")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		backups = append(backups, name)
+	}
+	rows.Close()
+	if len(backups) != 1 || !strings.HasPrefix(backups[0], db+"_before_rebuild_") {
+		t.Fatalf("databases after the rebuild: %v, want one backup %s_before_rebuild_<time> and no %s_rebuild", backups, db, db)
+	}
+	var forged uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+backups[0]+".orders WHERE order_id = 'FORGED-1'").Scan(&forged); err != nil || forged != 1 {
+		t.Errorf("backup holds %d forged rows (%v), want the old table with its 1", forged, err)
+	}
+
+	// The live projector writes into the rebuilt tables.
+	if code, out := e.webhook(a.brandAID, a.secretA, placed("a7-p", "A-7", "100.00", "ANNA10")); code != 202 {
+		t.Fatalf("webhook after the rebuild = %d %v", code, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(e.raw(a.anna, "/v1/reports/orders"), "A-7") {
+		if time.Now().After(deadline) {
+			t.Fatalf("an order sent after the rebuild is not in anna's report after 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// raw returns the body of a GET that must answer 200.
+func (e *engine) raw(token, path string) string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("GET %s = %d %s", path, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// clickhouse connects to the engine's ClickHouse server and returns the
+// connection (closed when the test ends) and the engine's database.
+func (e *engine) clickhouse() (driver.Conn, string) {
+	e.t.Helper()
+	opts, err := clickhouse.ParseDSN(e.chURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	db := opts.Auth.Database
+	opts.Auth.Database = ""
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = conn.Close() })
+	return conn, db
+}
+
+// dropDatabasesLike drops every database whose name is LIKE pattern.
+func dropDatabasesLike(t *testing.T, conn driver.Conn, pattern string) {
+	rows, err := conn.Query(context.Background(), "SELECT name FROM system.databases WHERE name LIKE ?", pattern)
+	if err != nil {
+		t.Errorf("list databases like %s: %v", pattern, err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var name string
+		if rows.Scan(&name) == nil {
+			names = append(names, name)
+		}
+	}
+	rows.Close()
+	for _, name := range names {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
 	}
 }
