@@ -24,6 +24,8 @@ type command struct {
 	run     func(ctx context.Context, cfg *engineConfig, log *slog.Logger, args []string) error
 	// noConfig commands parse their own flags only.
 	noConfig bool
+	// flags, when set, adds the command's own flags to the settings'.
+	flags func(fs *flag.FlagSet)
 }
 
 func subcommands() []command {
@@ -34,6 +36,7 @@ func subcommands() []command {
 		{name: "migrate", summary: "apply the missing ClickHouse migrations (serve applies them at start too), then exit", run: runMigrate},
 		{name: "topics", summary: "create the event topics that are missing, then exit", run: runTopics},
 		{name: "demo", summary: "seed a running engine over HTTP with demo brands, creators and orders (--url, --admin-token); tokens go to <data-dir>/demo.json", run: runDemo},
+		loadgenCommand(),
 		{name: "config", summary: "print the configuration with secrets masked, and where each value comes from", run: nil},
 		{name: "version", summary: "print the version", run: nil, noConfig: true},
 	}
@@ -81,6 +84,9 @@ func runContext(ctx context.Context, args []string, getenv func(string) string, 
 	fs := flag.NewFlagSet("attrib "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.bind(fs, getenv)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
