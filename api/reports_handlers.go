@@ -386,3 +386,31 @@ func (s *Server) reportEarnings(w http.ResponseWriter, r *http.Request, c Caller
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// FreshnessWaiter waits until the report tables hold every event appended
+// before since, within its own bound, and returns the time up to which
+// they do and whether that reached since (chproj.Freshness).
+type FreshnessWaiter interface {
+	Wait(ctx context.Context, since time.Time) (time.Time, bool)
+}
+
+// HeaderFreshAsOf names the response header of reports that says up to
+// when every event appended to the log is in them (RFC 3339).
+const HeaderFreshAsOf = "X-Attrib-Fresh-As-Of"
+
+// fresh makes a report handler wait for the tables to catch up with the log
+// as of the request's arrival (real time, whatever the API's clock), so
+// that a write answered before the request is in the report. When they
+// do not catch up within the waiter's bound, the report is served anyway,
+// and its header says how fresh it is.
+func (s *Server) fresh(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, c Caller) error {
+		if s.cfg.Freshness != nil && s.cfg.Reports != nil {
+			asOf, _ := s.cfg.Freshness.Wait(r.Context(), time.Now())
+			if !asOf.IsZero() {
+				w.Header().Set(HeaderFreshAsOf, asOf.UTC().Format(time.RFC3339Nano))
+			}
+		}
+		return h(w, r, c)
+	}
+}

@@ -45,6 +45,10 @@ type Config struct {
 	Webhook http.Handler
 	// Reports reads the reports (package reports); nil answers 503.
 	Reports ReportReader
+	// Freshness, when set, makes reports wait (bounded) until the tables
+	// hold every event appended before the request arrived: the
+	// read-your-writes of reports.
+	Freshness FreshnessWaiter
 	// AdminToken authorises the bootstrap endpoints; empty refuses them all.
 	AdminToken string
 	// MasterKey derives brands' webhook secrets.
@@ -110,11 +114,11 @@ func (s *Server) Register(mux *Mux) {
 	}
 	mux.HandleFunc("POST /v1/promo-codes/{code}/revoke", s.as(s.revokeCode, RoleBrand))
 
-	mux.HandleFunc("GET /v1/reports/orders", s.as(s.reportOrders, RoleCreator, RoleAnalyst))
-	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.reportOrdersCSV, RoleCreator, RoleAnalyst))
-	mux.HandleFunc("GET /v1/reports/earnings", s.as(s.reportEarnings, RoleCreator, RoleAnalyst))
-	mux.HandleFunc("GET /v1/analytics/unattributed", s.as(s.unattributed, RoleAnalyst))
-	mux.HandleFunc("GET /v1/analytics/summary", s.as(s.analyticsSummary, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/orders", s.as(s.fresh(s.reportOrders), RoleCreator, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.fresh(s.reportOrdersCSV), RoleCreator, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/earnings", s.as(s.fresh(s.reportEarnings), RoleCreator, RoleAnalyst))
+	mux.HandleFunc("GET /v1/analytics/unattributed", s.as(s.fresh(s.unattributed), RoleAnalyst))
+	mux.HandleFunc("GET /v1/analytics/summary", s.as(s.fresh(s.analyticsSummary), RoleAnalyst))
 }
 
 // send sends cmd and turns a refusal or an outage into an API error.

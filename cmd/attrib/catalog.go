@@ -20,6 +20,7 @@ import (
 	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 	"github.com/attrib-engine/attrib/reports"
+	"github.com/attrib-engine/attrib/schemas"
 )
 
 // clock is the API's clock; tests move it to see time-dependent answers
@@ -31,7 +32,9 @@ var clock = time.Now
 type catalogComponents struct {
 	projection *rediscatalog.Projection
 	api        *api.Server
-	consumers  []component
+	// apiComps run with the API (the reports' freshness tracker).
+	apiComps  []component
+	consumers []component
 }
 
 // masterKey returns the configured master key, or the one kept under the
@@ -102,6 +105,25 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	chSub := chp.SubscriberConfig()
 	chSub.Logger = log
 	reader := catalogReader{p: proj}
+	var (
+		freshness api.FreshnessWaiter
+		apiComps  []component
+	)
+	if ec.FreshnessWait > 0 {
+		f, err := chproj.NewFreshness(chproj.FreshnessConfig{
+			Store:      in.store,
+			Watermarks: chp.Watermarks,
+			Upstream:   []chproj.Upstream{{Group: worker.Group, Topic: schemas.TopicOrders, Output: schemas.TopicAttributions}},
+			MaxWait:    ec.FreshnessWait,
+			Logger:     log,
+			Registerer: in.registry,
+		})
+		if err != nil {
+			return nil, err
+		}
+		freshness = f
+		apiComps = append(apiComps, component{name: "report-freshness", run: f.Run})
+	}
 	server, err := api.New(api.Config{
 		Commands:   commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0),
 		Registrar:  &commands.Principals{Store: in.store, Projected: projected},
@@ -110,6 +132,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		MasterKey:  key,
 		Webhook:    webhook,
 		Reports:    reports.New(in.clickhouse, ec.ClickHouse.Auth.Database),
+		Freshness:  freshness,
 		Now:        clock,
 		Logger:     log,
 	})
@@ -138,6 +161,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	return &catalogComponents{
 		projection: proj,
 		api:        server,
+		apiComps:   apiComps,
 		consumers: []component{
 			subscriberComponent("redis-catalog-projection", in.store, projSub),
 			subscriberComponent("commands-processor", in.store, procSub),

@@ -67,6 +67,7 @@ func newConfig() *config {
 	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
 	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
+	add(setting{flag: "report-freshness-wait", env: "ATTRIB_REPORT_FRESHNESS_WAIT", def: "3s", usage: "longest a report waits for ClickHouse to hold every event appended before the request (read-your-writes); 0 disables the wait"})
 	return c
 }
 
@@ -135,8 +136,10 @@ type engineConfig struct {
 	LogLevel          string
 	LogFormat         string
 	DependencyTimeout time.Duration
-	Demo              bool
-	DemoURL           string
+	// FreshnessWait bounds the reports' read-your-writes wait; 0: none.
+	FreshnessWait time.Duration
+	Demo          bool
+	DemoURL       string
 }
 
 // parse validates every setting and returns the typed configuration; the
@@ -242,6 +245,11 @@ func (c *config) parse() (*engineConfig, error) {
 		err = errors.New("must be positive")
 	}
 	check("dependency-timeout", err)
+	ec.FreshnessWait, err = time.ParseDuration(c.get("report-freshness-wait"))
+	if err == nil && ec.FreshnessWait < 0 {
+		err = errors.New("must not be negative")
+	}
+	check("report-freshness-wait", err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -235,6 +235,7 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 		{a.boris, "group_by=brand&brand=acme", nil},
 		{a.analyst, "group_by=brand", []string{a.brandAID + " Acme Cosmetics 4 RUB=450.00", a.brandBID + " Bolt Sports 1 RUB=60.00"}},
 	} {
+		slices.Sort(c.want)
 		if got := e.earnings(c.token, c.query); !slices.Equal(got, c.want) {
 			t.Errorf("earnings?%s = %q, want %q", c.query, got, c.want)
 		}
@@ -296,7 +297,7 @@ func (e *engine) csvRows(token, path, cols string) []string {
 }
 
 // earnings fetches the earnings report as token and returns its points as
-// "key [name] orders CUR=sum ...".
+// "key [name] orders CUR=sum ...", sorted.
 func (e *engine) earnings(token, query string) []string {
 	e.t.Helper()
 	out := e.must(200, "GET", "/v1/reports/earnings?"+query, token, nil)
@@ -314,6 +315,7 @@ func (e *engine) earnings(token, query string) []string {
 		}
 		got = append(got, line)
 	}
+	slices.Sort(got)
 	return got
 }
 

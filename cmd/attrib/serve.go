@@ -254,6 +254,9 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 		cat.api.Register(mux)
 	}
 	comps := in.comps
+	if ec.runs("api") {
+		comps = append(comps, cat.apiComps...)
+	}
 	for _, c := range cat.consumers {
 		if ec.runs(c.name) {
 			comps = append(comps, c)
