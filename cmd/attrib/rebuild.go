@@ -105,6 +105,9 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
+	if rebuildBeforeSwap != nil {
+		rebuildBeforeSwap()
+	}
 	tables, err := chproj.Swap(ctx, conn, target, fresh, backup)
 	if err != nil {
 		return fmt.Errorf("rebuild clickhouse: %w", err)
@@ -117,6 +120,10 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 		"old_tables", backup, "drop_them_with", "DROP DATABASE "+backup)
 	return nil
 }
+
+// rebuildBeforeSwap, when set, runs between the replay and the swap (tests
+// append events there that only the catch-up replay brings in).
+var rebuildBeforeSwap func()
 
 // rebuildBatch is the replay's batch, and the projector's flush, in events.
 const rebuildBatch = 20000
