@@ -144,6 +144,11 @@
 //     tuple comparison.
 //   - Native protocol, clickhouse-go v2 PrepareBatch with an explicit column
 //     list, column-wise Append; client-side ? binding.
+//   - The rebuild (rebuild.go): RENAME TABLE of several tables across
+//     databases in one statement (done one by one, not atomically),
+//     DROP DATABASE IF EXISTS, system.tables (name, engine) and
+//     system.databases; views resolve the tables they name when queried,
+//     so a view keeps reading a table renamed into its place.
 //
 // # 18.16 surprises
 //
