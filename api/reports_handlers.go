@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -26,6 +27,7 @@ type ReportReader interface {
 	Unattributed(ctx context.Context, f reports.UnattributedFilter) (reports.UnattributedPage, error)
 	Earnings(ctx context.Context, f reports.OrderFilter, groupBy, tz string) ([]reports.EarningsPoint, error)
 	Summary(ctx context.Context, f reports.SummaryFilter) (reports.Summary, error)
+	Explain(ctx context.Context, brandID, orderID string) (reports.Explanation, error)
 }
 
 // EarningsPoint is one group of GET /v1/reports/earnings.
@@ -413,4 +415,70 @@ func (s *Server) fresh(h handler) handler {
 		}
 		return h(w, r, c)
 	}
+}
+
+// OrderExplanation is the answer of GET /v1/analytics/orders/{brand_id}/{order_id}.
+type OrderExplanation struct {
+	BrandID          string          `json:"brand_id"`
+	OrderID          string          `json:"order_id"`
+	Attributed       bool            `json:"attributed"`
+	Reason           string          `json:"reason,omitempty"`
+	CreatorID        string          `json:"creator_id,omitempty"`
+	OfferID          string          `json:"offer_id,omitempty"`
+	Offer            string          `json:"offer,omitempty"`
+	RequestID        string          `json:"request_id,omitempty"`
+	PromoCode        string          `json:"promo_code,omitempty"`
+	Platform         string          `json:"platform,omitempty"`
+	Status           string          `json:"status,omitempty"`
+	Amount           string          `json:"amount"`
+	NetAmount        string          `json:"net_amount"`
+	Currency         string          `json:"currency"`
+	Country          string          `json:"country"`
+	Earnings         *string         `json:"earnings,omitempty"`
+	EarningsCurrency string          `json:"earnings_currency,omitempty"`
+	Terms            *ExplainedTerms `json:"terms,omitempty"`
+	Cause            string          `json:"cause,omitempty"`
+	Decision         json.RawMessage `json:"decision"`
+	PlacedAt         time.Time       `json:"placed_at"`
+	LastEventAt      *time.Time      `json:"last_event_at,omitempty"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	Version          uint64          `json:"version"`
+}
+
+// ExplainedTerms are the offer terms that applied to an order.
+type ExplainedTerms struct {
+	Payout   payoutBody `json:"payout"`
+	HoldDays int        `json:"hold_days"`
+}
+
+// explainOrder: GET /v1/analytics/orders/{brand_id}/{order_id} (analysts):
+// which code won, which were passed over and why, which terms applied.
+func (s *Server) explainOrder(w http.ResponseWriter, r *http.Request, _ Caller) error {
+	if s.cfg.Reports == nil {
+		return s.reportsUnavailable()
+	}
+	brandID, orderID := r.PathValue("brand_id"), r.PathValue("order_id")
+	e, err := s.cfg.Reports.Explain(r.Context(), brandID, orderID)
+	if errors.Is(err, reports.ErrNoSuchOrder) {
+		return notFound("no order %q of brand %q", orderID, brandID)
+	}
+	if err != nil {
+		return reportReadError(err)
+	}
+	out := OrderExplanation{
+		BrandID: e.BrandID, OrderID: e.OrderID, Attributed: e.Attributed, Reason: e.Reason,
+		Amount: moneyString(e.Amount, e.Currency), NetAmount: moneyString(e.NetAmount, e.Currency),
+		Currency: e.Currency, Country: e.Country, Decision: e.Decision,
+		PlacedAt: e.PlacedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(), Version: e.Version,
+	}
+	if e.Attributed {
+		earnings := moneyString(e.Earnings, e.EarningsCurrency)
+		last := e.LastEventAt.UTC()
+		out.CreatorID, out.OfferID, out.Offer, out.RequestID = e.CreatorID, e.OfferID, e.OfferName, e.RequestID
+		out.PromoCode, out.Platform, out.Status, out.Cause = e.PromoCode, e.Platform, e.Status, e.Cause
+		out.Earnings, out.EarningsCurrency, out.LastEventAt = &earnings, e.EarningsCurrency, &last
+		out.Terms = &ExplainedTerms{Payout: payoutBody{Type: e.PayoutType, Value: e.PayoutValue, Currency: e.PayoutCurrency}, HoldDays: int(e.HoldDays)}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -363,6 +363,9 @@ func (stubReports) Earnings(context.Context, reports.OrderFilter, string, string
 func (stubReports) Unattributed(context.Context, reports.UnattributedFilter) (reports.UnattributedPage, error) {
 	return reports.UnattributedPage{}, nil
 }
+func (stubReports) Explain(context.Context, string, string) (reports.Explanation, error) {
+	return reports.Explanation{}, reports.ErrNoSuchOrder
+}
 
 func TestReportEarningsEndpoint(t *testing.T) {
 	h := reportsServer(t)

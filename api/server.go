@@ -119,6 +119,7 @@ func (s *Server) Register(mux *Mux) {
 	mux.HandleFunc("GET /v1/reports/earnings", s.as(s.fresh(s.reportEarnings), RoleCreator, RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/unattributed", s.as(s.fresh(s.unattributed), RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/summary", s.as(s.fresh(s.analyticsSummary), RoleAnalyst))
+	mux.HandleFunc("GET /v1/analytics/orders/{brand_id}/{order_id}", s.as(s.fresh(s.explainOrder), RoleAnalyst))
 }
 
 // send sends cmd and turns a refusal or an outage into an API error.

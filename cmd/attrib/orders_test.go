@@ -244,6 +244,32 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 	if len(days) == 0 || len(days) > 2 {
 		t.Errorf("anna's earnings by Moscow day = %q, want one day (two across midnight)", days)
 	}
+
+	// Every decision is explainable: which code won, which were passed
+	// over and why, which terms applied.
+	a5 := e.must(200, "GET", "/v1/analytics/orders/"+a.brandAID+"/A-5", a.analyst, nil)
+	var outcomes []string
+	for _, c := range list(a5["decision"].(map[string]any), "candidates") {
+		outcomes = append(outcomes, str(c, "code")+":"+str(c, "outcome"))
+	}
+	terms, _ := a5["terms"].(map[string]any)
+	payout, _ := terms["payout"].(map[string]any)
+	if a5["attributed"] != true || str(a5, "creator_id") != a.annaID || str(a5, "earnings") != "150.00" || str(a5, "amount") != "700.00" ||
+		strings.Join(outcomes, " ") != "ANNA10:won NOPE:unknown_code ANNA10:passed_over" ||
+		str(payout, "type") != "fixed" || str(payout, "value") != "150.00" || terms["hold_days"] != float64(30) {
+		t.Errorf("explanation of A-5: %v (outcomes %v), want anna's, won by the first ANNA10, fixed 150.00 with 30 days' hold", a5, outcomes)
+	}
+	a2 := e.must(200, "GET", "/v1/analytics/orders/"+a.brandAID+"/A-2", a.analyst, nil)
+	if a2["attributed"] != false || str(a2, "reason") != "unknown_code" || a2["creator_id"] != nil || a2["earnings"] != nil {
+		t.Errorf("explanation of A-2: %v, want unattributed for unknown_code", a2)
+	}
+	b1 := e.must(200, "GET", "/v1/analytics/orders/"+a.brandBID+"/B-1", a.analyst, nil)
+	if str(b1, "net_amount") != "600.00" || str(b1, "earnings") != "60.00" || str(b1, "cause") != "order.refunded" {
+		t.Errorf("explanation of B-1: %v, want net 600.00 earning 60.00 after order.refunded", b1)
+	}
+	e.must(404, "GET", "/v1/analytics/orders/"+a.brandBID+"/A-5", a.analyst, nil)
+	e.must(403, "GET", "/v1/analytics/orders/"+a.brandAID+"/A-5", a.anna, nil)
+
 	for id, w := range want {
 		r := rows[id]
 		// Whether the last row is order.attributed or order.earnings_adjusted
