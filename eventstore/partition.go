@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -51,7 +50,7 @@ func (s *Store) AppendToPartition(ctx context.Context, topic string, partition i
 	records := make([]kafka.Record, len(events))
 	for i := range events {
 		e := &events[i]
-		value, err := json.Marshal(e)
+		value, err := schemas.MarshalEnvelope(nil, e)
 		if err != nil {
 			return -1, fmt.Errorf("append to %s/%d: encode event %d (%s): %w", topic, partition, i, e.Type, err)
 		}

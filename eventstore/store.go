@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,7 +115,7 @@ func (s *Store) Append(ctx context.Context, topic string, events ...schemas.Enve
 		if e.AggregateKey == "" {
 			return fmt.Errorf("append to %s: event %d (%s %s) has no aggregate key", topic, i, e.Type, e.EventID)
 		}
-		value, err := json.Marshal(e)
+		value, err := schemas.MarshalEnvelope(nil, e)
 		if err != nil {
 			return fmt.Errorf("append to %s: encode event %d (%s): %w", topic, i, e.Type, err)
 		}

@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -187,6 +186,13 @@ func (c *SubscriberConfig) validate(s *Store) error {
 type Subscriber struct {
 	store *Store
 	cfg   SubscriberConfig
+
+	// commitMu makes the partitions' commits take turns. They share the
+	// group's one coordinator connection, on which kafka-go has every
+	// waiter but the one whose answer arrived spin (lock, set a deadline,
+	// peek, unlock) until it is read: with 8 partitions committing at once
+	// that spinning cost more CPU than the commits.
+	commitMu sync.Mutex
 
 	mu sync.Mutex
 	// committed holds the positions this member committed for the
@@ -441,7 +447,9 @@ func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assi
 
 	next := raw[len(raw)-1].Offset + 1
 	for attempt := 0; ; attempt++ {
+		s.commitMu.Lock()
 		err := gen.CommitOffsets(map[string]map[int]int64{a.Topic: {a.Partition: next}})
+		s.commitMu.Unlock()
 		if err == nil {
 			break
 		}
@@ -463,9 +471,10 @@ func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assi
 }
 
 // decodeEnvelope decodes a record value into an envelope and checks the
-// fields every consumer relies on. The payload is left to the handler.
+// fields every consumer relies on. The payload is left to the handler; it
+// shares the value's memory (the record's, which the Message keeps).
 func decodeEnvelope(value []byte, env *schemas.Envelope) error {
-	if err := json.Unmarshal(value, env); err != nil {
+	if err := schemas.UnmarshalEnvelope(value, env); err != nil {
 		return fmt.Errorf("undecodable envelope: %w", err)
 	}
 	switch {

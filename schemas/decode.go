@@ -1,9 +1,6 @@
 package schemas
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "fmt"
 
 // Decode reads an envelope's payload as the current version of its type:
 // it upcasts older versions, validates the result against the current JSON
@@ -43,7 +40,7 @@ func decode(env Envelope, validate bool) (Event, error) {
 		}
 	}
 	ev := s.newEvent()
-	if err := json.Unmarshal(payload, ev); err != nil {
+	if err := UnmarshalPayload(payload, ev); err != nil {
 		return nil, fmt.Errorf("decode event %s: %s v%d: %w", env.EventID, env.Type, env.SchemaVersion, err)
 	}
 	return ev, nil

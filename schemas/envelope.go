@@ -104,7 +104,7 @@ func newEnvelope(p Event, aggregateKey, brandID string, occurredAt, recordedAt t
 	if n, ok := p.(normalizer); ok {
 		p = n.normalized()
 	}
-	payload, err := json.Marshal(p)
+	payload, err := MarshalPayload(p)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("new envelope %s: %w", t, err)
 	}
