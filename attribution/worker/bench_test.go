@@ -186,6 +186,12 @@ func BenchmarkWorker(b *testing.B) {
 	b.ReportMetric(sumOf(b, r.reg, "attrib_attribution_redis_round_trips")/batches, "redis-round-trips/batch")
 	b.ReportMetric(float64(r.workerRT.Total()+r.projRT.Total())/batches, "redis-calls/batch")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
+	b.ReportMetric(float64(time.Unix(0, first.Load()).Sub(start).Milliseconds()), "first-batch-ms")
+	b.ReportMetric(1000*sumOf(b, r.reg, "attrib_attribution_batch_seconds")/batches, "handle-ms/batch")
+	hits := counterWith(b, r.reg, "attrib_attribution_state_cache_total", "result", "hit")
+	if total := hits + counterWith(b, r.reg, "attrib_attribution_state_cache_total", "result", "miss"); total > 0 {
+		b.ReportMetric(100*hits/total, "state-cache-hit-%")
+	}
 }
 
 // cpuTime is the CPU time the process used so far (the embedded broker

@@ -12,9 +12,10 @@
 //     order events go to the dead-letter topic). If the batch has
 //     placements, start looking up their codes and the catalog's end
 //     offsets (below) at once, so that they overlap step 2.
-//  2. Load the states of all the batch's orders in one pipelined round
-//     trip, and rebuild each attribution.OrderState: Apply the stored
-//     events in log order, then Emitted the last row.
+//  2. Take the states of the batch's orders from the partition handler's
+//     cache (below); load the others in one pipelined round trip, and
+//     rebuild each attribution.OrderState: Apply the stored events in log
+//     order, then Emitted the last row.
 //  3. Apply the batch's events (duplicates by event id or shop_event_id are
 //     ignored; a *attribution.PoisonError rejects the event with its reason,
 //     and the partition moves on).
@@ -30,8 +31,9 @@
 //     pipelined round trip.
 //
 // So a batch costs 2 Redis round trips (load, write) when it only adds to
-// decided orders, and 4 (load, codes, offers, write; the codes overlap the
-// load) when it decides orders for the first time; while the watermarks
+// decided orders (1 when the cache had every state), and 4 (load, codes,
+// offers, write; the codes overlap the load) when it decides orders for
+// the first time; while the watermarks
 // known do not show the index current, add one per watermark poll and a
 // second code lookup (attrib_attribution_redis_round_trips). Kafka: the
 // append of the rows, and for first decisions a Bounds call of the catalog
@@ -45,6 +47,26 @@
 // written: a crash in between re-emits the same rows, with the same
 // versions and content, which the projections absorb by keeping the
 // highest version.
+//
+// # The state cache
+//
+// Each partition handler keeps the states it wrote last in memory
+// (Config.StateCache of them, least recently used dropped first), so the
+// next events of an order need not read its state back; Redis stays
+// authoritative, since every batch still writes what it changed. The cache
+// lives as long as the handler, that is one group generation, during which
+// the handler is its partition's only writer; a batch takes its orders'
+// states out of the cache and puts them back only once they are written,
+// so a failed batch is retried from what Redis holds. Every state is
+// rebuilt by the same Apply and Emitted either way.
+//
+// A batch retried after its rows were appended (its state write failed)
+// decides its orders again. If an order's row of the same version differs
+// this time (its first decision was taken while the index lagged, after
+// the IndexWait timeout, and the index has caught up since), the handler
+// emits the row it appended before, so one version is always one row.
+// (After a crash between the append and the state write, the next owner
+// has no such memory: that window remains.)
 //
 // # Lag safety
 //
@@ -91,8 +113,9 @@
 //	holds:<partition>      zset  member the order.hold_expired payload (JSON), score its hold end (Unix ms, rounded up)
 //
 // Events and rows are stored in a compact binary form (codec.go; the
-// event's payload stays JSON), since every batch reads them back: decoding
-// a row's JSON envelope cost about 25 µs, more than deciding the order.
+// event's payload stays JSON), since a batch reads back the states it does
+// not have cached: decoding a row's JSON envelope cost about 25 µs, more
+// than deciding the order.
 // The state holds nothing the log does not: Rebuild derives it again from
 // attrib.attributions and attrib.orders, byte for byte.
 package worker

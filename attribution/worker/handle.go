@@ -18,8 +18,9 @@ import (
 // and, when decide is set, decides and emits their attribution rows. It
 // returns an error, and the subscriber retries the whole batch, on any
 // Redis or Kafka failure; everything it writes is idempotent. Poison events
-// are rejected in b (the subscriber dead-letters them).
-func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool) error {
+// are rejected in b (the subscriber dead-letters them). ps is the partition
+// handler's state (nil for a rebuild).
+func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, ps *partitionState) error {
 	start := time.Now()
 	rt := 0
 	orders := w.gather(b)
@@ -37,8 +38,7 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool) e
 		pf = w.startPrefetch(ctx, start, orders)
 		defer pf.wait()
 	}
-	rt++
-	if err := w.loadStates(ctx, orders); err != nil {
+	if err := w.loadStates(ctx, orders, ps, &rt); err != nil {
 		return err
 	}
 	var applied, duplicates int
@@ -67,12 +67,19 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool) e
 		}
 	}
 	if decide {
-		if err := w.decideAndEmit(ctx, start, b, orders, pf, &rt); err != nil {
+		if err := w.decideAndEmit(ctx, start, b, orders, pf, ps, &rt); err != nil {
 			return err
 		}
 	}
 	if err := w.writeStates(ctx, b.Partition, orders, &rt); err != nil {
 		return err
+	}
+	if ps != nil {
+		// Written: what Redis holds now, for the next batches.
+		for _, o := range orders {
+			ps.cache.put(o.key, &cachedState{st: o.st, hold: o.holdAfter})
+			delete(ps.pending, o.key)
+		}
 	}
 	if decide { // not a rebuild
 		w.m.events.WithLabelValues("applied").Add(float64(applied))
@@ -204,7 +211,7 @@ func (w *Worker) startPrefetch(ctx context.Context, batchStart time.Time, orders
 // codes of the batch's placements were usually looked up already, while
 // the states loaded (prefetch). Later rows repeat the first decision and
 // need no lookup.
-func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eventstore.Batch, orders []*order, pf *prefetch, rt *int) error {
+func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eventstore.Batch, orders []*order, pf *prefetch, ps *partitionState, rt *int) error {
 	codes, probe := attribution.CodeMap{}, &offerProbe{offers: attribution.OfferMap{}}
 	brands := make(map[string]time.Time)
 	var first []*order
@@ -277,6 +284,13 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 			o.out = attribution.Outcome{}
 			if ok {
 				o.out = out
+				if ps != nil && len(ps.pending) > 0 {
+					// A retry of a batch whose rows were appended: the
+					// same version must be the same row.
+					if prev, ok := ps.pending[o.key]; ok && rowVersion(prev) == rowVersion(out.Event) {
+						o.out.Event = prev
+					}
+				}
 			} else if out.Wait == attribution.WaitOffer {
 				waiting = append(waiting, probe.asked...)
 				waitingOrder = o
@@ -305,7 +319,21 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 			return err
 		}
 	}
-	return w.emit(ctx, b, orders)
+	return w.emit(ctx, b, orders, ps)
+}
+
+// rowVersion returns the version of an attribution row (value or pointer);
+// 0 for anything else.
+func rowVersion(ev schemas.Event) uint64 {
+	switch p := schemas.ValueOf(ev).(type) {
+	case schemas.OrderAttributed:
+		return p.Version
+	case schemas.OrderEarningsAdjusted:
+		return p.Version
+	case schemas.OrderUnattributed:
+		return p.Version
+	}
+	return 0
 }
 
 // lookupOffers adds the offers of keys to probe.offers, in one round trip.
@@ -329,7 +357,7 @@ func (w *Worker) lookupOffers(ctx context.Context, probe *offerProbe, keys []att
 // before the states are written means a crash in between emits the same
 // rows (same versions, same content) again on redelivery, which the
 // projections absorb by keeping the highest version.
-func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order) error {
+func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order, ps *partitionState) error {
 	nAttr, err := w.partitions(ctx, schemas.TopicAttributions)
 	if err != nil {
 		return err
@@ -361,6 +389,9 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order)
 		return err
 	}
 	for _, o := range emitted {
+		if ps != nil {
+			ps.pending[o.key] = o.out.Event
+		}
 		if err := attribution.Emitted(&o.st, o.out.Event); err != nil {
 			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err) // cannot happen: Decide made it
 		}

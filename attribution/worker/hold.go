@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -25,6 +24,7 @@ const holdBatch = 500
 type partitionHandler struct {
 	w         *Worker
 	partition int
+	state     *partitionState
 	log       *slog.Logger
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -35,7 +35,8 @@ func (w *Worker) newPartitionHandler(ctx context.Context, partition int) *partit
 	hctx, cancel := context.WithCancel(ctx)
 	h := &partitionHandler{
 		w: w, partition: partition, cancel: cancel, done: make(chan struct{}),
-		log: w.log.With("partition", partition),
+		state: newPartitionState(w.cacheSize),
+		log:   w.log.With("partition", partition),
 	}
 	go h.runHolds(hctx)
 	return h
@@ -43,7 +44,7 @@ func (w *Worker) newPartitionHandler(ctx context.Context, partition int) *partit
 
 // Handle implements eventstore.PartitionHandler.
 func (h *partitionHandler) Handle(ctx context.Context, b *eventstore.Batch) error {
-	return h.w.handle(ctx, b, true)
+	return h.w.handle(ctx, b, true, h.state)
 }
 
 // Close stops the hold emitter and waits for it; the subscriber calls it
@@ -102,7 +103,7 @@ func (w *Worker) EmitDueHolds(ctx context.Context, partition int) (int, error) {
 		done := make([]any, 0, len(members))
 		for _, m := range members {
 			var h schemas.OrderHoldExpired
-			if err := json.Unmarshal([]byte(m), &h); err != nil {
+			if err := schemas.UnmarshalPayload([]byte(m), &h); err != nil {
 				w.log.Error("hold schedule: dropping a member that does not decode", "key", key, "member", m, "err", err)
 				done = append(done, m)
 				continue

@@ -18,6 +18,7 @@ type metrics struct {
 	roundTrips    prometheus.Histogram
 	batchSeconds  prometheus.Histogram
 	corrupt       prometheus.Counter
+	stateCache    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to handle one batch of order events, index waits included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
 		}),
+		stateCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_attribution_state_cache_total",
+			Help: "Order states a batch found in its partition handler's cache (hit) or read from Redis (miss).",
+		}, []string{"result"}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "attrib_attribution_stored_events_skipped_total",
 			Help: "Stored order events the core refused when an order's state was rebuilt (a rebuild would skip them too); each is logged.",
@@ -77,6 +82,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.roundTrips = promreg.Register(reg, m.roundTrips)
 		m.batchSeconds = promreg.Register(reg, m.batchSeconds)
 		m.corrupt = promreg.Register(reg, m.corrupt)
+		m.stateCache = promreg.Register(reg, m.stateCache)
 	}
 	return m
 }

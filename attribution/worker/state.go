@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,8 +25,8 @@ type order struct {
 	// event the batch applied.
 	fields []any
 	// holdBefore is the hold schedule member the order had before the
-	// batch ("" if no hold was due).
-	holdBefore string
+	// batch ("" if no hold was due), holdAfter the one it has after.
+	holdBefore, holdAfter string
 	// out is what Decide said; row is the emitted row's envelope, rowData
 	// its stored form (nil when nothing was emitted).
 	out     attribution.Outcome
@@ -59,22 +58,38 @@ func orderIDs(ev schemas.Event) (brandID, orderID string, ok bool) {
 	return "", "", false
 }
 
-// loadStates reads the stored states of orders in one pipelined round trip
-// and rebuilds each: the stored events through attribution.Apply, in log
-// order, then the last emitted row through attribution.Emitted.
-func (w *Worker) loadStates(ctx context.Context, orders []*order) error {
-	if len(orders) == 0 {
+// loadStates takes the states of orders out of the partition's cache (ps,
+// may be nil), and reads the others from Redis in one pipelined round trip
+// (counted in rt), rebuilding each: the stored events through
+// attribution.Apply, in log order, then the last emitted row through
+// attribution.Emitted.
+func (w *Worker) loadStates(ctx context.Context, orders []*order, ps *partitionState, rt *int) error {
+	load := orders
+	if ps != nil && ps.cache != nil {
+		load = make([]*order, 0, len(orders))
+		for _, o := range orders {
+			if c, ok := ps.cache.take(o.key); ok {
+				o.st, o.holdBefore = c.st, c.hold
+				continue
+			}
+			load = append(load, o)
+		}
+		w.m.stateCache.WithLabelValues("hit").Add(float64(len(orders) - len(load)))
+		w.m.stateCache.WithLabelValues("miss").Add(float64(len(load)))
+	}
+	if len(load) == 0 {
 		return nil
 	}
+	*rt++
 	pipe := w.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(orders))
-	for i, o := range orders {
+	cmds := make([]*redis.MapStringStringCmd, len(load))
+	for i, o := range load {
 		cmds[i] = pipe.HGetAll(ctx, o.key)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("load %d order states: %w", len(orders), err)
+		return fmt.Errorf("load %d order states: %w", len(load), err)
 	}
-	for i, o := range orders {
+	for i, o := range load {
 		if err := w.restore(o, cmds[i].Val()); err != nil {
 			return err
 		}
@@ -136,7 +151,7 @@ func holdMember(st *attribution.OrderState) string {
 	if !ok {
 		return ""
 	}
-	b, err := json.Marshal(h)
+	b, err := schemas.MarshalPayload(h)
 	if err != nil {
 		panic(fmt.Sprintf("encode hold expiry: %v", err)) // plain strings, ints and a time
 	}
@@ -172,6 +187,7 @@ func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order
 			pipe.HSet(ctx, o.key, vals...)
 		}
 		after := holdMember(&o.st)
+		o.holdAfter = after
 		if after != "" {
 			h, _ := attribution.HoldDue(&o.st)
 			add = append(add, redis.Z{Score: dueScore(h.HoldEndsAt), Member: after})

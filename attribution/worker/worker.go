@@ -82,6 +82,12 @@ type Config struct {
 	// HoldTick is how often each partition handler looks for holds that
 	// ended. Default DefaultHoldTick.
 	HoldTick time.Duration
+	// StateCache is how many order states each partition handler keeps in
+	// memory between its batches, so that an order's next events need not
+	// read its state back from Redis (which stays authoritative: every
+	// batch still writes it). About 2 KiB each. Default DefaultStateCache;
+	// negative: none.
+	StateCache int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the worker's metrics; nil: kept but not
@@ -111,6 +117,9 @@ func (c *Config) Validate() error {
 	if c.HoldTick <= 0 {
 		c.HoldTick = DefaultHoldTick
 	}
+	if c.StateCache == 0 {
+		c.StateCache = DefaultStateCache
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -130,8 +139,10 @@ type Worker struct {
 	now    func() time.Time
 	wait   time.Duration
 	tick   time.Duration
-	log    *slog.Logger
-	m      *metrics
+	// cacheSize is Config.StateCache.
+	cacheSize int
+	log       *slog.Logger
+	m         *metrics
 
 	// lag holds what the index's catalog watermarks and the catalog
 	// topic's bounds were last seen to be, shared by the handlers.
@@ -147,16 +158,17 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{
-		store:  cfg.Store,
-		rdb:    cfg.Redis,
-		index:  cfg.Index,
-		prefix: cfg.Prefix,
-		now:    cfg.Now,
-		wait:   cfg.IndexWait,
-		tick:   cfg.HoldTick,
-		log:    cfg.Logger.With("component", "attribution-worker"),
-		m:      newMetrics(cfg.Registerer),
-		parts:  make(map[string]int),
+		store:     cfg.Store,
+		rdb:       cfg.Redis,
+		index:     cfg.Index,
+		prefix:    cfg.Prefix,
+		now:       cfg.Now,
+		wait:      cfg.IndexWait,
+		tick:      cfg.HoldTick,
+		cacheSize: cfg.StateCache,
+		log:       cfg.Logger.With("component", "attribution-worker"),
+		m:         newMetrics(cfg.Registerer),
+		parts:     make(map[string]int),
 	}
 	w.lag.init()
 	return w, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,13 +433,23 @@ func TestRebuild(t *testing.T) {
 }
 
 // TestRoundTrips counts the Redis round trips of batches handled directly:
-// two for the worker's state (load, write) and, for orders decided for the
-// first time, two lookups (codes, overlapping the load, then offers), plus
-// a watermark read and a second code lookup while the watermarks known do
+// two for the worker's state (load, write; one when the partition
+// handler's cache has every state) and, for orders decided for the first
+// time, two lookups (codes, overlapping the load, then offers), plus a
+// watermark read and a second code lookup while the watermarks known do
 // not show the index current.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, workerConfig(func(c *worker.Config) { c.HoldTick = time.Hour }))
+	t.Run("cached", func(t *testing.T) { testRoundTrips(t, worker.DefaultStateCache, 1) })
+	t.Run("no cache", func(t *testing.T) { testRoundTrips(t, -1, 2) })
+}
+
+// testRoundTrips is TestRoundTrips with a state cache of cacheSize, where
+// a batch of confirmations of orders the handler has seen takes
+// confirmState state round trips.
+func testRoundTrips(t *testing.T, cacheSize int, confirmState int64) {
+	t.Parallel()
+	r := newRig(t, workerConfig(func(c *worker.Config) { c.HoldTick = time.Hour; c.StateCache = cacheSize }))
 	r.clock.Set(at(placedAt + time.Hour))
 	r.cat.standardCatalog()
 	stopProj := r.runProjection()
@@ -493,7 +504,7 @@ func TestRoundTrips(t *testing.T) {
 				envs = append(envs, confirmed(t, "a-"+strconv.Itoa(i), at(placedAt+day)))
 			}
 			return envs
-		}(), state: 2, index: 0, wmRead: 0},
+		}(), state: confirmState, index: 0, wmRead: 0},
 	}
 	for _, tc := range cases {
 		r.workerRT.Reset()
@@ -550,5 +561,90 @@ func TestOfferMissing(t *testing.T) {
 	}
 	if rows := readRows(t, r.store)["o-offer"]; len(rows) != 1 {
 		t.Errorf("rows of o-offer: %v, want exactly one", rows)
+	}
+}
+
+// laggingIndex is the real index with every code hidden until shown: an
+// index that lags behind the catalog, then catches up.
+type laggingIndex struct {
+	worker.Index
+	show *atomic.Bool
+}
+
+func (l laggingIndex) LookupCodes(ctx context.Context, keys []attribution.CodeKey) (attribution.CodeMap, error) {
+	if !l.show.Load() {
+		return attribution.CodeMap{}, nil
+	}
+	return l.Index.LookupCodes(ctx, keys)
+}
+
+// TestRetryRepeatsTheRow: a batch whose rows were appended but whose
+// states could not be written is retried; if the index changed meanwhile
+// (an order first decided while the index lagged, as after an index-wait
+// timeout), the retry emits the same row again, not a second row with the
+// same version.
+func TestRetryRepeatsTheRow(t *testing.T) {
+	t.Parallel()
+	var show, arm atomic.Bool
+	var r *rig
+	r = newRig(t, workerConfig(func(c *worker.Config) {
+		c.HoldTick = time.Hour
+		c.Index = laggingIndex{Index: c.Index, show: &show}
+		now := c.Now
+		c.Now = func() time.Time {
+			// Called once per batch, just before its rows are appended:
+			// Redis goes down for the state write that follows.
+			if arm.CompareAndSwap(true, false) {
+				r.outage.down.Store(true)
+			}
+			return now()
+		}
+	}))
+	r.clock.Set(at(placedAt + time.Hour))
+	r.cat.standardCatalog()
+	stop := r.runProjection()
+	r.waitIndex()
+	stop()
+
+	ctx := context.Background()
+	h, err := r.w.Handler()(ctx, eventstore.Assignment{Group: worker.Group, Topic: schemas.TopicOrders, Partition: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.(interface{ Close() error }).Close()
+	env := placed(t, "o-retry", at(placedAt), "1000.00", codeAnna)
+	raw, _ := json.Marshal(env)
+	batch := func() *eventstore.Batch {
+		return &eventstore.Batch{Topic: schemas.TopicOrders, Partition: 0, Messages: []eventstore.Message{
+			{Topic: schemas.TopicOrders, Key: []byte(env.AggregateKey), Value: raw, Envelope: env},
+		}}
+	}
+	arm.Store(true)
+	if err := h.Handle(ctx, batch()); err == nil {
+		t.Fatal("the batch succeeded although Redis was down for its state write")
+	}
+	r.outage.down.Store(false)
+	show.Store(true) // the index caught up
+	if err := h.Handle(ctx, batch()); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	rows := readRows(t, r.store)
+	if got := rows["o-retry"]; len(got) != 2 || got[0].Type != unattributed || got[0].Version != 1 {
+		t.Fatalf("rows %v, want the first unattributed row of version 1 twice", got)
+	}
+	final(t, rows) // fails on two different rows of one version
+
+	// The retry stored the row it repeated: a later event goes on from it.
+	if err := h.Handle(ctx, &eventstore.Batch{Topic: schemas.TopicOrders, Partition: 0, Messages: []eventstore.Message{
+		func() eventstore.Message {
+			c := confirmed(t, "o-retry", at(placedAt+day))
+			return eventstore.Message{Topic: schemas.TopicOrders, Offset: 1, Key: []byte(c.AggregateKey), Envelope: c}
+		}(),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	rows = readRows(t, r.store)
+	if got := final(t, rows)["o-retry"]; got.Type != unattributed || got.Version != 2 || got.Reason != schemas.OutcomeUnknownCode {
+		t.Errorf("after the confirmation: %v, want unattributed v2 (unknown_code)", got)
 	}
 }
