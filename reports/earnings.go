@@ -57,14 +57,14 @@ func (r *Reports) Earnings(ctx context.Context, f OrderFilter, groupBy, tz strin
 	if tz == "" {
 		tz = "UTC"
 	}
-	where, wargs := r.where(f)
+	where, wargs := r.filter(f).clause()
 	var args []any
 	if groupBy == GroupByDay {
 		args = append(args, tz)
 	}
 	args = append(args, wargs...)
 	q := "SELECT " + key + " AS k, any(offer_name), earnings_currency, count(), sum(earnings) FROM " +
-		r.table(chproj.TableOrders) + " FINAL WHERE " + where + " GROUP BY k, earnings_currency ORDER BY k, earnings_currency"
+		r.table(chproj.TableOrders) + " FINAL" + where + " GROUP BY k, earnings_currency ORDER BY k, earnings_currency"
 	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reports: earnings: %w", err)

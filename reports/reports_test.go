@@ -164,6 +164,11 @@ func TestFilters(t *testing.T) {
 		{"from", reports.OrderFilter{CreatorID: "c1", From: t0.Add(8 * time.Hour)}, 2},
 		{"to exclusive", reports.OrderFilter{CreatorID: "c1", To: t0.Add(2 * time.Hour)}, 2},
 		{"combined", reports.OrderFilter{CreatorID: "c1", Brand: "zeta", Status: "approved", Country: "KZ", From: t0, To: t0.Add(9 * time.Hour)}, 2}, // o1, o7
+		// PREWHERE takes the conditions on columns that never change: the
+		// older (pending) version of o0 must not match pending + country.
+		{"country and status (latest version)", reports.OrderFilter{CreatorID: "c1", Country: "RU", Status: "pending"}, 2}, // o6, b2/o4
+		{"order id and status (latest version)", reports.OrderFilter{CreatorID: "c1", OrderID: "o0", Status: "pending"}, 0},
+		{"order id, code and status", reports.OrderFilter{CreatorID: "c1", OrderID: "o0", PromoCode: "ANNA10", Status: "approved"}, 1},
 		{"injection", reports.OrderFilter{CreatorID: "c1", Offer: "' OR 1=1 --", Brand: "x') OR ('1'='1"}, 0},
 		{"injection in creator", reports.OrderFilter{CreatorID: "c1' OR '1'='1"}, 0},
 	}

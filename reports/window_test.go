@@ -1,0 +1,122 @@
+package reports_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attrib-engine/attrib/reports"
+)
+
+// TestPagesAcrossWindows walks a creator's pages, both sorts, with and
+// without bounds, over orders placed from long ago to the future (relative
+// to the clock the pages are sliced from): every order comes exactly once,
+// in order, as one query over the whole range would give them; the older
+// versions of an order never show.
+func TestPagesAcrossWindows(t *testing.T) {
+	conn, db := setup(t)
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ages := []time.Duration{-time.Hour, 0, time.Second, time.Hour, 23 * time.Hour, 25 * time.Hour, 7 * 24 * time.Hour,
+		9 * 24 * time.Hour, 63 * 24 * time.Hour, 65 * 24 * time.Hour, 300 * 24 * time.Hour, 511 * 24 * time.Hour,
+		513 * 24 * time.Hour, 900 * 24 * time.Hour, 2000 * 24 * time.Hour}
+	var rows []row
+	type want struct {
+		id     string
+		placed time.Time
+	}
+	var all []want
+	for i, age := range ages {
+		for k := range 3 { // three orders at the same second: the keyset's tie-break
+			id := fmt.Sprintf("o%02d-%d", i, k)
+			placed := now.Add(-age)
+			r := row{creator: "c1", brand: "b1", order: id, offer: "f1", offerName: "Deal", code: "C1", status: "pending",
+				currency: "RUB", country: "RU", earnCur: "RUB", amount: "10", earnings: "1", placed: placed}
+			rows = append(rows, r)
+			all = append(all, want{"b1/" + id, placed})
+		}
+		// Another creator's order at the same time never shows.
+		rows = append(rows, row{creator: "c2", brand: "b1", order: fmt.Sprintf("x%02d", i), offer: "f1", offerName: "Deal", code: "C2",
+			status: "pending", currency: "RUB", country: "RU", earnCur: "RUB", amount: "10", earnings: "1", placed: now.Add(-age)})
+	}
+	insertOrders(t, conn, db, rows...)
+	// A newer version of o03-1 in another part: approved.
+	insertOrders(t, conn, db, row{creator: "c1", brand: "b1", order: "o03-1", offer: "f1", offerName: "Deal", code: "C1", status: "approved",
+		currency: "RUB", country: "RU", earnCur: "RUB", amount: "10", earnings: "2", placed: now.Add(-time.Hour), version: 2})
+	r := reports.New(conn, db)
+	reports.SetNow(r, func() time.Time { return now })
+	ctx := context.Background()
+
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		status   string
+	}{
+		{name: "unbounded"},
+		{name: "from", from: now.Add(-64 * 24 * time.Hour)},
+		{name: "to", to: now.Add(-8 * 24 * time.Hour)},
+		{name: "from and to", from: now.Add(-600 * 24 * time.Hour), to: now.Add(-2 * time.Hour)},
+		{name: "narrow", from: now.Add(-30 * time.Hour), to: now.Add(-time.Hour)},
+		{name: "pending only", status: "pending"},
+	} {
+		for _, sort := range []string{reports.SortDateDesc, reports.SortDateAsc} {
+			for _, limit := range []int{1, 2, 4, 100} {
+				t.Run(fmt.Sprintf("%s/%s/limit=%d", tc.name, sort, limit), func(t *testing.T) {
+					var exp []string
+					for _, w := range all {
+						if (!tc.from.IsZero() && w.placed.Before(tc.from)) || (!tc.to.IsZero() && !w.placed.Before(tc.to)) {
+							continue
+						}
+						if tc.status == "pending" && w.id == "b1/o03-1" {
+							continue
+						}
+						exp = append(exp, w.id)
+					}
+					byTime := map[string]time.Time{}
+					for _, w := range all {
+						byTime[w.id] = w.placed
+					}
+					slices.SortFunc(exp, func(a, b string) int {
+						c := byTime[a].Compare(byTime[b])
+						if c == 0 {
+							c = strings.Compare(a, b)
+						}
+						if sort == reports.SortDateDesc {
+							return -c
+						}
+						return c
+					})
+					f := reports.OrderFilter{CreatorID: "c1", From: tc.from, To: tc.to, Status: tc.status, Sort: sort, Limit: limit}
+					var got []string
+					for pages := 0; ; pages++ {
+						if pages > len(all)+1 {
+							t.Fatalf("paging does not end: %v", got)
+						}
+						p, err := r.Orders(ctx, f)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if len(p.Orders) > limit {
+							t.Fatalf("page of %d orders, limit %d", len(p.Orders), limit)
+						}
+						for _, o := range p.Orders {
+							got = append(got, o.BrandID+"/"+o.OrderID)
+							if o.OrderID == "o03-1" && (o.Status != "approved" || o.Earnings.String() != "2") {
+								t.Fatalf("o03-1 shows an older version: %+v", o)
+							}
+						}
+						if p.Next == nil {
+							break
+						}
+						f.After = p.Next
+					}
+					if !slices.Equal(got, exp) {
+						t.Fatalf("pages\n got %v\nwant %v", got, exp)
+					}
+				})
+			}
+		}
+	}
+}
