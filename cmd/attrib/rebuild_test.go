@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,5 +248,76 @@ func dropDatabasesLike(t *testing.T, conn driver.Conn, pattern string) {
 		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
 			t.Errorf("drop database %s: %v", name, err)
 		}
+	}
+}
+
+// TestEngineOnRedisCluster: the whole engine on a Redis Cluster of three
+// masters (--redis-cluster): the catalog flow, orders through the worker
+// to the reports, and `attrib rebuild redis` giving back the same catalog
+// projection, with keys spread over every node.
+func TestEngineOnRedisCluster(t *testing.T) {
+	clusterURL := testenv.RedisCluster(t)
+	cluster := []string{"--redis-cluster", "--redis-url", clusterURL}
+	e := startEngine(t, cluster...)
+	e.common = append(e.common, cluster...)
+	a := setupActors(t, e)
+	orderHistory(t, e, a)
+	anna := e.must(200, "GET", "/v1/reports/orders", a.anna, nil)
+	totals, _ := anna["totals"].(map[string]any)
+	if earned, _ := totals["earnings"].(map[string]any); totals["orders"] != float64(4) || earned["RUB"] != "450.00" {
+		t.Fatalf("anna's report on the cluster: totals %v, want 4 orders earning 450.00 RUB", totals)
+	}
+	if codes := list(e.must(200, "GET", "/v1/promo-codes", a.anna, nil), "promo_codes"); len(codes) != 1 {
+		t.Fatalf("anna's codes on the cluster: %v, want ANNA10", codes)
+	}
+
+	opts, err := redis.ParseClusterURL(strings.Replace(clusterURL, "/0", "", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClusterClient(opts)
+	defer rdb.Close()
+	var (
+		mu      sync.Mutex
+		perNode []int
+	)
+	err = rdb.ForEachMaster(context.Background(), func(ctx context.Context, n *redis.Client) error {
+		keys, err := n.Keys(ctx, e.redisPrefix+"*").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		perNode = append(perNode, len(keys))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(perNode) != 3 {
+		t.Errorf("keys per node %v, want 3 masters", perNode)
+	}
+	for _, n := range perNode {
+		if n == 0 {
+			t.Errorf("keys per node %v: a node holds none of the engine's keys; the test does not exercise the cluster", perNode)
+		}
+	}
+	proj, err := rediscatalog.New(rediscatalog.Config{Client: rdb, Prefix: e.redisPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := proj.Dump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(before, "ANNA10") {
+		t.Fatalf("dump of the catalog projection on the cluster lacks ANNA10:\n%s", before)
+	}
+	if err := proj.Drop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := runContext(context.Background(), append([]string{"rebuild", "redis"}, e.common...), env(nil), io.Discard, &stderr); code != 0 {
+		t.Fatalf("attrib rebuild redis on the cluster exited %d:\n%s", code, stderr.String())
+	}
+	if after, err := proj.Dump(context.Background()); err != nil || after != before {
+		t.Fatalf("catalog projection on the cluster after the rebuild differs (%v)\nbefore:\n%s\nafter:\n%s", err, before, after)
 	}
 }
