@@ -202,6 +202,12 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 		t.Fatalf("anna's approved orders %v, want A-4", approved)
 	}
 	e.must(400, "GET", "/v1/reports/orders?status=done", a.anna, nil)
+	// The dashboard that calls these reports is served at /.
+	if res, err := http.Get(e.base + "/"); err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET / = %v %v, want the dashboard's HTML", res, err)
+	} else {
+		res.Body.Close()
+	}
 
 	// The CSV holds exactly each creator's rows, with the same values.
 	const csvCols = "order_id,brand_id,brand,offer_id,offer,promo_code,status,amount,currency,country,earnings,earnings_currency"

@@ -22,6 +22,7 @@ import (
 	"github.com/attrib-engine/attrib/eventstore/embedded"
 	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/schemas"
+	"github.com/attrib-engine/attrib/web"
 )
 
 // infra holds the connections every component shares.
@@ -252,6 +253,7 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 	api.RegisterContracts(mux)
 	if ec.runs("api") {
 		cat.api.Register(mux)
+		web.Register(mux) // the reports dashboard at /
 	}
 	comps := in.comps
 	if ec.runs("api") {

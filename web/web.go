@@ -1,0 +1,58 @@
+// Package web is the reports dashboard: a static page (HTML, CSS and
+// JavaScript, no build step, no outside assets) embedded in the binary and
+// served at "/". It signs in with a creator's or an analyst's bearer token
+// (kept in the browser's localStorage) and calls the public report
+// endpoints of the v1 API, so it shows exactly what the API shows that
+// token: the orders with every filter, sort and paging, the totals per
+// currency, the CSV export and the earnings series.
+package web
+
+import (
+	"embed"
+	"net/http"
+)
+
+//go:embed static
+var static embed.FS
+
+// Files are the dashboard's URL paths, with the embedded file served at
+// each and its content type.
+var Files = map[string]struct{ Name, ContentType string }{
+	"/":              {"static/index.html", "text/html; charset=utf-8"},
+	"/dashboard.js":  {"static/dashboard.js", "text/javascript; charset=utf-8"},
+	"/dashboard.css": {"static/dashboard.css", "text/css; charset=utf-8"},
+	"/favicon.ico":   {"static/icon.svg", "image/svg+xml"},
+}
+
+// Register adds the dashboard's routes to mux (GET only; the API's own
+// routes are all under /v1/ and the operations paths, which it leaves
+// alone).
+func Register(mux interface {
+	Handle(pattern string, h http.Handler)
+}) {
+	for path, f := range Files {
+		pattern := "GET " + path
+		if path == "/" {
+			pattern += "{$}" // only the root, not every unknown path
+		}
+		mux.Handle(pattern, file(f.Name, f.ContentType))
+	}
+}
+
+func file(name, contentType string) http.Handler {
+	body, err := static.ReadFile(name)
+	if err != nil {
+		panic("web: missing embedded file " + name)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		// The page loads nothing from elsewhere and talks only to this
+		// origin's API.
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		_, _ = w.Write(body)
+	})
+}
