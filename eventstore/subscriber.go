@@ -187,13 +187,6 @@ type Subscriber struct {
 	store *Store
 	cfg   SubscriberConfig
 
-	// commitMu makes the partitions' commits take turns. They share the
-	// group's one coordinator connection, on which kafka-go has every
-	// waiter but the one whose answer arrived spin (lock, set a deadline,
-	// peek, unlock) until it is read: with 8 partitions committing at once
-	// that spinning cost more CPU than the commits.
-	commitMu sync.Mutex
-
 	mu sync.Mutex
 	// committed holds the positions this member committed for the
 	// partitions it owns: topic -> partition -> next offset.
@@ -262,10 +255,11 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		}
 		s.store.metrics.rebalances.WithLabelValues(s.cfg.Group).Inc()
 		n := 0
+		cm := newCommitter(gen)
 		for topic, parts := range gen.Assignments {
 			for _, pa := range parts {
 				a := Assignment{Group: s.cfg.Group, Generation: gen.ID, Topic: topic, Partition: pa.ID, Offset: pa.Offset}
-				gen.Start(func(gctx context.Context) { s.consumePartition(gctx, gen, a) })
+				gen.Start(func(gctx context.Context) { s.consumePartition(gctx, cm, a) })
 				n++
 			}
 		}
@@ -276,7 +270,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 // consumePartition runs one partition for as long as the generation lasts.
 // It never returns early on errors: a returning function would end the whole
 // generation for every partition (kafka-go semantics).
-func (s *Subscriber) consumePartition(gctx context.Context, gen *kafka.Generation, a Assignment) {
+func (s *Subscriber) consumePartition(gctx context.Context, cm *committer, a Assignment) {
 	log := s.cfg.Logger.With("topic", a.Topic, "partition", a.Partition, "generation", a.Generation)
 	defer s.forgetPartition(a.Topic, a.Partition)
 
@@ -326,7 +320,7 @@ func (s *Subscriber) consumePartition(gctx context.Context, gen *kafka.Generatio
 		// generation ends meanwhile, then try to commit. A commit refused
 		// because the group moved on is harmless: the new owner gets the
 		// batch again, and handlers are idempotent.
-		if !s.process(gctx, gen, a, log, handler, msgs) {
+		if !s.process(gctx, cm, a, log, handler, msgs) {
 			return
 		}
 		s.setLag(a.Topic, a.Partition, hwm-(msgs[len(msgs)-1].Offset+1))
@@ -370,7 +364,7 @@ func (s *Subscriber) fetchBatch(gctx context.Context, r *kafka.Reader) ([]kafka.
 
 // process decodes, handles, dead-letters and commits one batch. It returns
 // false when the generation ended before the batch could be handled.
-func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assignment, log *slog.Logger, h PartitionHandler, raw []kafka.Message) bool {
+func (s *Subscriber) process(gctx context.Context, cm *committer, a Assignment, log *slog.Logger, h PartitionHandler, raw []kafka.Message) bool {
 	start := time.Now()
 	b := &Batch{Topic: a.Topic, Partition: a.Partition, Messages: make([]Message, 0, len(raw)), Next: raw[len(raw)-1].Offset + 1}
 	var undecodable []deadLetter
@@ -447,9 +441,7 @@ func (s *Subscriber) process(gctx context.Context, gen *kafka.Generation, a Assi
 
 	next := raw[len(raw)-1].Offset + 1
 	for attempt := 0; ; attempt++ {
-		s.commitMu.Lock()
-		err := gen.CommitOffsets(map[string]map[int]int64{a.Topic: {a.Partition: next}})
-		s.commitMu.Unlock()
+		err := cm.Commit(a.Topic, a.Partition, next)
 		if err == nil {
 			break
 		}
