@@ -101,10 +101,7 @@ func newEnvelope(p Event, aggregateKey, brandID string, occurredAt, recordedAt t
 	if occurredAt.IsZero() || recordedAt.IsZero() {
 		return Envelope{}, fmt.Errorf("new envelope %s: occurred_at and recorded_at must be set", t)
 	}
-	if n, ok := p.(normalizer); ok {
-		p = n.normalized()
-	}
-	payload, err := MarshalPayload(p)
+	payload, err := marshalNormalized(p)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("new envelope %s: %w", t, err)
 	}

@@ -68,6 +68,24 @@ func TestMarshalPayloadMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestMarshalNormalizedMatchesEncodingJSON checks the payloads of new
+// envelopes: json.Marshal of the normalized value (nil lists as []).
+func TestMarshalNormalizedMatchesEncodingJSON(t *testing.T) {
+	for _, ev := range append(codecVariants(), strangeEvent{}) {
+		for _, v := range []Event{ev, pointerTo(ev).(Event)} {
+			n := v
+			if nz, ok := v.(normalizer); ok {
+				n = nz.normalized()
+			}
+			want, wantErr := json.Marshal(n)
+			got, err := marshalNormalized(v)
+			if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
+				t.Errorf("%T:\n got %s (%v)\nwant %s (%v)", v, got, err, want, wantErr)
+			}
+		}
+	}
+}
+
 // TestUnmarshalPayloadMatchesEncodingJSON decodes json.Marshal's output of
 // every variant with the hand decoder and with encoding/json.
 func TestUnmarshalPayloadMatchesEncodingJSON(t *testing.T) {
@@ -338,7 +356,7 @@ func TestFastPathTakesTheEnginesOwnForm(t *testing.T) {
 		if !decodeEnvelopeFast(raw, &back) {
 			t.Errorf("%s: envelope not decoded by the fast path: %s", ev.EventType(), raw)
 		}
-		if _, hot := appendPayload(nil, ev); !hot {
+		if _, hot := appendPayload(nil, ev, false); !hot {
 			continue
 		}
 		if !decodePayloadFast(back.Payload, specs[ev.EventType()].newEvent()) {

@@ -89,11 +89,24 @@ func marshalFallback(dst []byte, v any) ([]byte, error) {
 // MarshalPayload returns json.Marshal(p) (p a payload value or pointer),
 // written by hand for the order events and attribution rows.
 func MarshalPayload(p Event) ([]byte, error) {
-	b, ok := appendPayload(make([]byte, 0, payloadSize(p)), p)
+	b, ok := appendPayload(make([]byte, 0, payloadSize(p)), p, false)
 	if !ok {
 		return json.Marshal(p)
 	}
 	return b, nil
+}
+
+// marshalNormalized returns the JSON of p's normalized form (nil lists
+// written as [], see normalizer) without making the normalized copy for
+// the hot types.
+func marshalNormalized(p Event) ([]byte, error) {
+	if b, ok := appendPayload(make([]byte, 0, payloadSize(p)), p, true); ok {
+		return b, nil
+	}
+	if n, ok := p.(normalizer); ok {
+		p = n.normalized()
+	}
+	return json.Marshal(p)
 }
 
 // payloadSize guesses the size of a payload's JSON, so that it is written
@@ -108,16 +121,17 @@ func payloadSize(p Event) int {
 	return 256
 }
 
-// appendPayload appends the JSON of the hot payload types; ok is false for
-// other types and for values encoding/json would refuse (a time it cannot
+// appendPayload appends the JSON of the hot payload types, with nil lists
+// as [] when normalize is set (as normalizer does); ok is false for other
+// types and for values encoding/json would refuse (a time it cannot
 // write), which the caller hands to json.Marshal.
-func appendPayload(b []byte, p Event) ([]byte, bool) {
+func appendPayload(b []byte, p Event, normalize bool) ([]byte, bool) {
 	switch v := p.(type) {
 	case OrderPlaced:
-		return appendOrderPlaced(b, &v), true
+		return appendOrderPlaced(b, &v, normalize), true
 	case *OrderPlaced:
 		if v != nil {
-			return appendOrderPlaced(b, v), true
+			return appendOrderPlaced(b, v, normalize), true
 		}
 	case OrderConfirmed:
 		return appendOrderIDs(b, v.OrderID, v.BrandID, v.ShopEventID, '}'), true
@@ -144,22 +158,22 @@ func appendPayload(b []byte, p Event) ([]byte, bool) {
 			return appendOrderHoldExpired(b, v)
 		}
 	case OrderAttributed:
-		return appendAttribution(b, &v.Attribution, nil)
+		return appendAttribution(b, &v.Attribution, nil, normalize)
 	case *OrderAttributed:
 		if v != nil {
-			return appendAttribution(b, &v.Attribution, nil)
+			return appendAttribution(b, &v.Attribution, nil, normalize)
 		}
 	case OrderEarningsAdjusted:
-		return appendAttribution(b, &v.Attribution, &v.Cause)
+		return appendAttribution(b, &v.Attribution, &v.Cause, normalize)
 	case *OrderEarningsAdjusted:
 		if v != nil {
-			return appendAttribution(b, &v.Attribution, &v.Cause)
+			return appendAttribution(b, &v.Attribution, &v.Cause, normalize)
 		}
 	case OrderUnattributed:
-		return appendOrderUnattributed(b, &v)
+		return appendOrderUnattributed(b, &v, normalize)
 	case *OrderUnattributed:
 		if v != nil {
-			return appendOrderUnattributed(b, v)
+			return appendOrderUnattributed(b, v, normalize)
 		}
 	}
 	return b, false
@@ -177,10 +191,10 @@ func appendOrderIDs(b []byte, orderID, brandID, shopEventID string, end byte) []
 	return append(b, end)
 }
 
-func appendOrderPlaced(b []byte, p *OrderPlaced) []byte {
+func appendOrderPlaced(b []byte, p *OrderPlaced, normalize bool) []byte {
 	b = appendOrderIDs(b, p.OrderID, p.BrandID, p.ShopEventID, ',')
 	b = append(b, `"promo_codes":`...)
-	b = appendStrings(b, p.PromoCodes)
+	b = appendStrings(b, p.PromoCodes, normalize)
 	b = append(b, `,"amount":`...)
 	b = appendString(b, p.Amount)
 	b = append(b, `,"currency":`...)
@@ -213,7 +227,7 @@ func appendOrderHoldExpired(b []byte, p *OrderHoldExpired) ([]byte, bool) {
 
 // appendAttribution writes an Attribution's fields, then cause (for
 // OrderEarningsAdjusted) when not nil.
-func appendAttribution(b []byte, a *Attribution, cause *string) ([]byte, bool) {
+func appendAttribution(b []byte, a *Attribution, cause *string, normalize bool) ([]byte, bool) {
 	b = append(b, `{"order_id":`...)
 	b = appendString(b, a.OrderID)
 	b = append(b, `,"brand_id":`...)
@@ -257,7 +271,7 @@ func appendAttribution(b []byte, a *Attribution, cause *string) ([]byte, bool) {
 	b = append(b, `,"version":`...)
 	b = strconv.AppendUint(b, a.Version, 10)
 	b = append(b, `,"decision":`...)
-	b, ok2 := appendDecision(b, &a.Decision)
+	b, ok2 := appendDecision(b, &a.Decision, normalize)
 	b = append(b, `,"last_event_at":`...)
 	b, ok3 := appendTime(b, a.LastEventAt)
 	if cause != nil {
@@ -267,17 +281,17 @@ func appendAttribution(b []byte, a *Attribution, cause *string) ([]byte, bool) {
 	return append(b, '}'), ok1 && ok2 && ok3
 }
 
-func appendOrderUnattributed(b []byte, u *OrderUnattributed) ([]byte, bool) {
+func appendOrderUnattributed(b []byte, u *OrderUnattributed, normalize bool) ([]byte, bool) {
 	b = append(b, `{"order_id":`...)
 	b = appendString(b, u.OrderID)
 	b = append(b, `,"brand_id":`...)
 	b = appendString(b, u.BrandID)
 	b = append(b, `,"promo_codes":`...)
-	b = appendStrings(b, u.PromoCodes)
+	b = appendStrings(b, u.PromoCodes, normalize)
 	b = append(b, `,"reason":`...)
 	b = appendString(b, u.Reason)
 	b = append(b, `,"decision":`...)
-	b, ok1 := appendDecision(b, &u.Decision)
+	b, ok1 := appendDecision(b, &u.Decision, normalize)
 	b = append(b, `,"amount":`...)
 	b = appendString(b, u.Amount)
 	b = append(b, `,"currency":`...)
@@ -291,9 +305,9 @@ func appendOrderUnattributed(b []byte, u *OrderUnattributed) ([]byte, bool) {
 	return append(b, '}'), ok1 && ok2
 }
 
-func appendDecision(b []byte, d *Decision) ([]byte, bool) {
+func appendDecision(b []byte, d *Decision, normalize bool) ([]byte, bool) {
 	b = append(b, `{"candidates":`...)
-	if d.Candidates == nil {
+	if d.Candidates == nil && !normalize {
 		return append(b, "null}"...), true
 	}
 	ok := true
@@ -337,9 +351,10 @@ func appendDecision(b []byte, d *Decision) ([]byte, bool) {
 	return append(b, "]}"...), ok
 }
 
-// appendStrings writes a []string as encoding/json does: null for nil.
-func appendStrings(b []byte, ss []string) []byte {
-	if ss == nil {
+// appendStrings writes a []string as encoding/json does: null for nil,
+// unless normalize.
+func appendStrings(b []byte, ss []string, normalize bool) []byte {
+	if ss == nil && !normalize {
 		return append(b, "null"...)
 	}
 	b = append(b, '[')
