@@ -177,16 +177,23 @@ func New(cfg Config) (*Worker, error) {
 // Prefix returns the key prefix of the worker's state.
 func (w *Worker) Prefix() string { return w.prefix }
 
+// MaxBatch is the MaxBatch of SubscriberConfig: a batch's round trips
+// (Redis, the catalog's bounds, the rows' appends, the commit) cost about
+// the same for 1,000 events as for 2,000, so bigger batches spend ~10%
+// less CPU per event; a batch of 2,000 still takes well under a second.
+const MaxBatch = 2000
+
 // SubscriberConfig returns the subscriber configuration that runs the
-// worker: Group on schemas.TopicOrders with Handler. The caller may tune
-// the other fields (MaxBatch: the default 1000 suits the worker). Its
-// DrainTimeout, which bounds a batch's handling, is IndexWait + 30 s: a
-// batch may wait that long for the code index.
+// worker: Group on schemas.TopicOrders with Handler, batches of up to
+// MaxBatch. The caller may tune the other fields. Its DrainTimeout, which
+// bounds a batch's handling, is IndexWait + 30 s: a batch may wait that
+// long for the code index.
 func (w *Worker) SubscriberConfig() eventstore.SubscriberConfig {
 	return eventstore.SubscriberConfig{
 		Group:        Group,
 		Topics:       []string{schemas.TopicOrders},
 		Handler:      w.Handler(),
+		MaxBatch:     MaxBatch,
 		Logger:       w.log,
 		DrainTimeout: w.wait + 30*time.Second,
 	}
