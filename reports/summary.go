@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -132,11 +133,23 @@ func rangeWhere(from, to time.Time) (string, []any) {
 	return q.clause()
 }
 
+// summarySlices split the creators (creator_id < the first, then between
+// two, then from the last) into slices whose aggregates over orders FINAL
+// run in parallel. On 18.16 one query's FINAL is a single merging stream,
+// aggregated by one thread: 3.7-4.5 s over 10 million orders here, 1.7-1.8 s
+// in 8 slices on 2 cores (doc.go). Exact whatever the ids: every version of
+// an order has the same creator_id (the sorting key's first column), so
+// each slice's FINAL sees all versions of its orders, and the slices
+// partition the creators. Balanced for ids of credentials.NewID ("crt_" and
+// random hex digits).
+var summarySlices = []string{"crt_2", "crt_4", "crt_6", "crt_8", "crt_a", "crt_c", "crt_e"}
+
 // Summary groups the orders placed in f's range by f.GroupBy and counts
 // them, sums their amounts and earnings per currency and counts their
-// decisions, from one aggregate over orders FINAL; the unattributed orders
-// come from one count over unattributed_orders FINAL (grouped when the
-// grouping applies to them).
+// decisions, from one query over orders FINAL (an aggregate per slice of
+// creators, summed: see summarySlices); the unattributed orders come from
+// one count over unattributed_orders FINAL (grouped when the grouping
+// applies to them), run at the same time.
 func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error) {
 	key, ok := summaryKeys[f.GroupBy]
 	if !ok {
@@ -149,10 +162,45 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 	if f.GroupBy == GroupByOffer {
 		name = "any(offer_name)"
 	}
-	q := "SELECT " + key + " AS k, " + name + ", currency, earnings_currency, count(), sum(amount), sum(earnings), " +
-		"countIf(status = 'approved'), countIf(status = 'rejected') FROM " + r.table(chproj.TableOrders) +
-		" FINAL" + where + " GROUP BY k, currency, earnings_currency"
-	rows, err := r.conn.Query(ctx, q, args...)
+	// One aggregate over orders FINAL per slice of creators, in parallel
+	// (UNION ALL), summed by the outer query: see summarySlices.
+	var parts []string
+	var qargs []any
+	for i := 0; i <= len(summarySlices); i++ {
+		q := &filterSQL{}
+		if !f.From.IsZero() {
+			q.immutable("placed_at >= toDateTime(?, 'UTC')", f.From.Unix())
+		}
+		if !f.To.IsZero() {
+			q.immutable("placed_at < toDateTime(?, 'UTC')", f.To.Unix())
+		}
+		if i > 0 {
+			q.immutable("creator_id >= ?", summarySlices[i-1])
+		}
+		if i < len(summarySlices) {
+			q.immutable("creator_id < ?", summarySlices[i])
+		}
+		clause, a := q.clause()
+		parts = append(parts, "SELECT "+key+" AS k, "+name+" AS name, currency, earnings_currency, count() AS n, sum(amount) AS gmv, "+
+			"sum(earnings) AS earned, countIf(status = 'approved') AS approved, countIf(status = 'rejected') AS rejected FROM "+
+			r.table(chproj.TableOrders)+" FINAL"+clause+" GROUP BY k, currency, earnings_currency")
+		qargs = append(qargs, a...)
+	}
+	q := "SELECT k, any(name), currency, earnings_currency, sum(n), sum(gmv), sum(earned), sum(approved), sum(rejected) FROM (" +
+		strings.Join(parts, " UNION ALL ") + ") GROUP BY k, currency, earnings_currency"
+	// The unattributed orders are counted meanwhile, on another connection.
+	ukey, grouped := unattributedKeys[f.GroupBy]
+	if !grouped {
+		ukey = "''"
+	}
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	unattributed := make(chan unattributedCounts, 1)
+	go func() {
+		unattributed <- r.countUnattributed(uctx, "SELECT "+ukey+" AS k, count() FROM "+r.table(chproj.TableUnattributed)+
+			" FINAL"+where+" GROUP BY k", args)
+	}()
+	rows, err := r.conn.Query(ctx, q, qargs...)
 	if err != nil {
 		return Summary{}, fmt.Errorf("reports: summary: %w", err)
 	}
@@ -190,30 +238,16 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 	rows.Close()
 
 	out := Summary{Totals: newSummaryGroup("")}
-	ukey, grouped := unattributedKeys[f.GroupBy]
+	u := <-unattributed
+	if u.err != nil {
+		return Summary{}, u.err
+	}
 	out.AttributionKnown = grouped
-	if !grouped {
-		ukey = "''"
-	}
-	urows, err := r.conn.Query(ctx, "SELECT "+ukey+" AS k, count() FROM "+r.table(chproj.TableUnattributed)+
-		" FINAL"+where+" GROUP BY k", args...)
-	if err != nil {
-		return Summary{}, fmt.Errorf("reports: summary: unattributed: %w", err)
-	}
-	defer urows.Close()
-	for urows.Next() {
-		var k string
-		var n uint64
-		if err := urows.Scan(&k, &n); err != nil {
-			return Summary{}, fmt.Errorf("reports: summary: unattributed: %w", err)
-		}
+	for k, n := range u.counts {
 		out.Totals.Unattributed += n
 		if grouped {
 			get(k).Unattributed += n
 		}
-	}
-	if err := urows.Err(); err != nil {
-		return Summary{}, fmt.Errorf("reports: summary: unattributed: %w", err)
 	}
 
 	out.Groups = make([]SummaryGroup, 0, len(groups))
@@ -250,6 +284,35 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 		}
 	}
 	return out, nil
+}
+
+// unattributedCounts are the unattributed orders per group key.
+type unattributedCounts struct {
+	counts map[string]uint64
+	err    error
+}
+
+func (r *Reports) countUnattributed(ctx context.Context, q string, args []any) unattributedCounts {
+	out := unattributedCounts{counts: map[string]uint64{}}
+	rows, err := r.conn.Query(ctx, q, args...)
+	if err != nil {
+		out.err = fmt.Errorf("reports: summary: unattributed: %w", err)
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n uint64
+		if err := rows.Scan(&k, &n); err != nil {
+			out.err = fmt.Errorf("reports: summary: unattributed: %w", err)
+			return out
+		}
+		out.counts[k] += n
+	}
+	if err := rows.Err(); err != nil {
+		out.err = fmt.Errorf("reports: summary: unattributed: %w", err)
+	}
+	return out
 }
 
 // fillCreatorNames sets the names of groups keyed by creator id.

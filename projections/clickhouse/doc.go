@@ -38,30 +38,73 @@
 //
 // # Reading
 //
-// Reads use FINAL, with every filter in WHERE: ClickHouse applies WHERE to
+// Reads use FINAL. Filters on columns that change between the versions of
+// an order (status, earnings, ...) go in WHERE: ClickHouse applies WHERE to
 // the merged (latest) rows, on 18.16 as on current releases
-// (TestFinalFiltersTheLatestVersion pins it). Never put a column that
-// changes (status, earnings, ...) in PREWHERE: PREWHERE filters the versions
-// before FINAL merges them, and a replaced row shows again (18.16 does
-// this). argMax(col, version) ... GROUP BY brand_id, order_id is exact too,
-// but was 5x slower than FINAL for a large creator on 18.16.
+// (TestFinalFiltersTheLatestVersion pins it). Never put such a column in
+// PREWHERE: PREWHERE filters the versions before FINAL merges them, and a
+// replaced row shows again (18.16 does this). Columns that are the same in
+// every version of an order may go in PREWHERE, and the reports put them
+// there: the sorting key (creator, placed time, brand, order), the
+// placement facts (amount, currency, country: a second placement with other
+// facts is poison) and the decision (offer, offer name at the decision,
+// code, request, platform: taken once, see package attribution,
+// "Emission"). Such a condition keeps or drops all versions of an order
+// together, so FINAL over the survivors is still exact, and it reads far
+// fewer rows (reports TestFilters pins it with a replaced version).
+// argMax(col, version) ... GROUP BY brand_id, order_id is exact too, but
+// was 5x slower than FINAL for a large creator, and 10-23 s against 4 s
+// over 10 million orders, on 18.16.
 //
-// Measured on 18.16 here (2 cores), 10 million orders, 20,000 creators:
-//   - a typical creator's (500 orders) first page, sorted by placed_at: 8-21
-//     ms; with status, country, offer-name and from filters 8-9 ms; totals
-//     per currency 4-13 ms.
-//   - a creator with 1.4 million orders: first page unbounded 0.5-1 s (ClickHouse
-//     18.16 reads the whole range before sorting: no read-in-order), 10-50 ms
-//     within the last 7 days (placed_at >= ...); totals 0.17-0.4 s. The API
-//     should page such creators by growing time windows.
-//   - monthly partitions (PARTITION BY toYYYYMM(placed_at)) made the typical
-//     first page 110-250 ms (FINAL pays per part, and every month is a part);
+// Measured on 18.16 here (2 cores shared with two other engineers' builds
+// and tests, so every figure is a range over repeats), over `attrib loadgen
+// clickhouse --orders 10000000` (1,000 creators, Zipf: the busiest has 1.34
+// million orders, the 10th 133,000, the median 2,700, the last 1,300; 50
+// brands; RUB, USD, EUR; background merges had folded it to 3 parts):
+//   - a creator's first page as the API reads it (Orders, then Totals),
+//     p50 / p99 over 6 creators with the busiest: see the README's table.
+//     Orders alone: p99 18-35 ms for most filter combinations, up to 275 ms
+//     for a rare combination (rejected, country AM, date_asc) of the busiest
+//     creator. Totals of the busiest creator (FINAL over 1.3 million rows):
+//     150-600 ms: FINAL alone (count()) costs 0.17 s there, without FINAL
+//     the same sum takes 40 ms.
+//   - Time slices: 18.16 has no read-in-order, so ORDER BY placed_at LIMIT
+//     n reads and merges every matching row of the creator: 1.5-2 s for the
+//     busiest creator's first page. The reports read a creator's page in
+//     slices of 1, 8, 64 and 512 days, then the rest, from the newest end
+//     (date_asc: from the creator's oldest order, min(placed_at) without
+//     FINAL, 20-40 ms for the busiest): 14-30 ms.
+//   - PREWHERE on unchanging columns: order_id filter on the busiest
+//     creator's totals 0.27 -> 0.05 s; country (rare) + status 0.4 -> 0.125
+//     s; a 30-day analyst summary 1.2-1.4 -> 0.7-0.77 s.
+//   - The analysts' summary over everything: FINAL over 10 million orders is
+//     one merging stream aggregated by one thread on 18.16 (max_threads does
+//     not help it): 3.7-4.5 s grouped by brand; count() FINAL alone takes
+//     1.7-2.0 s, the same aggregate without FINAL 1.1 s. The summary runs
+//     one aggregate per slice of creators (creator_id ranges; every version
+//     of an order is in the same slice) under UNION ALL, in parallel: 1.7-1.8
+//     s in 8 slices (2 slices: 2.9-4.4 s, badly balanced; 4: 1.9-2.4 s),
+//     still above the 1 s target. Tried and measured: a second table sorted
+//     for analysis, ORDER BY (brand_id, order_id) with only the summary's
+//     columns, in one part: count() FINAL 0.7 s, the summary 1.9-2.1 s, in
+//     2 slices 1.0-1.9 s (not added: one more part per projector flush, and
+//     the rebuild would have to fill and swap it too). Splitting by
+//     placed_at instead of creator gave nothing (the slices share granules).
+//     An exact roll-up is not possible (below), so under 1 s needs less
+//     data per FINAL: e.g. a roll-up of settled days recomputed off the
+//     request path with the live days read by FINAL.
+//   - CSV of 102,848 orders (one creator): 0.44-0.47 s; heap peak 22 MB
+//     with blocks of 8,192 rows (62 MB with the default 65,536); 1.34
+//     million orders: 4.3-5.0 s, 28 MB.
+//   - Earlier measurements (10 million orders, 20,000 creators): monthly
+//     partitions (PARTITION BY toYYYYMM(placed_at)) made the typical first
+//     page 110-250 ms (FINAL pays per part, and every month is a part);
 //     unpartitioned granules of 8192 rows 14-20 ms against 8-12 ms for 1024.
-//     Hence no partitioning and granules of 1024 rows.
-//   - earnings per day in a time zone for all creators (orders FINAL, GROUP BY
-//     toDate(placed_at, 'Europe/Moscow'), status, currency): 2.2 s.
-//   - the earnings_daily view filtered by one creator: 22 s, because 18.16
-//     does not push a WHERE into a view (enable_optimize_predicate_expression
+//     Hence no partitioning and granules of 1024 rows. Earnings per day in
+//     a time zone for all creators (orders FINAL, GROUP BY
+//     toDate(placed_at, 'Europe/Moscow'), status, currency): 2.2 s. The
+//     earnings_daily view filtered by one creator: 22 s, because 18.16 does
+//     not push a WHERE into a view (enable_optimize_predicate_expression
 //     does not help here): reports of one creator group orders FINAL with
 //     the creator in WHERE, the view is for whole-table analysis.
 //
@@ -168,8 +211,22 @@
 //
 // BenchmarkProjector (Handle alone, 8 partitions) and
 // BenchmarkProjectorFromLog (the embedded broker, a subscriber and
-// ClickHouse, all on the same 2 cores): 40,000-86,000 and 46,000-58,000
-// events/s here, shared with other work on the machine. About 55% of the
-// CPU is encoding/json: the subscriber's envelope decode (10 µs an event)
-// and DecodeTrusted (10 µs); an insert of 10,000 rows takes 50-100 ms.
+// ClickHouse, all on the same 2 cores), shared with other work on the
+// machine: with the schemas package's hand-written JSON codec and flushes
+// of 10,000 events, 27,000-58,000 events/s (best 50,000-58,000); with
+// flushes of 40,000 (DefaultBatchRows now), 34,000-80,000 (best 76,000-
+// 80,000); the live path 22,000-48,000 either way (the subscriber's
+// envelope decode and the broker dominate it). Go is no longer the limit:
+// it used 17% of the two cores during BenchmarkProjector (DecodeTrusted 29%
+// of that, the decision's JSON 10%, decimal columns 8%). Each flush waits
+// for ClickHouse: a part per table, then the watermark insert after the
+// data; an insert of 5,000 order rows takes 25-35 ms on an idle server and
+// 100-180 ms while merges and other work run, 8 rows 3-6 ms idle and 17-50
+// ms busy, so fewer, bigger flushes win. The 100,000 events/s target is not
+// met here.
+//
+// Generated data: `attrib loadgen clickhouse` (package chload) fills a
+// database of its own through Migrate, so with exactly these tables; 13.7
+// million rows (10 million orders) in 172 s, 80,000 rows/s on average and
+// 153,000 at best, bound by the server's inserts and merges.
 package chproj
