@@ -36,8 +36,9 @@ func MarshalEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 		return marshalFallback(dst, e)
 	}
 	n := len(dst)
-	// The fixed text, two times and the strings (escapes may add more).
-	size := 200 + len(e.EventID) + len(e.Type) + len(e.AggregateKey) + len(e.BrandID) +
+	// The keys and punctuation (about 200 bytes), two times (up to 37
+	// each) and the strings (escapes may add more).
+	size := 320 + len(e.EventID) + len(e.Type) + len(e.AggregateKey) + len(e.BrandID) +
 		len(e.CausationID) + len(e.CorrelationID) + len(e.Payload)
 	b := slices.Grow(dst, size)
 	b = append(b, `{"event_id":`...)
@@ -112,11 +113,16 @@ func marshalNormalized(p Event) ([]byte, error) {
 // payloadSize guesses the size of a payload's JSON, so that it is written
 // into one allocation.
 func payloadSize(p Event) int {
-	switch p.(type) {
-	case OrderAttributed, *OrderAttributed, OrderEarningsAdjusted, *OrderEarningsAdjusted:
-		return 1024
-	case OrderUnattributed, *OrderUnattributed:
-		return 512
+	const row, candidate = 768, 256 // a row is ~650 bytes and ~250 a candidate
+	switch v := p.(type) {
+	case OrderAttributed:
+		return row + candidate*len(v.Decision.Candidates)
+	case OrderEarningsAdjusted:
+		return row + candidate*len(v.Decision.Candidates)
+	case OrderUnattributed:
+		return 256 + candidate*len(v.Decision.Candidates)
+	case *OrderAttributed, *OrderEarningsAdjusted, *OrderUnattributed:
+		return 2 * row
 	}
 	return 256
 }
