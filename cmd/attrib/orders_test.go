@@ -296,18 +296,7 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 // columns cols (comma-separated, a prefix of the header), sorted.
 func (e *engine) csvRows(token, path, cols string) []string {
 	e.t.Helper()
-	req, _ := http.NewRequest("GET", e.base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		raw, _ := io.ReadAll(resp.Body)
-		e.t.Fatalf("GET %s = %d %s", path, resp.StatusCode, raw)
-	}
-	recs, err := csv.NewReader(resp.Body).ReadAll()
+	recs, err := csv.NewReader(strings.NewReader(e.raw(token, path))).ReadAll()
 	if err != nil {
 		e.t.Fatalf("GET %s: not CSV: %v", path, err)
 	}
