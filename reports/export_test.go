@@ -4,3 +4,10 @@ import "time"
 
 // SetNow sets the clock the creator's pages are sliced from.
 func SetNow(r *Reports, now func() time.Time) { r.now = now }
+
+// MarkBusy makes the creator's totals summed in slices.
+func MarkBusy(r *Reports, creator string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.busy[creator] = true
+}

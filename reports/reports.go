@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -159,6 +160,9 @@ type Reports struct {
 	conn driver.Conn
 	db   string // quoted
 	now  func() time.Time
+
+	mu   sync.Mutex
+	busy map[string]bool // creators whose totals are summed in slices
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -170,7 +174,7 @@ func New(conn driver.Conn, database string) *Reports {
 	if !identifier.MatchString(database) {
 		panic(fmt.Sprintf("reports: database name %q: want letters, digits and '_'", database))
 	}
-	return &Reports{conn: conn, db: "`" + database + "`", now: time.Now}
+	return &Reports{conn: conn, db: "`" + database + "`", now: time.Now, busy: map[string]bool{}}
 }
 
 func (r *Reports) table(name string) string { return r.db + "." + name }
@@ -466,12 +470,73 @@ func (r *Reports) fillBrands(ctx context.Context, orders []Order, cache map[stri
 	return nil
 }
 
+// busyOrders is the number of orders from which a creator's totals are
+// summed in slices (see totalsSlices).
+const busyOrders = 50_000
+
+// totalsSlices are the ages (before now) at which a busy creator's totals
+// are cut into placed-time slices, one aggregate over orders FINAL each,
+// run in parallel under UNION ALL: on 18.16 one FINAL is one thread, and a
+// creator's orders are one range of the sorting key ordered by placed_at,
+// so the slices read disjoint granules. Exact: every version of an order
+// has the same placed time. For the busiest creator of the benchmark (1.3
+// million orders) 0.25-0.47 s -> 0.15-0.23 s; for a light creator the four
+// queries cost more than one (15-46 ms against 4-15 ms), hence only for
+// creators known to be busy.
+var totalsSlices = []time.Duration{365 * 24 * time.Hour, 180 * 24 * time.Hour, 60 * 24 * time.Hour}
+
+// isBusy reports whether a creator's last totals counted busyOrders or more.
+func (r *Reports) isBusy(creator string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.busy[creator]
+}
+
+// noteTotals remembers whether creator is busy, from totals of n orders
+// (narrowed by other filters when narrowed).
+func (r *Reports) noteTotals(creator string, n uint64, narrowed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case n >= busyOrders:
+		if len(r.busy) >= 100_000 { // a bound; the hint is only about speed
+			clear(r.busy)
+		}
+		r.busy[creator] = true
+	case !narrowed:
+		delete(r.busy, creator)
+	}
+}
+
 // Totals counts the orders matching f (Limit and After are ignored) and
-// sums their earnings per currency.
+// sums their earnings per currency. A creator known to be busy is summed
+// in slices (totalsSlices).
 func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
-	where, args := r.filter(f).clause()
-	rows, err := r.conn.Query(ctx, "SELECT earnings_currency, count(), sum(earnings) FROM "+
-		r.table(chproj.TableOrders)+" FINAL"+where+" GROUP BY earnings_currency", args...)
+	var q string
+	var args []any
+	if f.CreatorID != "" && f.OrderID == "" && r.isBusy(f.CreatorID) {
+		now := r.now().UTC().Truncate(24 * time.Hour)
+		var parts []string
+		for i := 0; i <= len(totalsSlices); i++ {
+			fs := r.filter(f)
+			if i > 0 {
+				fs.immutable("placed_at >= toDateTime(?, 'UTC')", now.Add(-totalsSlices[i-1]).Unix())
+			}
+			if i < len(totalsSlices) {
+				fs.immutable("placed_at < toDateTime(?, 'UTC')", now.Add(-totalsSlices[i]).Unix())
+			}
+			where, a := fs.clause()
+			parts = append(parts, "SELECT earnings_currency AS cur, count() AS n, sum(earnings) AS earned FROM "+
+				r.table(chproj.TableOrders)+" FINAL"+where+" GROUP BY cur")
+			args = append(args, a...)
+		}
+		q = "SELECT cur, sum(n), sum(earned) FROM (" + strings.Join(parts, " UNION ALL ") + ") GROUP BY cur"
+	} else {
+		where, a := r.filter(f).clause()
+		q, args = "SELECT earnings_currency, count(), sum(earnings) FROM "+r.table(chproj.TableOrders)+" FINAL"+where+
+			" GROUP BY earnings_currency", a
+	}
+	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {
 		return Totals{}, fmt.Errorf("reports: totals: %w", err)
 	}
@@ -491,6 +556,11 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return Totals{}, fmt.Errorf("reports: totals: %w", err)
+	}
+	if f.CreatorID != "" {
+		narrowed := f.Offer != "" || f.Status != "" || f.Country != "" || f.OrderID != "" || f.PromoCode != "" ||
+			f.Brand != "" || !f.From.IsZero() || !f.To.IsZero()
+		r.noteTotals(f.CreatorID, t.Orders, narrowed)
 	}
 	return t, nil
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -21,7 +23,9 @@ func TestPagesAcrossWindows(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	ages := []time.Duration{-time.Hour, 0, time.Second, time.Hour, 23 * time.Hour, 25 * time.Hour, 7 * 24 * time.Hour,
 		9 * 24 * time.Hour, 63 * 24 * time.Hour, 65 * 24 * time.Hour, 300 * 24 * time.Hour, 511 * 24 * time.Hour,
-		513 * 24 * time.Hour, 900 * 24 * time.Hour, 2000 * 24 * time.Hour}
+		513 * 24 * time.Hour, 900 * 24 * time.Hour, 2000 * 24 * time.Hour,
+		// Exactly on the busy totals' slice bounds (days before today 00:00).
+		60*24*time.Hour + 12*time.Hour, 365*24*time.Hour + 12*time.Hour}
 	var rows []row
 	type want struct {
 		id     string
@@ -114,6 +118,28 @@ func TestPagesAcrossWindows(t *testing.T) {
 					}
 					if !slices.Equal(got, exp) {
 						t.Fatalf("pages\n got %v\nwant %v", got, exp)
+					}
+					// Totals, in one query and in slices (a busy creator's).
+					f.After = nil
+					whole, err := r.Totals(ctx, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					busy := reports.New(conn, db)
+					reports.SetNow(busy, func() time.Time { return now })
+					reports.MarkBusy(busy, "c1")
+					sliced, err := busy.Totals(ctx, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					wantEarned := decimal.NewFromInt(int64(len(exp)))
+					if slices.Contains(exp, "b1/o03-1") {
+						wantEarned = wantEarned.Add(decimal.NewFromInt(1)) // its latest version earns 2
+					}
+					for _, tot := range []reports.Totals{whole, sliced} {
+						if tot.Orders != uint64(len(exp)) || !tot.Earnings["RUB"].Equal(wantEarned) || len(tot.Earnings) != 1 {
+							t.Fatalf("totals %+v (whole %+v), want %d orders earning %s RUB", tot, whole, len(exp), wantEarned)
+						}
 					}
 				})
 			}
