@@ -27,6 +27,9 @@ type order struct {
 	// holdBefore is the hold schedule member the order had before the
 	// batch ("" if no hold was due), holdAfter the one it has after.
 	holdBefore, holdAfter string
+	// cached: the state came from the partition's cache, so it and its
+	// hold schedule member are what the last successful write stored.
+	cached bool
 	// out is what Decide said; row is the emitted row's envelope, rowData
 	// its stored form (nil when nothing was emitted).
 	out     attribution.Outcome
@@ -69,7 +72,7 @@ func (w *Worker) loadStates(ctx context.Context, orders []*order, ps *partitionS
 		load = make([]*order, 0, len(orders))
 		for _, o := range orders {
 			if c, ok := ps.cache.take(o.key); ok {
-				o.st, o.holdBefore = c.st, c.hold
+				o.st, o.holdBefore, o.cached = c.st, c.hold, true
 				continue
 			}
 			load = append(load, o)
@@ -172,8 +175,11 @@ func dueScore(t time.Time) float64 {
 // updates the hold schedule of the orders partition, in one pipelined round
 // trip (none if there is nothing to write). Every command is idempotent, so
 // a batch retried after a partial write writes the same again. A due hold
-// is written again for every order the batch touched, so that a retry
-// after a write that stored the state but not the schedule repairs it.
+// is written again for every order the batch touched whose state was read
+// from Redis, so that a retry after a write that stored the state but not
+// the schedule repairs it; a state from the cache was stored with its
+// schedule by a write that succeeded, so an unchanged hold is not written
+// again (if the hold emitter removed it since, its expiry is in the log).
 func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order, rt *int) error {
 	pipe := w.rdb.Pipeline()
 	var add []redis.Z
@@ -188,7 +194,7 @@ func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order
 		}
 		after := holdMember(&o.st)
 		o.holdAfter = after
-		if after != "" {
+		if after != "" && (!o.cached || after != o.holdBefore) {
 			h, _ := attribution.HoldDue(&o.st)
 			add = append(add, redis.Z{Score: dueScore(h.HoldEndsAt), Member: after})
 		}
