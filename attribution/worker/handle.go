@@ -97,6 +97,8 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 func (w *Worker) gather(b *eventstore.Batch) []*order {
 	var orders []*order
 	byKey := make(map[string]*order)
+	// One allocation for the batch's orders (at most one per message).
+	slab := make([]order, 0, len(b.Messages))
 	for i := range b.Messages {
 		if _, rejected := b.Rejected(i); rejected {
 			continue // undecodable envelope (Replay marks them)
@@ -119,7 +121,8 @@ func (w *Worker) gather(b *eventstore.Batch) []*order {
 		key := w.orderKey(brandID, orderID)
 		o := byKey[key]
 		if o == nil {
-			o = &order{key: key, brandID: brandID, orderID: orderID}
+			slab = append(slab, order{key: key, brandID: brandID, orderID: orderID})
+			o = &slab[len(slab)-1]
 			byKey[key] = o
 			orders = append(orders, o)
 		}
@@ -363,7 +366,9 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order,
 		return err
 	}
 	recorded := w.now()
-	groups := make(map[int][]schemas.Envelope)
+	envs := make([]schemas.Envelope, 0, len(orders))
+	parts := make([]int, 0, len(orders))
+	counts := make([]int, nAttr)
 	var emitted []*order
 	for _, o := range orders {
 		if o.out.Event == nil {
@@ -380,10 +385,24 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order,
 		if n := len(o.items); n > 0 {
 			env = env.CausedBy(b.Messages[o.items[n-1].i].Envelope)
 		}
-		o.row = &env
 		p := eventstore.PartitionOf(key, nAttr)
-		groups[p] = append(groups[p], env)
+		envs = append(envs, env)
+		parts = append(parts, p)
+		counts[p]++
 		emitted = append(emitted, o)
+	}
+	// One backing array, each partition's rows in the order of the batch.
+	groups := make(map[int][]schemas.Envelope)
+	byPart := make([]schemas.Envelope, len(envs))
+	start := 0
+	for p, n := range counts {
+		if n > 0 {
+			groups[p] = byPart[start : start : start+n]
+			start += n
+		}
+	}
+	for i, env := range envs {
+		groups[parts[i]] = append(groups[parts[i]], env)
 	}
 	if err := w.appendRows(ctx, groups); err != nil {
 		return err
@@ -400,7 +419,7 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order,
 			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err)
 		}
 		o.rowData = data
-		w.m.rows.WithLabelValues(o.row.Type).Inc()
+		w.m.rows.WithLabelValues(o.out.Event.EventType()).Inc()
 	}
 	return nil
 }

@@ -30,10 +30,9 @@ type order struct {
 	// cached: the state came from the partition's cache, so it and its
 	// hold schedule member are what the last successful write stored.
 	cached bool
-	// out is what Decide said; row is the emitted row's envelope, rowData
-	// its stored form (nil when nothing was emitted).
+	// out is what Decide said; rowData the stored form of the emitted row
+	// (nil when nothing was emitted).
 	out     attribution.Outcome
-	row     *schemas.Envelope
 	rowData []byte
 }
 
