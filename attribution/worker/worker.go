@@ -248,7 +248,22 @@ func (w *Worker) holdsKey(partition int) string {
 	return w.prefix + kHolds + strconv.Itoa(partition)
 }
 
-func eventField(offset int64) string { return fmt.Sprintf("%s%020d", fEvent, offset) }
+// eventField is fmt.Sprintf("%s%020d", fEvent, offset), without fmt (it
+// runs for every event applied).
+func eventField(offset int64) string {
+	if offset < 0 {
+		return fmt.Sprintf("%s%020d", fEvent, offset) // never: offsets are not negative
+	}
+	var b [len(fEvent) + 20]byte
+	copy(b[:], fEvent)
+	digits := strconv.AppendInt(b[len(fEvent):len(fEvent)], offset, 10)
+	pad := 20 - len(digits)
+	copy(b[len(fEvent)+pad:], digits)
+	for i := len(fEvent); i < len(fEvent)+pad; i++ {
+		b[i] = '0'
+	}
+	return string(b[:])
+}
 
 var segEscaper = strings.NewReplacer("%", "%25", ":", "%3A", "{", "%7B", "}", "%7D")
 
