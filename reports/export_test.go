@@ -9,5 +9,5 @@ func SetNow(r *Reports, now func() time.Time) { r.now = now }
 func MarkBusy(r *Reports, creator string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.busy[creator] = true
+	r.sizes[creator] = busyOrders
 }

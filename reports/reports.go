@@ -161,8 +161,8 @@ type Reports struct {
 	db   string // quoted
 	now  func() time.Time
 
-	mu   sync.Mutex
-	busy map[string]bool // creators whose totals are summed in slices
+	mu    sync.Mutex
+	sizes map[string]uint64 // creators' order counts at their last totals
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -174,7 +174,7 @@ func New(conn driver.Conn, database string) *Reports {
 	if !identifier.MatchString(database) {
 		panic(fmt.Sprintf("reports: database name %q: want letters, digits and '_'", database))
 	}
-	return &Reports{conn: conn, db: "`" + database + "`", now: time.Now, busy: map[string]bool{}}
+	return &Reports{conn: conn, db: "`" + database + "`", now: time.Now, sizes: map[string]uint64{}}
 }
 
 func (r *Reports) table(name string) string { return r.db + "." + name }
@@ -360,9 +360,11 @@ func (r *Reports) readPage(ctx context.Context, f OrderFilter, n int, page *Page
 // slices splits f into filters over consecutive placed-time slices, in
 // the order of f.Sort, whose union is f's range. Only a creator's listing
 // is split (the placed time is second in the sorting key, after the
-// creator); a lookup by order id is not (it is one row).
+// creator), unless the creator is known to be light (its last totals
+// counted fewer than busyOrders: one query over its few orders is cheaper
+// than several); a lookup by order id is not (it is one row).
 func (r *Reports) slices(ctx context.Context, f OrderFilter) ([]OrderFilter, error) {
-	if f.CreatorID == "" || f.OrderID != "" {
+	if f.CreatorID == "" || f.OrderID != "" || r.isLight(f.CreatorID) {
 		return []OrderFilter{f}, nil
 	}
 	// lo and hi bound the range: [lo, hi), zero for unbounded.
@@ -485,26 +487,42 @@ const busyOrders = 50_000
 // creators known to be busy.
 var totalsSlices = []time.Duration{365 * 24 * time.Hour, 180 * 24 * time.Hour, 60 * 24 * time.Hour}
 
-// isBusy reports whether a creator's last totals counted busyOrders or more.
-func (r *Reports) isBusy(creator string) bool {
+// size returns the creator's order count at its last totals (a lower
+// bound when those were narrowed by filters) and whether it is known.
+func (r *Reports) size(creator string) (uint64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.busy[creator]
+	n, ok := r.sizes[creator]
+	return n, ok
 }
 
-// noteTotals remembers whether creator is busy, from totals of n orders
-// (narrowed by other filters when narrowed).
+// isBusy reports whether a creator is known to have busyOrders or more.
+func (r *Reports) isBusy(creator string) bool {
+	n, ok := r.size(creator)
+	return ok && n >= busyOrders
+}
+
+// isLight reports whether a creator is known to have fewer than
+// busyOrders orders: its page is read in one query, cheaper than slices.
+func (r *Reports) isLight(creator string) bool {
+	n, ok := r.size(creator)
+	return ok && n < busyOrders
+}
+
+// noteTotals remembers the creator's size from totals of n orders
+// (narrowed by other filters when narrowed: then only a lower bound). The
+// sizes only choose between equally exact queries.
 func (r *Reports) noteTotals(creator string, n uint64, narrowed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch {
-	case n >= busyOrders:
-		if len(r.busy) >= 100_000 { // a bound; the hint is only about speed
-			clear(r.busy)
-		}
-		r.busy[creator] = true
-	case !narrowed:
-		delete(r.busy, creator)
+	if narrowed && n < busyOrders {
+		return
+	}
+	if len(r.sizes) >= 100_000 { // a bound on the hint's memory
+		clear(r.sizes)
+	}
+	if cur, ok := r.sizes[creator]; !narrowed || !ok || n > cur {
+		r.sizes[creator] = n
 	}
 }
 

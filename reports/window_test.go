@@ -49,9 +49,16 @@ func TestPagesAcrossWindows(t *testing.T) {
 	// A newer version of o03-1 in another part: approved.
 	insertOrders(t, conn, db, row{creator: "c1", brand: "b1", order: "o03-1", offer: "f1", offerName: "Deal", code: "C1", status: "approved",
 		currency: "RUB", country: "RU", earnCur: "RUB", amount: "10", earnings: "2", placed: now.Add(-time.Hour), version: 2})
-	r := reports.New(conn, db)
-	reports.SetNow(r, func() time.Time { return now })
 	ctx := context.Background()
+	// sliced pages a creator it knows nothing about in time slices; learned
+	// has seen the creator's totals (a light creator): one query a page.
+	sliced := reports.New(conn, db)
+	reports.SetNow(sliced, func() time.Time { return now })
+	learned := reports.New(conn, db)
+	reports.SetNow(learned, func() time.Time { return now })
+	if _, err := learned.Totals(ctx, reports.OrderFilter{CreatorID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name     string
@@ -67,81 +74,85 @@ func TestPagesAcrossWindows(t *testing.T) {
 	} {
 		for _, sort := range []string{reports.SortDateDesc, reports.SortDateAsc} {
 			for _, limit := range []int{1, 2, 4, 100} {
-				t.Run(fmt.Sprintf("%s/%s/limit=%d", tc.name, sort, limit), func(t *testing.T) {
-					var exp []string
-					for _, w := range all {
-						if (!tc.from.IsZero() && w.placed.Before(tc.from)) || (!tc.to.IsZero() && !w.placed.Before(tc.to)) {
-							continue
+				for ri, r := range []*reports.Reports{sliced, learned} {
+					t.Run(fmt.Sprintf("%s/%s/limit=%d/%s", tc.name, sort, limit, []string{"sliced", "learned"}[ri]), func(t *testing.T) {
+						var exp []string
+						for _, w := range all {
+							if (!tc.from.IsZero() && w.placed.Before(tc.from)) || (!tc.to.IsZero() && !w.placed.Before(tc.to)) {
+								continue
+							}
+							if tc.status == "pending" && w.id == "b1/o03-1" {
+								continue
+							}
+							exp = append(exp, w.id)
 						}
-						if tc.status == "pending" && w.id == "b1/o03-1" {
-							continue
+						byTime := map[string]time.Time{}
+						for _, w := range all {
+							byTime[w.id] = w.placed
 						}
-						exp = append(exp, w.id)
-					}
-					byTime := map[string]time.Time{}
-					for _, w := range all {
-						byTime[w.id] = w.placed
-					}
-					slices.SortFunc(exp, func(a, b string) int {
-						c := byTime[a].Compare(byTime[b])
-						if c == 0 {
-							c = strings.Compare(a, b)
+						slices.SortFunc(exp, func(a, b string) int {
+							c := byTime[a].Compare(byTime[b])
+							if c == 0 {
+								c = strings.Compare(a, b)
+							}
+							if sort == reports.SortDateDesc {
+								return -c
+							}
+							return c
+						})
+						f := reports.OrderFilter{CreatorID: "c1", From: tc.from, To: tc.to, Status: tc.status, Sort: sort, Limit: limit}
+						var got []string
+						for pages := 0; ; pages++ {
+							if pages > len(all)+1 {
+								t.Fatalf("paging does not end: %v", got)
+							}
+							p, err := r.Orders(ctx, f)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if len(p.Orders) > limit {
+								t.Fatalf("page of %d orders, limit %d", len(p.Orders), limit)
+							}
+							for _, o := range p.Orders {
+								got = append(got, o.BrandID+"/"+o.OrderID)
+								if o.OrderID == "o03-1" && (o.Status != "approved" || o.Earnings.String() != "2") {
+									t.Fatalf("o03-1 shows an older version: %+v", o)
+								}
+							}
+							if p.Next == nil {
+								break
+							}
+							f.After = p.Next
 						}
-						if sort == reports.SortDateDesc {
-							return -c
+						if !slices.Equal(got, exp) {
+							t.Fatalf("pages\n got %v\nwant %v", got, exp)
 						}
-						return c
-					})
-					f := reports.OrderFilter{CreatorID: "c1", From: tc.from, To: tc.to, Status: tc.status, Sort: sort, Limit: limit}
-					var got []string
-					for pages := 0; ; pages++ {
-						if pages > len(all)+1 {
-							t.Fatalf("paging does not end: %v", got)
-						}
-						p, err := r.Orders(ctx, f)
+						// Totals, in one query and in slices (a busy creator's).
+						f.After = nil
+						// Another Reports: totals teach a Reports the creator's
+						// size, and r must keep slicing its pages.
+						whole, err := reports.New(conn, db).Totals(ctx, f)
 						if err != nil {
 							t.Fatal(err)
 						}
-						if len(p.Orders) > limit {
-							t.Fatalf("page of %d orders, limit %d", len(p.Orders), limit)
+						busy := reports.New(conn, db)
+						reports.SetNow(busy, func() time.Time { return now })
+						reports.MarkBusy(busy, "c1")
+						sliced, err := busy.Totals(ctx, f)
+						if err != nil {
+							t.Fatal(err)
 						}
-						for _, o := range p.Orders {
-							got = append(got, o.BrandID+"/"+o.OrderID)
-							if o.OrderID == "o03-1" && (o.Status != "approved" || o.Earnings.String() != "2") {
-								t.Fatalf("o03-1 shows an older version: %+v", o)
+						wantEarned := decimal.NewFromInt(int64(len(exp)))
+						if slices.Contains(exp, "b1/o03-1") {
+							wantEarned = wantEarned.Add(decimal.NewFromInt(1)) // its latest version earns 2
+						}
+						for _, tot := range []reports.Totals{whole, sliced} {
+							if tot.Orders != uint64(len(exp)) || !tot.Earnings["RUB"].Equal(wantEarned) || len(tot.Earnings) != 1 {
+								t.Fatalf("totals %+v (whole %+v), want %d orders earning %s RUB", tot, whole, len(exp), wantEarned)
 							}
 						}
-						if p.Next == nil {
-							break
-						}
-						f.After = p.Next
-					}
-					if !slices.Equal(got, exp) {
-						t.Fatalf("pages\n got %v\nwant %v", got, exp)
-					}
-					// Totals, in one query and in slices (a busy creator's).
-					f.After = nil
-					whole, err := r.Totals(ctx, f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					busy := reports.New(conn, db)
-					reports.SetNow(busy, func() time.Time { return now })
-					reports.MarkBusy(busy, "c1")
-					sliced, err := busy.Totals(ctx, f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					wantEarned := decimal.NewFromInt(int64(len(exp)))
-					if slices.Contains(exp, "b1/o03-1") {
-						wantEarned = wantEarned.Add(decimal.NewFromInt(1)) // its latest version earns 2
-					}
-					for _, tot := range []reports.Totals{whole, sliced} {
-						if tot.Orders != uint64(len(exp)) || !tot.Earnings["RUB"].Equal(wantEarned) || len(tot.Earnings) != 1 {
-							t.Fatalf("totals %+v (whole %+v), want %d orders earning %s RUB", tot, whole, len(exp), wantEarned)
-						}
-					}
-				})
+					})
+				}
 			}
 		}
 	}
