@@ -14,6 +14,7 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/internal/kafkatest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -26,36 +27,18 @@ func uniqueName(t testing.TB, kind string) string {
 	return fmt.Sprintf("test.%s.%s.%d.%d", kind, strings.ToLower(name), os.Getpid(), topicSeq.Add(1))
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("ATTRIB_TEST_VERBOSE") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-}
+func testLogger() *slog.Logger { return kafkatest.Logger() }
 
 // startBroker starts an embedded cluster for one test and stops it at the end.
 func startBroker(t testing.TB, cfg embedded.Config) *embedded.Broker {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
-	}
-	b, err := embedded.Start(cfg)
-	if err != nil {
-		t.Fatalf("start embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return kafkatest.StartBroker(t, cfg)
 }
 
 // openStore opens a store on addrs and closes it at the end of the test.
 func openStore(t testing.TB, addrs []string) *eventstore.Store {
 	t.Helper()
-	s, err := eventstore.Open(context.Background(), eventstore.Config{Brokers: addrs, Partitions: 4, Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return kafkatest.OpenStore(t, addrs, 4)
 }
 
 func ensureTopic(t testing.TB, s *eventstore.Store, topic string, partitions int) {
@@ -129,38 +112,7 @@ func (c *collector) waitFor(t testing.TB, timeout time.Duration, what string, co
 // called (or the test ends); stop waits for Run to return.
 func runSubscriber(t testing.TB, s *eventstore.Store, cfg eventstore.SubscriberConfig) (stop func()) {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
-	}
-	if cfg.SessionTimeout == 0 {
-		cfg.SessionTimeout = 6 * time.Second
-		cfg.RebalanceTimeout = 6 * time.Second
-		cfg.HeartbeatInterval = 300 * time.Millisecond
-		cfg.RetryMin = 20 * time.Millisecond
-		cfg.RetryMax = 500 * time.Millisecond
-	}
-	sub, err := eventstore.NewSubscriber(s, cfg)
-	if err != nil {
-		t.Fatalf("new subscriber: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sub.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("subscriber %s: %v", cfg.Group, err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("subscriber %s did not stop within 30s", cfg.Group)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	_, stop = kafkatest.RunSubscriber(t, s, cfg)
 	return stop
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,18 +23,13 @@ import (
 	"github.com/attrib-engine/attrib/catalog"
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/internal/kafkatest"
 	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-func testLogger() *slog.Logger {
-	level := slog.LevelError
-	if os.Getenv("ATTRIB_TEST_VERBOSE") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+func testLogger() *slog.Logger { return kafkatest.Logger() }
 
 // t0 is the start of every test's catalog history.
 var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
@@ -158,25 +152,8 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	for _, o := range opts {
 		o(&ro)
 	}
-	b, err := embedded.Start(embedded.Config{Logger: testLogger(), DataDir: ro.dataDir})
-	if err != nil {
-		t.Fatalf("start embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	r.store, err = eventstore.Open(context.Background(), eventstore.Config{Brokers: b.Addrs(), Partitions: ro.partitions, Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = r.store.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var specs []eventstore.TopicSpec
-	for _, topic := range schemas.Topics() {
-		specs = append(specs, eventstore.TopicSpec{Name: topic})
-	}
-	if err := r.store.EnsureTopics(ctx, specs...); err != nil {
-		t.Fatalf("ensure topics: %v", err)
-	}
+	b := kafkatest.StartBroker(t, embedded.Config{DataDir: ro.dataDir})
+	r.store = kafkatest.OpenStore(t, b.Addrs(), ro.partitions, schemas.Topics()...)
 
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -228,28 +205,7 @@ func (r *rig) run(cfg eventstore.SubscriberConfig) (stop func()) {
 	cfg.Logger = testLogger()
 	cfg.SessionTimeout, cfg.RebalanceTimeout, cfg.HeartbeatInterval = 6*time.Second, 6*time.Second, 300*time.Millisecond
 	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 300*time.Millisecond
-	sub, err := eventstore.NewSubscriber(r.store, cfg)
-	if err != nil {
-		r.t.Fatalf("new subscriber: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sub.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					r.t.Errorf("subscriber %s: %v", cfg.Group, err)
-				}
-			case <-time.After(30 * time.Second):
-				r.t.Errorf("subscriber %s did not stop within 30s", cfg.Group)
-			}
-		})
-	}
-	r.t.Cleanup(stop)
+	_, stop = kafkatest.RunSubscriber(r.t, r.store, cfg)
 	return stop
 }
 

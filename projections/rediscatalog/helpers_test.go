@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"log/slog"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +13,13 @@ import (
 
 	"github.com/attrib-engine/attrib/catalog"
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/internal/kafkatest"
 	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-func testLogger() *slog.Logger {
-	level := slog.LevelError
-	if os.Getenv("ATTRIB_TEST_VERBOSE") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+func testLogger() *slog.Logger { return kafkatest.Logger() }
 
 // roundTrips counts a client's Redis round trips.
 type roundTrips = testenv.RedisRoundTrips
@@ -63,55 +55,14 @@ func newProjection(t testing.TB) (*rediscatalog.Projection, *roundTrips, *redis.
 // with the catalog topic in 4 partitions.
 func openStore(t testing.TB) *eventstore.Store {
 	t.Helper()
-	b, err := embedded.Start(embedded.Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("start embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	s, err := eventstore.Open(context.Background(), eventstore.Config{Brokers: b.Addrs(), Partitions: 4, Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.EnsureTopics(ctx, eventstore.TopicSpec{Name: schemas.TopicCatalog}); err != nil {
-		t.Fatalf("ensure catalog topic: %v", err)
-	}
-	return s
+	return kafkatest.NewStore(t, 4, schemas.TopicCatalog)
 }
 
 // runSubscriber runs the projection's subscriber until stop is called or
 // the test ends; stop waits for it to leave the group.
 func runSubscriber(t testing.TB, s *eventstore.Store, p *rediscatalog.Projection) (sub *eventstore.Subscriber, stop func()) {
 	t.Helper()
-	cfg := p.SubscriberConfig()
-	cfg.Logger = testLogger()
-	cfg.SessionTimeout, cfg.RebalanceTimeout, cfg.HeartbeatInterval = 6*time.Second, 6*time.Second, 300*time.Millisecond
-	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 500*time.Millisecond
-	sub, err := eventstore.NewSubscriber(s, cfg)
-	if err != nil {
-		t.Fatalf("new subscriber: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sub.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("subscriber: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("subscriber did not stop within 30s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return sub, stop
+	return kafkatest.RunSubscriber(t, s, p.SubscriberConfig())
 }
 
 // waitCaughtUp waits until the projection's watermarks reach the end of
