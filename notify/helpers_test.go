@@ -29,7 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/internal/kafkatest"
 	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/notify"
 	"github.com/attrib-engine/attrib/schemas"
@@ -351,21 +351,7 @@ type logEnv struct {
 
 func startLog(t testing.TB) *logEnv {
 	t.Helper()
-	b, err := embedded.Start(embedded.Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("start embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := eventstore.Open(ctx, eventstore.Config{Brokers: b.Addrs(), Partitions: 2, Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.EnsureTopics(ctx, eventstore.TopicSpec{Name: schemas.TopicCatalog, Partitions: 2}); err != nil {
-		t.Fatalf("ensure topic: %v", err)
-	}
+	s := kafkatest.NewStore(t, 2, schemas.TopicCatalog)
 	return &logEnv{store: s}
 }
 
