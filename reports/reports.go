@@ -156,6 +156,9 @@ func DecodeCursor(s, sort string) (Cursor, error) {
 }
 
 // Reports reads the reports from one ClickHouse database of the projection.
+// It is safe for concurrent use. It remembers each creator's order count at
+// its last totals, only to choose between equally exact queries (time
+// slices or not, see Orders and Totals).
 type Reports struct {
 	conn driver.Conn
 	db   string // quoted
