@@ -244,8 +244,6 @@ const (
 	nFields
 )
 
-var fieldNames = [nFields]string{"event_id", "type", "order_id", "occurred_at", "promo_codes", "currency", "amount", "country", "refund_amount"}
-
 // fieldIndex returns the index of a known member name, or -1.
 func fieldIndex(key string) int {
 	switch key {
