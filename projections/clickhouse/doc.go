@@ -63,11 +63,16 @@
 // brands; RUB, USD, EUR; background merges had folded it to 3 parts):
 //   - a creator's first page as the API reads it (Orders, then Totals),
 //     p50 / p99 over 6 creators with the busiest: see the README's table.
-//     Orders alone: p99 18-35 ms for most filter combinations, up to 275 ms
-//     for a rare combination (rejected, country AM, date_asc) of the busiest
-//     creator. Totals of the busiest creator (FINAL over 1.3 million rows):
-//     150-600 ms: FINAL alone (count()) costs 0.17 s there, without FINAL
-//     the same sum takes 40 ms.
+//     The page alone (Orders): p99 25-70 ms for most filter combinations,
+//     up to 100-210 ms with status, up to 330 ms for a rare combination
+//     (rejected, country AM, date_asc) of the busiest creator, whose slices
+//     hold few matches. A creator known to be light (its last totals
+//     counted fewer than 50,000 orders) is read in one query instead. Totals of the busiest creator (FINAL over 1.3 million rows):
+//     0.25-0.47 s in one query, 0.15-0.23 s in four placed-time slices under
+//     UNION ALL (what Totals does for a creator it saw with 50,000 orders or
+//     more; for a light creator four queries cost 15-46 ms against 4-15);
+//     FINAL alone (count()) costs 0.17 s there, without FINAL the same sum
+//     takes 40 ms. So the busiest creator's p99 stays above 100 ms.
 //   - Time slices: 18.16 has no read-in-order, so ORDER BY placed_at LIMIT
 //     n reads and merges every matching row of the creator: 1.5-2 s for the
 //     busiest creator's first page. The reports read a creator's page in
@@ -76,26 +81,34 @@
 //     FINAL, 20-40 ms for the busiest): 14-30 ms.
 //   - PREWHERE on unchanging columns: order_id filter on the busiest
 //     creator's totals 0.27 -> 0.05 s; country (rare) + status 0.4 -> 0.125
-//     s; a 30-day analyst summary 1.2-1.4 -> 0.7-0.77 s.
+//     s; a 30-day analyst summary 1.2-1.4 -> 0.7-0.77 s (0.32-0.34 s in
+//     creator slices).
 //   - The analysts' summary over everything: FINAL over 10 million orders is
 //     one merging stream aggregated by one thread on 18.16 (max_threads does
-//     not help it): 3.7-4.5 s grouped by brand; count() FINAL alone takes
+//     not help it): 3.5-4.5 s grouped by brand; count() FINAL alone takes
 //     1.7-2.0 s, the same aggregate without FINAL 1.1 s. The summary runs
 //     one aggregate per slice of creators (creator_id ranges; every version
-//     of an order is in the same slice) under UNION ALL, in parallel: 1.7-1.8
-//     s in 8 slices (2 slices: 2.9-4.4 s, badly balanced; 4: 1.9-2.4 s),
-//     still above the 1 s target. Tried and measured: a second table sorted
-//     for analysis, ORDER BY (brand_id, order_id) with only the summary's
-//     columns, in one part: count() FINAL 0.7 s, the summary 1.9-2.1 s, in
-//     2 slices 1.0-1.9 s (not added: one more part per projector flush, and
-//     the rebuild would have to fill and swap it too). Splitting by
-//     placed_at instead of creator gave nothing (the slices share granules).
-//     An exact roll-up is not possible (below), so under 1 s needs less
-//     data per FINAL: e.g. a roll-up of settled days recomputed off the
-//     request path with the live days read by FINAL.
-//   - CSV of 102,848 orders (one creator): 0.44-0.47 s; heap peak 22 MB
-//     with blocks of 8,192 rows (62 MB with the default 65,536); 1.34
-//     million orders: 4.3-5.0 s, 28 MB.
+//     of an order is in the same slice) under UNION ALL, in parallel: 1.7-2.4
+//     s in 8 slices, run alternately with the single query's 3.5-4.0 s (2
+//     slices: 2.9-4.4 s, badly balanced; 4: 1.9-2.4 s). Splitting by
+//     placed_at instead gave nothing (the slices share granules). Still above
+//     the 1 s target, and the aggregate alone, without FINAL, takes 1.1 s
+//     on these 2 cores. Tried: a second table sorted for analysis, ORDER BY
+//     (brand_id, order_id) with only the summary's columns, in one part:
+//     count() FINAL 0.7 s, the summary 1.9-2.1 s, in 8 slices 1.3-1.7 s;
+//     with compact types (Int64 thousandths, Enum8 status, FixedString
+//     currencies) 1.4-2.3 s. Not added: no clear win, one more part per
+//     projector flush, and the rebuild would have to fill and swap it.
+//     argMax per (brand_id, order_id) instead of FINAL: 10-23 s. Under 1 s
+//     needs less data per query: e.g. per (creator, day) aggregates that the
+//     projector recomputes from orders FINAL after each flush for the days
+//     it touched, in a ReplacingMergeTree versioned by the sum of the
+//     versions read (it only grows, so the latest recompute wins), with the
+//     partial days at a range's edges read by FINAL; exact, but a recompute
+//     per flush costs a replay dearly.
+//   - CSV of 102,848 orders (one creator): 0.37-0.47 s; heap peak 22-26
+//     MB with blocks of 8,192 rows (62 MB with the default 65,536); 1.34
+//     million orders: 3.7-5.0 s, 28-29 MB.
 //   - Earlier measurements (10 million orders, 20,000 creators): monthly
 //     partitions (PARTITION BY toYYYYMM(placed_at)) made the typical first
 //     page 110-250 ms (FINAL pays per part, and every month is a part);
@@ -212,18 +225,25 @@
 // BenchmarkProjector (Handle alone, 8 partitions) and
 // BenchmarkProjectorFromLog (the embedded broker, a subscriber and
 // ClickHouse, all on the same 2 cores), shared with other work on the
-// machine: with the schemas package's hand-written JSON codec and flushes
-// of 10,000 events, 27,000-58,000 events/s (best 50,000-58,000); with
-// flushes of 40,000 (DefaultBatchRows now), 34,000-80,000 (best 76,000-
-// 80,000); the live path 22,000-48,000 either way (the subscriber's
-// envelope decode and the broker dominate it). Go is no longer the limit:
-// it used 17% of the two cores during BenchmarkProjector (DecodeTrusted 29%
-// of that, the decision's JSON 10%, decimal columns 8%). Each flush waits
+// machine. Before the schemas package's hand-written JSON codec: 27,000-
+// 58,000 events/s. With it, run alternately: flushes of 10,000 events
+// 65,000-80,000, of 40,000 (DefaultBatchRows now) 69,000-90,000; the live
+// path 79,000-95,000 in the same quiet spell (22,000-48,000 in a busy one).
+// Go is not the limit: it used a third of the two cores during
+// BenchmarkProjector (DecodeTrusted a quarter of that; the decision's JSON,
+// a tenth, is now written directly; decimal columns 8%). Each flush waits
 // for ClickHouse: a part per table, then the watermark insert after the
 // data; an insert of 5,000 order rows takes 25-35 ms on an idle server and
 // 100-180 ms while merges and other work run, 8 rows 3-6 ms idle and 17-50
-// ms busy, so fewer, bigger flushes win. The 100,000 events/s target is not
-// met here.
+// ms busy, so fewer, bigger flushes win. Most of an insert's fixed cost is
+// file creation: a part of orders is about 55 files, and an open(O_CREAT)
+// takes about 0.5 ms on this disk (strace): a 1-row insert into orders
+// takes 55-59 ms, into a 2-column table 3-6 ms. Splitting a flush's orders
+// into two parallel inserts did not help (each still pays the files).
+// Per 40,000-event flush: decoding 140 ms (8 handlers on 2 cores), the
+// inserts 160-210 ms; and each BenchmarkProjector op ends with a partial
+// flush that waits BatchWait (the partitions' shares of 80,000 are
+// uneven). The 100,000 events/s target is not met here.
 //
 // Generated data: `attrib loadgen clickhouse` (package chload) fills a
 // database of its own through Migrate, so with exactly these tables; 13.7
