@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/kafkatest"
 	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/schemas"
 )
@@ -60,9 +61,8 @@ func TestFreshnessIsReadYourWrites(t *testing.T) {
 
 	// The upstream forwards each order to the attribution topic, as the
 	// worker does; the projector projects it.
-	upCfg := eventstore.SubscriberConfig{
-		Group: upstreamGroup, Topics: []string{schemas.TopicOrders}, Logger: testLogger(),
-		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 300 * time.Millisecond,
+	kafkatest.RunSubscriber(t, r.store, eventstore.SubscriberConfig{
+		Group: upstreamGroup, Topics: []string{schemas.TopicOrders},
 		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(ctx context.Context, b *eventstore.Batch) error {
 			envs := make([]schemas.Envelope, 0, len(b.Messages))
 			for _, m := range b.Messages {
@@ -70,15 +70,7 @@ func TestFreshnessIsReadYourWrites(t *testing.T) {
 			}
 			return r.store.Append(ctx, schemas.TopicAttributions, envs...)
 		})),
-	}
-	up, err := eventstore.NewSubscriber(r.store, upCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	upCtx, upCancel := context.WithCancel(ctx)
-	upDone := make(chan error, 1)
-	go func() { upDone <- up.Run(upCtx) }()
-	t.Cleanup(func() { upCancel(); <-upDone })
+	})
 	r.run(p)
 
 	for i, id := range []string{"O-1", "O-2", "O-3"} {

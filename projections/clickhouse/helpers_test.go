@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,19 +16,13 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/eventstore/embedded"
+	"github.com/attrib-engine/attrib/internal/kafkatest"
 	"github.com/attrib-engine/attrib/internal/testenv"
 	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-func testLogger() *slog.Logger {
-	level := slog.LevelError
-	if os.Getenv("ATTRIB_TEST_VERBOSE") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+func testLogger() *slog.Logger { return kafkatest.Logger() }
 
 // chOptions returns the options of the test ClickHouse server.
 func chOptions(t testing.TB) *clickhouse.Options {
@@ -103,22 +95,7 @@ type rig struct {
 
 func newRig(t testing.TB, partitions int) *rig {
 	t.Helper()
-	b, err := embedded.Start(embedded.Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("start embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	store, err := eventstore.Open(context.Background(), eventstore.Config{Brokers: b.Addrs(), Partitions: partitions, Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := store.EnsureTopics(ctx, eventstore.TopicSpec{Name: schemas.TopicAttributions}, eventstore.TopicSpec{Name: schemas.TopicCatalog}); err != nil {
-		t.Fatalf("ensure topics: %v", err)
-	}
-	return &rig{t: t, store: store}
+	return &rig{t: t, store: kafkatest.NewStore(t, partitions, schemas.TopicAttributions, schemas.TopicCatalog)}
 }
 
 func (r *rig) append(topic string, envs ...schemas.Envelope) {
@@ -136,31 +113,8 @@ func (r *rig) run(p *chproj.Projector) (*eventstore.Subscriber, func()) {
 	r.t.Helper()
 	cfg := p.SubscriberConfig()
 	cfg.Logger = testLogger()
-	cfg.SessionTimeout, cfg.RebalanceTimeout, cfg.HeartbeatInterval = 6*time.Second, 6*time.Second, 300*time.Millisecond
 	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 300*time.Millisecond
-	sub, err := eventstore.NewSubscriber(r.store, cfg)
-	if err != nil {
-		r.t.Fatalf("new subscriber: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sub.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					r.t.Errorf("subscriber: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				r.t.Errorf("subscriber did not stop within 30s")
-			}
-		})
-	}
-	r.t.Cleanup(stop)
-	return sub, stop
+	return kafkatest.RunSubscriber(r.t, r.store, cfg)
 }
 
 // waitApplied waits until the projector's watermarks reach the end of
