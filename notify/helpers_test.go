@@ -109,7 +109,9 @@ func startMailServer(t testing.TB, opts mailServerOptions) *mailServer {
 	ms.addr = l.Addr().String()
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ms.srv.Serve(l) }()
-	t.Cleanup(func() { _ = ms.srv.Close(); <-done })
+	// Closing the listener too: a Close before Serve has registered it
+	// (a test that skips at once) would leave Serve accepting forever.
+	t.Cleanup(func() { _ = ms.srv.Close(); _ = l.Close(); <-done })
 	return ms
 }
 

@@ -35,7 +35,7 @@ func startMailbox(t *testing.T) *mailbox {
 	}
 	mb.addr = l.Addr().String()
 	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { _ = srv.Close(); _ = l.Close() })
 	return mb
 }
 
