@@ -114,7 +114,7 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	}
 	log.Info("rebuilt tables swapped in", "database", target, "tables", tables, "old_tables_in", backup)
 	if _, err := replay(target, ends, "clickhouse catch-up"); err != nil {
-		return fmt.Errorf("%w (the rebuilt tables are in place; run the rebuild again, or let the live projector catch up)", err)
+		return fmt.Errorf("%w (the rebuilt tables are in place, but what the live projector wrote into the old ones between the replay and the swap may be missing from them: run the rebuild again)", err)
 	}
 	log.Info("clickhouse rebuilt from the log", "database", target, "took", time.Since(start).Round(time.Millisecond),
 		"old_tables", backup, "drop_them_with", "DROP DATABASE "+backup)
