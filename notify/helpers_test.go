@@ -17,7 +17,6 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -35,13 +34,7 @@ import (
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-func testLogger() *slog.Logger {
-	level := slog.LevelError
-	if os.Getenv("ATTRIB_TEST_VERBOSE") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+func testLogger() *slog.Logger { return kafkatest.Logger() }
 
 // ---- an SMTP server in the test process ----
 
