@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/attrib-engine/attrib/eventstore/embedded"
 	"github.com/attrib-engine/attrib/internal/testenv"
@@ -34,6 +35,9 @@ type engine struct {
 	redisPrefix string
 	brokers     []string
 	chURL       string
+	// ch is the test's own connection to ClickHouse (see clickhouse).
+	ch   driver.Conn
+	chDB string
 }
 
 // startEngine runs `attrib serve` in-process on the embedded broker and the

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/schemas"
@@ -345,23 +343,15 @@ func (e *engine) earnings(token, query string) []string {
 // (latest versions).
 func (e *engine) clickhouseCounts() (orders, unattributed uint64, earnings, statuses string) {
 	e.t.Helper()
-	opts, err := clickhouse.ParseDSN(e.chURL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, db := e.clickhouse()
 	ctx := context.Background()
-	if err := conn.QueryRow(ctx, "SELECT count(), toString(sum(earnings)) FROM orders FINAL").Scan(&orders, &earnings); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count(), toString(sum(earnings)) FROM "+db+".orders FINAL").Scan(&orders, &earnings); err != nil {
 		e.t.Fatalf("count orders in ClickHouse: %v", err)
 	}
-	if err := conn.QueryRow(ctx, "SELECT count() FROM unattributed_orders FINAL").Scan(&unattributed); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".unattributed_orders FINAL").Scan(&unattributed); err != nil {
 		e.t.Fatalf("count unattributed orders in ClickHouse: %v", err)
 	}
-	if err := conn.QueryRow(ctx, "SELECT arrayStringConcat(groupArray(s), ' ') FROM (SELECT concat(status, '=', toString(count())) AS s FROM orders FINAL GROUP BY status ORDER BY status)").Scan(&statuses); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT arrayStringConcat(groupArray(s), ' ') FROM (SELECT concat(status, '=', toString(count())) AS s FROM "+db+".orders FINAL GROUP BY status ORDER BY status)").Scan(&statuses); err != nil {
 		e.t.Fatalf("count order statuses in ClickHouse: %v", err)
 	}
 	return orders, unattributed, earnings, statuses

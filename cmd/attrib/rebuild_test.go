@@ -211,22 +211,26 @@ func (e *engine) raw(token, path string) string {
 	return string(body)
 }
 
-// clickhouse connects to the engine's ClickHouse server and returns the
-// connection (closed when the test ends) and the engine's database.
+// clickhouse returns a connection to the engine's ClickHouse server, opened
+// on first use and closed when the test ends, and the engine's database.
 func (e *engine) clickhouse() (driver.Conn, string) {
 	e.t.Helper()
+	if e.ch != nil {
+		return e.ch, e.chDB
+	}
 	opts, err := clickhouse.ParseDSN(e.chURL)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	db := opts.Auth.Database
+	e.chDB = opts.Auth.Database
 	opts.Auth.Database = ""
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { _ = conn.Close() })
-	return conn, db
+	e.ch = conn
+	return conn, e.chDB
 }
 
 // dropDatabasesLike drops every database whose name is LIKE pattern.
