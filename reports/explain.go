@@ -75,24 +75,9 @@ WHERE brand_id = ? AND order_id = ? LIMIT 1`, brandID, orderID).Scan(&creator, &
 		}
 	}
 	if !found {
-		rows, err := r.conn.Query(ctx, `SELECT reason, decision, amount, currency, country, placed_at, updated_at, version
-FROM `+r.table(chproj.TableUnattributed)+` FINAL
-WHERE brand_id = ? AND order_id = ?`, brandID, orderID)
-		if err != nil {
+		if found, err = r.explainUnattributed(ctx, &e, &decision); err != nil {
 			return e, fmt.Errorf("reports: explain order %s of %s: %w", orderID, brandID, err)
 		}
-		for rows.Next() {
-			if err := rows.Scan(&e.Reason, &decision, &e.Amount, &e.Currency, &e.Country, &e.PlacedAt, &e.UpdatedAt, &e.Version); err != nil {
-				rows.Close()
-				return e, fmt.Errorf("reports: explain order %s of %s: %w", orderID, brandID, err)
-			}
-			found = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return e, fmt.Errorf("reports: explain order %s of %s: %w", orderID, brandID, err)
-		}
-		e.NetAmount = e.Amount
 	}
 	if !found {
 		return e, ErrNoSuchOrder
@@ -127,5 +112,25 @@ WHERE creator_id = ? AND placed_at = toDateTime(?, 'UTC') AND brand_id = ? AND o
 		}
 		found, e.Attributed = true, true
 	}
+	return found, rows.Err()
+}
+
+// explainUnattributed reads the latest version of an unattributed order.
+func (r *Reports) explainUnattributed(ctx context.Context, e *Explanation, decision *string) (bool, error) {
+	rows, err := r.conn.Query(ctx, `SELECT reason, decision, amount, currency, country, placed_at, updated_at, version
+FROM `+r.table(chproj.TableUnattributed)+` FINAL
+WHERE brand_id = ? AND order_id = ?`, e.BrandID, e.OrderID)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		if err := rows.Scan(&e.Reason, decision, &e.Amount, &e.Currency, &e.Country, &e.PlacedAt, &e.UpdatedAt, &e.Version); err != nil {
+			return false, err
+		}
+		found = true
+	}
+	e.NetAmount = e.Amount
 	return found, rows.Err()
 }
