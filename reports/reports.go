@@ -160,9 +160,10 @@ func DecodeCursor(s, sort string) (Cursor, error) {
 // its last totals, only to choose between equally exact queries (time
 // slices or not, see Orders and Totals).
 type Reports struct {
-	conn driver.Conn
-	db   string // quoted
-	now  func() time.Time
+	conn     driver.Conn
+	database string
+	db       string // quoted
+	now      func() time.Time
 
 	mu    sync.Mutex
 	sizes map[string]uint64 // creators' order counts at their last totals
@@ -177,7 +178,7 @@ func New(conn driver.Conn, database string) *Reports {
 	if !identifier.MatchString(database) {
 		panic(fmt.Sprintf("reports: database name %q: want letters, digits and '_'", database))
 	}
-	return &Reports{conn: conn, db: "`" + database + "`", now: time.Now, sizes: map[string]uint64{}}
+	return &Reports{conn: conn, database: database, db: "`" + database + "`", now: time.Now, sizes: map[string]uint64{}}
 }
 
 func (r *Reports) table(name string) string { return r.db + "." + name }

@@ -133,58 +133,61 @@ func rangeWhere(from, to time.Time) (string, []any) {
 	return q.clause()
 }
 
-// summarySlices split the creators (creator_id < the first, then between
-// two, then from the last) into slices whose aggregates over orders FINAL
-// run in parallel. On 18.16 one query's FINAL is a single merging stream,
-// aggregated by one thread: 3.7-4.5 s over 10 million orders here, 1.7-1.8 s
-// in 8 slices on 2 cores (doc.go). Exact whatever the ids: every version of
-// an order has the same creator_id (the sorting key's first column), so
-// each slice's FINAL sees all versions of its orders, and the slices
-// partition the creators. Balanced for ids of credentials.NewID ("crt_" and
-// random hex digits).
-var summarySlices = []string{"crt_2", "crt_4", "crt_6", "crt_8", "crt_a", "crt_c", "crt_e"}
-
 // Summary groups the orders placed in f's range by f.GroupBy and counts
 // them, sums their amounts and earnings per currency and counts their
-// decisions, from one query over orders FINAL (an aggregate per slice of
-// creators, summed: see summarySlices); the unattributed orders come from
-// one count over unattributed_orders FINAL (grouped when the grouping
-// applies to them), run at the same time.
+// decisions; the unattributed orders come from one count over
+// unattributed_orders FINAL (grouped when the grouping applies to them),
+// run at the same time.
+//
+// Whole UTC days whose summary_daily rows are current (chproj.SummaryDays:
+// computed after every orders row of the day) are read from there; the
+// rest of the range (the partial days at its ends, today, days changed
+// since the summarizer's last pass, or every day when it never ran) from
+// orders FINAL, an aggregate per slice of creators (chproj.CreatorSlices)
+// in parallel. Both under one UNION ALL, summed by the outer query. The
+// two give the same sums for a day (TestSummaryFromRollUpEqualsOrders).
 func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error) {
 	key, ok := summaryKeys[f.GroupBy]
 	if !ok {
 		return Summary{}, fmt.Errorf("reports: summary: unknown grouping %q", f.GroupBy)
 	}
 	where, args := rangeWhere(f.From, f.To)
+	states, err := chproj.SummaryDays(ctx, r.conn, r.database)
+	if err != nil {
+		return Summary{}, fmt.Errorf("reports: summary: %w", err)
+	}
+	rolledDays, rest := splitRange(f.From, f.To, states)
+	rolled := chproj.DayRanges(rolledDays)
 	// Every column read costs in the FINAL merge: offer_name only when it
 	// is the groups' name.
 	name := "''"
 	if f.GroupBy == GroupByOffer {
 		name = "any(offer_name)"
 	}
-	// One aggregate over orders FINAL per slice of creators, in parallel
-	// (UNION ALL), summed by the outer query: see summarySlices.
 	var parts []string
 	var qargs []any
-	for i := 0; i <= len(summarySlices); i++ {
-		q := &filterSQL{}
-		if !f.From.IsZero() {
-			q.immutable("placed_at >= toDateTime(?, 'UTC')", f.From.Unix())
+	if len(rest) > 0 {
+		cond, cargs := chproj.RangesSQL(rest)
+		for i := 0; i <= len(chproj.CreatorSlices); i++ {
+			conds, a := chproj.CreatorSlice(i)
+			parts = append(parts, "SELECT "+key+" AS k, "+name+" AS name, currency, earnings_currency, count() AS n, sum(amount) AS gmv, "+
+				"sum(earnings) AS earned, countIf(status = 'approved') AS approved, countIf(status = 'rejected') AS rejected FROM "+
+				r.table(chproj.TableOrders)+" FINAL PREWHERE "+strings.Join(append([]string{cond}, conds...), " AND ")+
+				" GROUP BY k, currency, earnings_currency")
+			qargs = append(append(qargs, cargs...), a...)
 		}
-		if !f.To.IsZero() {
-			q.immutable("placed_at < toDateTime(?, 'UTC')", f.To.Unix())
+	}
+	if len(rolled) > 0 {
+		qargs = append(qargs, f.GroupBy)
+		days := make([]string, len(rolled))
+		for i, rg := range rolled {
+			days[i] = "(day >= toDate(?) AND day < toDate(?))"
+			qargs = append(qargs, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
 		}
-		if i > 0 {
-			q.immutable("creator_id >= ?", summarySlices[i-1])
-		}
-		if i < len(summarySlices) {
-			q.immutable("creator_id < ?", summarySlices[i])
-		}
-		clause, a := q.clause()
-		parts = append(parts, "SELECT "+key+" AS k, "+name+" AS name, currency, earnings_currency, count() AS n, sum(amount) AS gmv, "+
-			"sum(earnings) AS earned, countIf(status = 'approved') AS approved, countIf(status = 'rejected') AS rejected FROM "+
-			r.table(chproj.TableOrders)+" FINAL"+clause+" GROUP BY k, currency, earnings_currency")
-		qargs = append(qargs, a...)
+		parts = append(parts, "SELECT key AS k, any(name) AS name, currency, earnings_currency, sum(orders) AS n, sum(gmv) AS gmv, "+
+			"sum(earnings) AS earned, sum(approved) AS approved, sum(rejected) AS rejected FROM "+r.table(chproj.TableSummaryDaily)+
+			" FINAL PREWHERE grouping = ? AND ("+strings.Join(days, " OR ")+") WHERE version >= "+chproj.DayMarksSQL(rolledDays, states)+
+			" GROUP BY k, currency, earnings_currency")
 	}
 	q := "SELECT k, any(name), currency, earnings_currency, sum(n), sum(gmv), sum(earned), sum(approved), sum(rejected) FROM (" +
 		strings.Join(parts, " UNION ALL ") + ") GROUP BY k, currency, earnings_currency"
@@ -345,4 +348,31 @@ func (r *Reports) fillCreatorNames(ctx context.Context, groups []SummaryGroup) e
 		groups[i].Name = names[groups[i].Key]
 	}
 	return nil
+}
+
+// splitRange splits [from, to) (zero: unbounded) into the whole UTC days
+// whose summary_daily rows are current, sorted, and the rest, as sorted
+// [from, to) ranges of placed time; a zero end of a range of the rest is
+// unbounded.
+func splitRange(from, to time.Time, states map[time.Time]chproj.DayState) (rolled []time.Time, rest [][2]time.Time) {
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return nil, nil
+	}
+	for d, st := range states {
+		if st.Current() && (from.IsZero() || !d.Before(from)) && (to.IsZero() || !d.Add(24*time.Hour).After(to)) {
+			rolled = append(rolled, d)
+		}
+	}
+	sort.Slice(rolled, func(i, j int) bool { return rolled[i].Before(rolled[j]) })
+	at := from
+	for _, rg := range chproj.DayRanges(rolled) {
+		if at.IsZero() || rg[0].After(at) {
+			rest = append(rest, [2]time.Time{at, rg[0]})
+		}
+		at = rg[1]
+	}
+	if to.IsZero() || to.After(at) {
+		rest = append(rest, [2]time.Time{at, to})
+	}
+	return rolled, rest
 }

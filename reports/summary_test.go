@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -44,7 +45,7 @@ func insertSummaryOrders(t *testing.T, conn driver.Conn, db string, rows ...summ
 // summaryFixture: brands b1 (Acme), b2 (Zeta); creators c1 (Anna) and c2
 // (no name); orders s1..s5 over three UTC days, RUB and USD; unattributed
 // orders u1..u4, u3 of a brand b3 with no attributed orders.
-func summaryFixture(t *testing.T) *reports.Reports {
+func summaryFixture(t *testing.T) (*reports.Reports, driver.Conn, string) {
 	conn, db := setup(t)
 	insertBrands(t, conn, db, map[string]string{"b1": "Acme", "b2": "Zeta"})
 	cb, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".creators (creator_id, name, registered_at, version)")
@@ -88,7 +89,7 @@ func summaryFixture(t *testing.T) *reports.Reports {
 	if err := ub.Send(); err != nil {
 		t.Fatal(err)
 	}
-	return reports.New(conn, db)
+	return reports.New(conn, db), conn, db
 }
 
 func moneyMap(m map[string]decimal.Decimal) string {
@@ -111,8 +112,103 @@ func groupLine(g reports.SummaryGroup, attribution bool) string {
 		g.ApprovalRate().StringFixed(4), a)
 }
 
+// markDays writes a mark of the UTC day of each time at offset next of
+// partition 0, as the projector does after writing orders rows.
+func markDays(t *testing.T, conn driver.Conn, db string, next uint64, days ...time.Time) {
+	t.Helper()
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+chproj.TableDayMarks+" (day, topic, kafka_partition, next_offset)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range days {
+		if err := b.Append(d.UTC().Truncate(24*time.Hour), "attrib.attributions", uint32(0), next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func refreshSummary(t *testing.T, conn driver.Conn, db string) int {
+	t.Helper()
+	s, err := chproj.NewSummarizer(conn, db, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Refresh(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSummary checks every grouping on the same orders read four ways:
+// from orders alone; with every day from summary_daily; with a day whose
+// orders changed since its roll-up, whose stale rows must not count (a
+// forged key is planted in them); and after the summarizer caught up.
 func TestSummary(t *testing.T) {
-	r := summaryFixture(t)
+	r, conn, db := summaryFixture(t)
+	day := 24 * time.Hour
+	steps := []struct {
+		name    string
+		prepare func(t *testing.T)
+		rolled  int // days the summary reads from summary_daily (in full)
+	}{
+		{"from orders", func(t *testing.T) {}, 0},
+		{"from the roll-up", func(t *testing.T) {
+			markDays(t, conn, db, 1, t0, t0.Add(day), t0.Add(2*day))
+			if n := refreshSummary(t, conn, db); n != 3 {
+				t.Fatalf("refresh recomputed %d days, want 3", n)
+			}
+		}, 3},
+		{"stale day", func(t *testing.T) {
+			markDays(t, conn, db, 2, t0)
+			b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+chproj.TableSummaryDaily+
+				" (grouping, day, key, currency, earnings_currency, orders, version)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range []string{"brand", "offer", "creator", "country", "platform", "day"} {
+				if err := b.Append(g, t0.Truncate(day), "forged", "RUB", "RUB", uint64(99), uint64(1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Send(); err != nil {
+				t.Fatal(err)
+			}
+		}, 2},
+		{"caught up", func(t *testing.T) {
+			if n := refreshSummary(t, conn, db); n != 1 {
+				t.Fatalf("refresh recomputed %d days, want 1", n)
+			}
+			if n := refreshSummary(t, conn, db); n != 0 {
+				t.Fatalf("second refresh recomputed %d days, want 0", n)
+			}
+		}, 3},
+	}
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			step.prepare(t)
+			states, err := chproj.SummaryDays(context.Background(), conn, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			current := 0
+			for _, st := range states {
+				if st.Current() {
+					current++
+				}
+			}
+			if current != step.rolled {
+				t.Fatalf("%d days current, want %d", current, step.rolled)
+			}
+			checkSummary(t, r)
+		})
+	}
+}
+
+func checkSummary(t *testing.T, r *reports.Reports) {
 	ctx := context.Background()
 	day := 24 * time.Hour
 	allTotals := "||5|RUB:1250.500,USD:13.500|RUB:155.050,USD:1.250|0.7500|0.5556"
@@ -149,6 +245,10 @@ func TestSummary(t *testing.T) {
 			"2026-11-01||2|RUB:1200.500|RUB:120.050|0.5000|0.6667",
 			"2026-11-02||2|USD:13.500|RUB:30.000,USD:1.250|1.0000|0.5000",
 		}, "||4|RUB:1200.500,USD:13.500|RUB:150.050,USD:1.250|0.6667|0.5714"},
+		{"part of a day", reports.SummaryFilter{GroupBy: "creator", From: t0.Add(30 * time.Minute), To: t0.Add(day + time.Hour)}, false, []string{
+			"c1|Anna|2|RUB:200.000,USD:3.000|RUB:50.000|0.5000|-",
+			"c2||1|USD:10.500|USD:1.250|0.0000|-",
+		}, "||3|RUB:200.000,USD:13.500|RUB:50.000,USD:1.250|0.5000|0.5000"},
 		{"empty range", reports.SummaryFilter{GroupBy: "brand", From: t0.Add(10 * day)}, true, nil,
 			"||0|||0.0000|0.0000"},
 	} {

@@ -104,6 +104,10 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	}
 	chSub := chp.SubscriberConfig()
 	chSub.Logger = log
+	summarizer, err := chproj.NewSummarizer(in.clickhouse, ec.ClickHouse.Auth.Database, log, in.registry)
+	if err != nil {
+		return nil, err
+	}
 	reader := catalogReader{p: proj}
 	var (
 		freshness api.FreshnessWaiter
@@ -168,6 +172,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 			subscriberComponent("email-outbox", in.store, mailSub),
 			subscriberComponent("attribution-worker", in.store, attributor.SubscriberConfig()),
 			subscriberComponent("clickhouse-projector", in.store, chSub),
+			{name: "clickhouse-summary", run: func(ctx context.Context) error { return summarizer.Run(ctx, ec.SummaryRefresh) }},
 		},
 	}, nil
 }

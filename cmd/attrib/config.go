@@ -63,10 +63,11 @@ func newConfig() *config {
 	add(setting{flag: "redis-prefix", env: "ATTRIB_REDIS_PREFIX", def: "attrib:", usage: "prefix of every Redis key of the projections"})
 	add(setting{flag: "demo", env: "ATTRIB_DEMO", def: "false", isBool: true, usage: "serve: once the API is ready, seed demo data (brands, creators, orders) unless <data-dir>/demo.seeded exists"})
 	add(setting{flag: "url", env: "ATTRIB_URL", usage: "demo: base URL of the running engine to seed; empty: http://127.0.0.1:<port of --http-addr>"})
-	add(setting{flag: "components", env: "ATTRIB_COMPONENTS", def: "all", usage: "serve: which components this process runs, comma-separated: api, commands-processor, redis-catalog-projection, email-outbox, attribution-worker, clickhouse-projector; or all"})
+	add(setting{flag: "components", env: "ATTRIB_COMPONENTS", def: "all", usage: "serve: which components this process runs, comma-separated: api, commands-processor, redis-catalog-projection, email-outbox, attribution-worker, clickhouse-projector, clickhouse-summary; or all"})
 	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
 	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
+	add(setting{flag: "summary-refresh", env: "ATTRIB_SUMMARY_REFRESH", def: "15s", usage: "how often the clickhouse-summary component brings the analysts' daily roll-up up to date (days it has not caught up with are read from the orders, exactly but slower)"})
 	add(setting{flag: "report-freshness-wait", env: "ATTRIB_REPORT_FRESHNESS_WAIT", def: "3s", usage: "longest a report waits for ClickHouse to hold every event appended before the request (read-your-writes); 0 disables the wait"})
 	return c
 }
@@ -110,7 +111,7 @@ func (c *config) settingError(flagName string, err error) error {
 
 // componentNames are the components serve can run, one --components value
 // each.
-var componentNames = []string{"api", "commands-processor", "redis-catalog-projection", "email-outbox", "attribution-worker", "clickhouse-projector"}
+var componentNames = []string{"api", "commands-processor", "redis-catalog-projection", "email-outbox", "attribution-worker", "clickhouse-projector", "clickhouse-summary"}
 
 // runs reports whether serve runs the named component.
 func (ec *engineConfig) runs(name string) bool { return ec.Components == nil || ec.Components[name] }
@@ -138,8 +139,10 @@ type engineConfig struct {
 	DependencyTimeout time.Duration
 	// FreshnessWait bounds the reports' read-your-writes wait; 0: none.
 	FreshnessWait time.Duration
-	Demo          bool
-	DemoURL       string
+	// SummaryRefresh is the clickhouse-summary component's interval.
+	SummaryRefresh time.Duration
+	Demo           bool
+	DemoURL        string
 }
 
 // parse validates every setting and returns the typed configuration; the
@@ -250,6 +253,11 @@ func (c *config) parse() (*engineConfig, error) {
 		err = errors.New("must not be negative")
 	}
 	check("report-freshness-wait", err)
+	ec.SummaryRefresh, err = time.ParseDuration(c.get("summary-refresh"))
+	if err == nil && ec.SummaryRefresh <= 0 {
+		err = errors.New("must be positive")
+	}
+	check("summary-refresh", err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

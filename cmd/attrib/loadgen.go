@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/projections/clickhouse/chload"
 )
 
@@ -107,6 +108,18 @@ func runLoadgen(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 	if err != nil {
 		return err
 	}
+	// The analysts' daily roll-up, as the clickhouse-summary component
+	// would compute it.
+	summarizer, err := chproj.NewSummarizer(conn, o.database, log, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	days, err := summarizer.Refresh(ctx, summaryProgress(progressOut, o.database))
+	if err != nil {
+		return err
+	}
+	log.Info("summary rolled up", "database", o.database, "days", days, "took", time.Since(start).Round(time.Millisecond))
 	log.Info("loaded", "database", o.database, "orders", stats.Orders, "order_rows", stats.OrderRows,
 		"unattributed", stats.Unattributed, "statuses", stats.ByStatus)
 	curs := make([]string, 0, len(stats.ByEarningsCurrency))

@@ -16,13 +16,18 @@ import (
 // replays the catalog into the catalog projection, then the orders and
 // attributions into the attribution worker's order state; `attrib rebuild
 // clickhouse` replays the catalog and attributions into fresh ClickHouse
-// tables and swaps them in.
+// tables and swaps them in; `attrib rebuild summary` brings the analysts'
+// daily roll-up up to date at once (what the clickhouse-summary component
+// does every --summary-refresh).
 func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string) error {
-	if len(args) != 1 || (args[0] != "redis" && args[0] != "clickhouse") {
-		return fmt.Errorf("usage: attrib rebuild redis|clickhouse")
+	if len(args) != 1 || (args[0] != "redis" && args[0] != "clickhouse" && args[0] != "summary") {
+		return fmt.Errorf("usage: attrib rebuild redis|clickhouse|summary")
 	}
-	if args[0] == "clickhouse" {
+	switch args[0] {
+	case "clickhouse":
 		return rebuildClickHouse(ctx, ec, log)
+	case "summary":
+		return rebuildSummary(ctx, ec, log)
 	}
 	if ec.RedisPrefix == "" {
 		return fmt.Errorf("empty redis prefix")
@@ -105,6 +110,16 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
+	// The analysts' daily roll-up of the fresh tables, so that the summary
+	// is fast from the swap on (it is exact without it: days not rolled up
+	// are read from orders).
+	summarizer, err := chproj.NewSummarizer(conn, fresh, log, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := summarizer.Refresh(ctx, summaryProgress(progressOut, fresh)); err != nil {
+		return fmt.Errorf("rebuild clickhouse: %w", err)
+	}
 	if rebuildBeforeSwap != nil {
 		rebuildBeforeSwap()
 	}
@@ -118,6 +133,28 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	}
 	log.Info("clickhouse rebuilt from the log", "database", target, "took", time.Since(start).Round(time.Millisecond),
 		"old_tables", backup, "drop_them_with", "DROP DATABASE "+backup)
+	return nil
+}
+
+// rebuildSummary recomputes every day of summary_daily that is not
+// current.
+func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) error {
+	conn, err := openClickHouse(ctx, ec)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	s, err := chproj.NewSummarizer(conn, ec.ClickHouse.Auth.Database, log, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	n, err := s.Refresh(ctx, summaryProgress(progressOut, ec.ClickHouse.Auth.Database))
+	if err != nil {
+		return fmt.Errorf("rebuild summary: %w", err)
+	}
+	log.Info("summary roll-up current", "database", ec.ClickHouse.Auth.Database, "days_recomputed", n,
+		"took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -154,5 +191,16 @@ func progressPrinter(w io.Writer, what string) func(eventstore.ReplayProgress) {
 			pct = 100 * float64(p.Read) / float64(p.Total)
 		}
 		fmt.Fprintf(w, "rebuild %s: %s %d/%d events (%.1f%%), %.0f events/s, ETA %s\n", what, p.Topic, p.Read, p.Total, pct, rate, eta)
+	}
+}
+
+// summaryProgress prints a summary roll-up's progress (days, days/s).
+func summaryProgress(w io.Writer, database string) func(chproj.RefreshProgress) {
+	return func(p chproj.RefreshProgress) {
+		if w == nil {
+			return
+		}
+		fmt.Fprintf(w, "summary roll-up of %s: %d/%d days, %.0f days/s\n", database, p.Days, p.Total,
+			float64(p.Days)/max(p.Elapsed.Seconds(), 1e-9))
 	}
 }

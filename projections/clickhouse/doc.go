@@ -21,6 +21,10 @@
 //	                     1970-01-01 means "not yet")
 //	earnings_daily       VIEW over orders FINAL: orders, GMV, earnings per UTC day, creator, brand,
 //	                     offer, status, currency and earnings currency
+//	order_day_marks      ReplacingMergeTree(next_offset) ORDER BY (day, topic, kafka_partition): per UTC day of
+//	                     placed time, the next offset of each partition whose orders rows of that day are written
+//	summary_daily        ReplacingMergeTree(version) ORDER BY (grouping, day, key, currency, earnings_currency):
+//	                     the analysts' summary per UTC day, recomputed by the Summarizer (below)
 //	projection_watermarks ReplacingMergeTree(next_offset) ORDER BY (projection, topic, kafka_partition)
 //	schema_migrations    ReplacingMergeTree ORDER BY version
 //
@@ -124,7 +128,37 @@
 // Keyset paging: (placed_at, brand_id, order_id) < (?, ?, ?) works on 18.16.
 // Names match with positionCaseInsensitiveUTF8(name, ?) > 0.
 //
-// # The daily roll-up is a view
+// # The summary's roll-up (summary.go)
+//
+// summary_daily is exact without insert-time aggregation, and only the
+// speed of the analysts' summary depends on it:
+//   - Each flush writes, after its orders rows and before its watermarks,
+//     a mark per (UTC day of placed time, partition) it wrote rows of: the
+//     partition's next offset. Marks only grow.
+//   - The Summarizer (component clickhouse-summary, every
+//     --summary-refresh; `attrib rebuild summary`; the rebuild and the
+//     generator run it too) reads each day's marks' sum, and for every day
+//     whose summary_daily version differs, recomputes the day from orders
+//     FINAL (INSERT ... SELECT, every grouping of the day in one block),
+//     with the sum it read as the version. The marks are read before the
+//     orders, and written after the rows, so the rows hold at least every
+//     orders row of those marks.
+//   - The summary reads a whole UTC day from summary_daily only while its
+//     version equals its marks' sum now (DayState.Current), keeping rows of
+//     at least that version; the rest of the range (its partial days at the
+//     ends, today, days changed since the last refresh) comes from orders
+//     FINAL, under the same UNION ALL. A grouping key of an order never
+//     changes, so a recomputation writes every key the day had before.
+//     Two summarizers computing a day at once write the same version; each
+//     key then holds one of two exact views of its orders.
+//   - Cost: the first roll-up of 10 million orders (730 days) took 39 s; a
+//     refresh reads the granules of the changed days; a day with orders of
+//     most creators is about a granule per creator.
+//
+// Assumed, as for the watermarks: a topic is never recreated with its
+// offsets starting again while the tables are kept (then rebuild them).
+//
+// # The earnings roll-up is a view
 //
 // An exact materialized roll-up is not possible on 18.16 at a reasonable
 // cost. A SummingMergeTree (or materialized view) adds every inserted row:

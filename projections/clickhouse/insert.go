@@ -66,6 +66,14 @@ func (p *Projector) insert(ctx context.Context, r *rows) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	// The day marks after the orders rows they stand for, and before the
+	// watermarks: a summary that waited for a watermark finds the marks of
+	// every row below it, so it reads no stale roll-up (summary.go).
+	if len(r.days) > 0 {
+		if err := run(step{TableDayMarks, len(r.days), func() []column { return dayMarkColumns(r.days) }}); err != nil {
+			return err
+		}
+	}
 	if len(r.marks) == 0 {
 		return nil
 	}
@@ -204,6 +212,15 @@ func watermarkColumns(m map[partitionKey]mark) []column {
 		{"projection", proj}, {"topic", topic}, {"kafka_partition", part},
 		{"next_offset", next}, {"last_recorded_at", last}, {"updated_at", updated},
 	}
+}
+
+func dayMarkColumns(m map[dayKey]int64) []column {
+	n := len(m)
+	day, topic, part, next := mk[time.Time](n), mk[string](n), mk[uint32](n), mk[uint64](n)
+	for k, o := range m {
+		day, topic, part, next = append(day, k.day), append(topic, k.topic), append(part, uint32(k.partition)), append(next, uint64(max(o, 0)))
+	}
+	return []column{{"day", day}, {"topic", topic}, {"kafka_partition", part}, {"next_offset", next}}
 }
 
 func mk[T any](n int) []T { return make([]T, 0, n) }

@@ -14,7 +14,7 @@ import (
 
 var wantTables = []string{
 	"brands", "code_request_events", "code_requests", "creators", "earnings_daily", "offer_names",
-	"orders", "projection_watermarks", "schema_migrations", "unattributed_orders",
+	"order_day_marks", "orders", "projection_watermarks", "schema_migrations", "summary_daily", "unattributed_orders",
 }
 
 func tables(t *testing.T, conn driver.Conn, db string) []string {

@@ -90,6 +90,9 @@ type rows struct {
 	offerNames   map[offerKey]offerNameRow
 	requests     map[requestKey]requestEventRow
 	marks        map[partitionKey]mark
+	// days holds, per UTC day of placed time and partition, the next offset
+	// of the batches that wrote orders rows of that day (order_day_marks).
+	days map[dayKey]int64
 	// events counts the events added (before deduplication).
 	events int
 }
@@ -97,6 +100,13 @@ type rows struct {
 type partitionKey struct {
 	topic     string
 	partition int
+}
+
+// dayKey is a UTC day of placed time (the time of its midnight) and a
+// partition.
+type dayKey struct {
+	day time.Time
+	partitionKey
 }
 
 // mark is how far a partition has been applied: the next offset and the
@@ -115,6 +125,7 @@ func newRows() *rows {
 		offerNames:   make(map[offerKey]offerNameRow),
 		requests:     make(map[requestKey]requestEventRow),
 		marks:        make(map[partitionKey]mark),
+		days:         make(map[dayKey]int64),
 	}
 }
 
@@ -174,6 +185,9 @@ func (r *rows) merge(o *rows) {
 	for k, v := range o.marks {
 		r.addMark(k, v)
 	}
+	for k, v := range o.days {
+		r.days[k] = max(r.days[k], v)
+	}
 	r.events += o.events
 }
 
@@ -210,7 +224,11 @@ func build(b *eventstore.Batch) (*rows, [3]int) {
 		counts[o]++
 	}
 	r.events = len(b.Messages)
-	r.addMark(partitionKey{b.Topic, b.Partition}, mark{next: b.Next, lastRecorded: last})
+	pk := partitionKey{b.Topic, b.Partition}
+	r.addMark(pk, mark{next: b.Next, lastRecorded: last})
+	for _, o := range r.orders {
+		r.days[dayKey{o.placedAt.UTC().Truncate(24 * time.Hour), pk}] = b.Next
+	}
 	return r, counts
 }
 

@@ -10,6 +10,12 @@ const (
 	TableCodeRequestEvents = "code_request_events"
 	TableWatermarks        = "projection_watermarks"
 	TableMigrations        = "schema_migrations"
+	// TableDayMarks notes, per UTC day of placed time and partition of
+	// attrib.attributions, the next offset whose orders rows are written.
+	TableDayMarks = "order_day_marks"
+	// TableSummaryDaily is the analysts' summary rolled up per UTC day,
+	// recomputed from orders FINAL (see summary.go).
+	TableSummaryDaily = "summary_daily"
 	// ViewCodeRequests folds code_request_events into one row per request.
 	ViewCodeRequests = "code_requests"
 	// ViewEarningsDaily is the daily earnings roll-up (UTC days).
@@ -209,6 +215,48 @@ SELECT
     sum(earnings) AS earnings
 FROM {db}.orders FINAL
 GROUP BY day, creator_id, brand_id, offer_id, status, currency, earnings_currency`,
+		},
+	},
+	{
+		Version: 5,
+		Name:    "summary roll-up per day",
+		Statements: []string{
+			// Written by the projector after the orders rows of a flush and
+			// before its watermarks: for each UTC day of placed time the flush
+			// wrote orders rows for, the next offset of their partition. It
+			// only grows (a redelivered flush notes an offset already there),
+			// so max(next_offset) needs no FINAL.
+			`CREATE TABLE IF NOT EXISTS {db}.order_day_marks (
+    day             Date,
+    topic           String,
+    kafka_partition UInt32,
+    next_offset     UInt64
+) ENGINE = ReplacingMergeTree(next_offset)
+ORDER BY (day, topic, kafka_partition)`,
+			// The summary's aggregates per grouping (brand, offer, creator,
+			// country, platform, day), UTC day, key and currencies, computed
+			// from orders FINAL. version is the sum of the day's marks read
+			// before the computation: a day is served from here only while its
+			// version equals the sum of its marks now (summary.go), so a day
+			// with newer orders rows is read from orders instead. Every
+			// computation writes every key the day had (an order's grouping
+			// keys and currencies never change); reads use FINAL and keep the
+			// rows of at least the day's current version.
+			`CREATE TABLE IF NOT EXISTS {db}.summary_daily (
+    grouping          String,
+    day               Date,
+    key               String,
+    currency          String,
+    earnings_currency String,
+    name              String,
+    orders            UInt64,
+    gmv               Decimal(38, 3),
+    earnings          Decimal(38, 3),
+    approved          UInt64,
+    rejected          UInt64,
+    version           UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (grouping, day, key, currency, earnings_currency)`,
 		},
 	},
 }

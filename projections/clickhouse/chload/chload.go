@@ -209,6 +209,7 @@ func Load(ctx context.Context, cfg Config) (*Stats, error) {
 	stats := newStats()
 	start := time.Now()
 	prog := Progress{Total: cfg.Orders}
+	var marked uint64 // the generated rows so far: the marks' "offset"
 	err := Generate(ctx, cfg, func(cat *Catalog) error {
 		return insertCatalog(ctx, cfg.Conn, db, cat, cfg.End.Add(-cfg.Span))
 	}, func(ch Chunk) error {
@@ -219,6 +220,12 @@ func Load(ctx context.Context, cfg Config) (*Stats, error) {
 			return err
 		}
 		if err := insert(ctx, cfg.Conn, db, chproj.TableUnattributed, unattributedColumns(ch.Unattributed)); err != nil {
+			return err
+		}
+		// Marks after the rows, as the projector writes them, so that the
+		// summarizer rolls these days up (see chproj's summary.go).
+		marked += uint64(len(ch.Earlier) + len(ch.Final))
+		if err := insert(ctx, cfg.Conn, db, chproj.TableDayMarks, dayMarkColumns(ch, marked)); err != nil {
 			return err
 		}
 		stats.add(ch)
@@ -276,6 +283,31 @@ func insert(ctx context.Context, conn driver.Conn, db, table string, cols []colu
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
 	return nil
+}
+
+// MarkTopic is the topic of the day marks a load writes.
+const MarkTopic = "chload"
+
+// dayMarkColumns are the marks of the days of a chunk's orders, at offset
+// next.
+func dayMarkColumns(ch Chunk, next uint64) []column {
+	days := map[int64]bool{}
+	for _, rows := range [][]Order{ch.Earlier, ch.Final} {
+		for _, o := range rows {
+			days[o.PlacedAt-o.PlacedAt%86400] = true
+		}
+	}
+	if len(days) == 0 {
+		return nil
+	}
+	var day []time.Time
+	var topic []string
+	var part []uint32
+	var offs []uint64
+	for d := range days {
+		day, topic, part, offs = append(day, time.Unix(d, 0).UTC()), append(topic, MarkTopic), append(part, 0), append(offs, next)
+	}
+	return []column{{"day", day}, {"topic", topic}, {"kafka_partition", part}, {"next_offset", offs}}
 }
 
 // Money is in thousandths: the Decimal(18, 3) columns' unscaled value.

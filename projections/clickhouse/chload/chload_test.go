@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/internal/testenv"
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/projections/clickhouse/chload"
 	"github.com/attrib-engine/attrib/reports"
 )
@@ -278,34 +279,56 @@ func TestLoad(t *testing.T) {
 
 	// The reports.
 	r := reports.New(conn, cfg.Database)
-	summary, err := r.Summary(ctx, reports.SummaryFilter{GroupBy: reports.GroupByBrand})
+	// The summary from orders alone, then from the roll-up the load's marks
+	// let the summarizer compute.
+	checkSummary := func(how string) {
+		summary, err := r.Summary(ctx, reports.SummaryFilter{GroupBy: reports.GroupByBrand})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tot := summary.Totals
+		if tot.Orders != uint64(len(exp.orders)) || tot.Approved != uint64(approved) || tot.Rejected != uint64(rejected) ||
+			tot.Unattributed != uint64(exp.unattributed) {
+			t.Errorf("summary %s: totals: %d orders, %d approved, %d rejected, %d unattributed; want %d, %d, %d, %d", how,
+				tot.Orders, tot.Approved, tot.Rejected, tot.Unattributed, len(exp.orders), approved, rejected, exp.unattributed)
+		}
+		for cur, s := range byCur {
+			if got := thousandths(tot.GMV[cur]); got != s.m {
+				t.Errorf("summary %s: GMV %s: %s, want %s", how, cur, tot.GMV[cur], decimal.New(s.m, -3))
+			}
+		}
+		for cur, s := range byEarnCur {
+			if got := thousandths(tot.Earnings[cur]); got != s.m {
+				t.Errorf("summary %s: earnings %s: %s, want %s", how, cur, tot.Earnings[cur], decimal.New(s.m, -3))
+			}
+		}
+		if len(summary.Groups) != len(byBrand) {
+			t.Errorf("summary %s: %d brands, want %d", how, len(summary.Groups), len(byBrand))
+		}
+		for _, g := range summary.Groups {
+			if g.Orders != uint64(byBrand[g.Key]) || g.Name == "" {
+				t.Errorf("summary %s: brand %s (%q): %d orders, want %d", how, g.Key, g.Name, g.Orders, byBrand[g.Key])
+			}
+		}
+	}
+	checkSummary("from orders")
+	summarizer, err := chproj.NewSummarizer(conn, cfg.Database, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tot := summary.Totals
-	if tot.Orders != uint64(len(exp.orders)) || tot.Approved != uint64(approved) || tot.Rejected != uint64(rejected) ||
-		tot.Unattributed != uint64(exp.unattributed) {
-		t.Errorf("summary totals: %d orders, %d approved, %d rejected, %d unattributed; want %d, %d, %d, %d",
-			tot.Orders, tot.Approved, tot.Rejected, tot.Unattributed, len(exp.orders), approved, rejected, exp.unattributed)
+	if n, err := summarizer.Refresh(ctx, nil); err != nil || n == 0 {
+		t.Fatalf("summary refresh: %d days, %v; want the days of the load", n, err)
 	}
-	for cur, s := range byCur {
-		if got := thousandths(tot.GMV[cur]); got != s.m {
-			t.Errorf("summary GMV %s: %s, want %s", cur, tot.GMV[cur], decimal.New(s.m, -3))
+	states, err := chproj.SummaryDays(ctx, conn, cfg.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, st := range states {
+		if !st.Current() {
+			t.Errorf("day %s not rolled up after the refresh: %+v", d.Format(time.DateOnly), st)
 		}
 	}
-	for cur, s := range byEarnCur {
-		if got := thousandths(tot.Earnings[cur]); got != s.m {
-			t.Errorf("summary earnings %s: %s, want %s", cur, tot.Earnings[cur], decimal.New(s.m, -3))
-		}
-	}
-	if len(summary.Groups) != len(byBrand) {
-		t.Errorf("summary: %d brands, want %d", len(summary.Groups), len(byBrand))
-	}
-	for _, g := range summary.Groups {
-		if g.Orders != uint64(byBrand[g.Key]) || g.Name == "" {
-			t.Errorf("summary brand %s (%q): %d orders, want %d", g.Key, g.Name, g.Orders, byBrand[g.Key])
-		}
-	}
+	checkSummary("from the roll-up")
 	// A creator's report: the busiest, a middle one and the last.
 	cs := exp.catalog.Creators
 	for _, c := range []chload.Creator{cs[0], cs[len(cs)/2], cs[len(cs)-1]} {

@@ -1,0 +1,349 @@
+package chproj
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/attrib-engine/attrib/internal/promreg"
+)
+
+// The groupings of summary_daily, as the analysts' summary names them.
+const (
+	GroupingBrand    = "brand"
+	GroupingOffer    = "offer"
+	GroupingCreator  = "creator"
+	GroupingCountry  = "country"
+	GroupingPlatform = "platform"
+	GroupingDay      = "day"
+)
+
+// summaryKeys are the SQL expressions of the groupings' keys over orders:
+// the same values the analysts' summary groups orders by, so a day read
+// from summary_daily and a day read from orders add up alike.
+var summaryKeys = []struct{ grouping, expr string }{
+	{GroupingBrand, "brand_id"},
+	{GroupingOffer, "offer_id"},
+	{GroupingCreator, "creator_id"},
+	{GroupingCountry, "country"},
+	{GroupingPlatform, "platform"},
+	{GroupingDay, "toString(toDate(placed_at, 'UTC'))"},
+}
+
+// CreatorSlices split the creators (creator_id below the first, between
+// two, from the last) for aggregates over orders FINAL that run in
+// parallel under UNION ALL. On 18.16 one query's FINAL is a single merging
+// stream aggregated by one thread (doc.go). Exact whatever the ids: every
+// version of an order has the same creator_id, the sorting key's first
+// column, so each slice's FINAL sees all versions of its orders. Balanced
+// for the ids of credentials.NewID ("crt_" and random hex digits).
+var CreatorSlices = []string{"crt_2", "crt_4", "crt_6", "crt_8", "crt_a", "crt_c", "crt_e"}
+
+// CreatorSlice returns the PREWHERE conditions of slice i (0 through
+// len(CreatorSlices)) of CreatorSlices, with their arguments.
+func CreatorSlice(i int) (conds []string, args []any) {
+	if i > 0 {
+		conds, args = append(conds, "creator_id >= ?"), append(args, CreatorSlices[i-1])
+	}
+	if i < len(CreatorSlices) {
+		conds, args = append(conds, "creator_id < ?"), append(args, CreatorSlices[i])
+	}
+	return conds, args
+}
+
+// DayState is what ClickHouse knows of one UTC day of placed time.
+type DayState struct {
+	// Marks sums the day's marks: the next offset, per partition, of the
+	// orders rows written for the day (order_day_marks).
+	Marks uint64
+	// Version is the marks' sum that the day's newest summary_daily rows
+	// were computed after; 0 when none were.
+	Version uint64
+}
+
+// Current reports whether the day's summary_daily rows hold every orders
+// row of the day: they were computed after every mark written so far, and
+// a mark is written after the rows it stands for. A day without marks is
+// never current.
+func (d DayState) Current() bool { return d.Marks > 0 && d.Version == d.Marks }
+
+// SummaryDays returns the state of every day that has marks or summary
+// rows, keyed by the day's UTC midnight. Two small aggregates, no FINAL:
+// marks and versions only grow.
+func SummaryDays(ctx context.Context, conn driver.Conn, database string) (map[time.Time]DayState, error) {
+	if err := checkDatabase(database); err != nil {
+		return nil, fmt.Errorf("summary days: %w", err)
+	}
+	db := quoteIdent(database)
+	out := map[time.Time]DayState{}
+	read := func(q string, set func(*DayState, uint64)) error {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var day time.Time
+			var n uint64
+			if err := rows.Scan(&day, &n); err != nil {
+				return err
+			}
+			k := utcDay(day)
+			st := out[k]
+			set(&st, n)
+			out[k] = st
+		}
+		return rows.Err()
+	}
+	if err := read("SELECT day, sum(n) FROM (SELECT day, topic, kafka_partition, max(next_offset) AS n FROM "+db+"."+TableDayMarks+
+		" GROUP BY day, topic, kafka_partition) GROUP BY day", func(s *DayState, n uint64) { s.Marks = n }); err != nil {
+		return nil, fmt.Errorf("summary days: read %s: %w", TableDayMarks, err)
+	}
+	if err := read("SELECT day, max(version) FROM "+db+"."+TableSummaryDaily+" WHERE grouping = '"+GroupingDay+"' GROUP BY day",
+		func(s *DayState, n uint64) { s.Version = n }); err != nil {
+		return nil, fmt.Errorf("summary days: read %s: %w", TableSummaryDaily, err)
+	}
+	return out, nil
+}
+
+// utcDay is the UTC midnight of the calendar day of a Date value (the
+// driver returns Dates at midnight in UTC, or in the server's zone).
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// DayRanges merges sorted UTC days into [from, to) ranges of consecutive
+// days.
+func DayRanges(days []time.Time) [][2]time.Time {
+	var out [][2]time.Time
+	for _, d := range days {
+		if n := len(out); n > 0 && out[n-1][1].Equal(d) {
+			out[n-1][1] = d.Add(24 * time.Hour)
+			continue
+		}
+		out = append(out, [2]time.Time{d, d.Add(24 * time.Hour)})
+	}
+	return out
+}
+
+// RangesSQL is a condition that placed_at is in one of the [from, to)
+// ranges (a zero end is unbounded), with its arguments; "0" when there are
+// none. ClickHouse prunes granules with it within each creator's range of
+// orders.
+func RangesSQL(ranges [][2]time.Time) (string, []any) {
+	if len(ranges) == 0 {
+		return "0", nil
+	}
+	parts := make([]string, len(ranges))
+	var args []any
+	for i, r := range ranges {
+		var conds []string
+		if !r[0].IsZero() {
+			conds, args = append(conds, "placed_at >= toDateTime(?, 'UTC')"), append(args, r[0].Unix())
+		}
+		if !r[1].IsZero() {
+			conds, args = append(conds, "placed_at < toDateTime(?, 'UTC')"), append(args, r[1].Unix())
+		}
+		if len(conds) == 0 {
+			conds = []string{"1"}
+		}
+		parts[i] = "(" + strings.Join(conds, " AND ") + ")"
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args
+}
+
+// DayMarksSQL is an expression of a row's day (a Date column named day):
+// the marks' sum of that day in states when it is one of days, else 0.
+// The numbers are ours (days since 1970, sums), written as literals.
+func DayMarksSQL(days []time.Time, states map[time.Time]DayState) string {
+	from := make([]string, len(days))
+	to := make([]string, len(days))
+	for i, d := range days {
+		from[i] = strconv.FormatInt(d.Unix()/86400, 10)
+		to[i] = strconv.FormatUint(states[d].Marks, 10)
+	}
+	return "transform(toUInt16(day), CAST([" + strings.Join(from, ", ") + "] AS Array(UInt16)), CAST([" +
+		strings.Join(to, ", ") + "] AS Array(UInt64)), toUInt64(0))"
+}
+
+// DefaultSummaryRefresh is how often Summarizer.Run recomputes the days
+// that changed.
+const DefaultSummaryRefresh = 15 * time.Second
+
+// summaryChunkDays is how many days one recomputation reads at most.
+const summaryChunkDays = 16
+
+// Summarizer keeps summary_daily current: it recomputes, from orders
+// FINAL, every day whose marks moved past its rows. Only the speed of the
+// analysts' summary depends on it: a day that is not current is read from
+// orders. Several may run at once (see summary_daily in schema.go).
+type Summarizer struct {
+	conn     driver.Conn
+	database string
+	db       string
+	log      *slog.Logger
+
+	seconds  prometheus.Histogram
+	days     prometheus.Counter
+	stale    prometheus.Gauge
+	failures prometheus.Counter
+}
+
+// NewSummarizer returns a Summarizer of the tables in database. reg, when
+// not nil, receives its metrics.
+func NewSummarizer(conn driver.Conn, database string, logger *slog.Logger, reg prometheus.Registerer) (*Summarizer, error) {
+	if conn == nil {
+		return nil, errors.New("summarizer: no connection")
+	}
+	if err := checkDatabase(database); err != nil {
+		return nil, fmt.Errorf("summarizer: %w", err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Summarizer{
+		conn: conn, database: database, db: quoteIdent(database), log: logger.With("component", "summarizer"),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "attrib_clickhouse_summary_refresh_seconds",
+			Help:    "Time of one refresh of summary_daily: reading the days' state and recomputing the days that changed.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		days: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_clickhouse_summary_days_recomputed_total",
+			Help: "UTC days whose summary_daily rows were recomputed from orders.",
+		}),
+		stale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "attrib_clickhouse_summary_stale_days",
+			Help: "Days whose orders changed since their summary_daily rows, at the start of the last refresh; the analysts' summary reads them from orders.",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_clickhouse_summary_refresh_errors_total",
+			Help: "Failed refreshes of summary_daily; the next one retries.",
+		}),
+	}
+	if reg != nil {
+		s.seconds = promreg.Register(reg, s.seconds)
+		s.days = promreg.Register(reg, s.days)
+		s.stale = promreg.Register(reg, s.stale)
+		s.failures = promreg.Register(reg, s.failures)
+	}
+	return s, nil
+}
+
+// RefreshProgress is how far a refresh is.
+type RefreshProgress struct {
+	Days, Total int
+	Elapsed     time.Duration
+}
+
+// Refresh recomputes every day that is not current, oldest first, in
+// chunks of consecutive days, and returns how many it recomputed. It reads
+// the days' marks before the orders, so the rows it writes hold at least
+// every orders row of those marks; it writes each day's rows with the
+// marks' sum as their version, all of a day in one insert. progress, if
+// not nil, is called after each chunk.
+func (s *Summarizer) Refresh(ctx context.Context, progress func(RefreshProgress)) (int, error) {
+	start := time.Now()
+	defer func() { s.seconds.Observe(time.Since(start).Seconds()) }()
+	states, err := SummaryDays(ctx, s.conn, s.database)
+	if err != nil {
+		s.failures.Inc()
+		return 0, err
+	}
+	var stale []time.Time
+	for d, st := range states {
+		if st.Marks > 0 && !st.Current() {
+			stale = append(stale, d)
+		}
+	}
+	s.stale.Set(float64(len(stale)))
+	sort.Slice(stale, func(i, j int) bool { return stale[i].Before(stale[j]) })
+	done := 0
+	for len(stale) > 0 {
+		n := min(summaryChunkDays, len(stale))
+		chunk := stale[:n]
+		if err := s.recompute(ctx, chunk, states); err != nil {
+			s.failures.Inc()
+			return done, fmt.Errorf("summarizer: recompute %s..%s: %w",
+				chunk[0].Format(time.DateOnly), chunk[n-1].Format(time.DateOnly), err)
+		}
+		stale = stale[n:]
+		done += n
+		s.days.Add(float64(n))
+		if progress != nil {
+			progress(RefreshProgress{Days: done, Total: done + len(stale), Elapsed: time.Since(start)})
+		}
+	}
+	return done, nil
+}
+
+// recompute writes summary_daily rows for days from orders FINAL: one
+// INSERT ... SELECT, the creators in slices aggregated in parallel, every
+// grouping of every day in one block (atomic on a table without
+// partitions), each day's rows versioned with its marks' sum in states.
+func (s *Summarizer) recompute(ctx context.Context, days []time.Time, states map[time.Time]DayState) error {
+	cond, rargs := RangesSQL(DayRanges(days))
+	pairs := make([]string, len(summaryKeys))
+	for i, k := range summaryKeys {
+		pairs[i] = "('" + k.grouping + "', " + k.expr + ")"
+	}
+	slice := func(i int) (string, []any) {
+		conds, args := CreatorSlice(i)
+		conds = append([]string{cond}, conds...)
+		args = append(append([]any{}, rargs...), args...)
+		return "SELECT gk.1 AS grouping, toDate(placed_at, 'UTC') AS day, gk.2 AS key, currency, earnings_currency, " +
+			"any(if(gk.1 = '" + GroupingOffer + "', offer_name, '')) AS name, count() AS n, sum(amount) AS gmv, sum(earnings) AS earned, " +
+			"countIf(status = 'approved') AS approved, countIf(status = 'rejected') AS rejected FROM " + s.db + "." + TableOrders +
+			" FINAL ARRAY JOIN [" + strings.Join(pairs, ", ") + "] AS gk PREWHERE " + strings.Join(conds, " AND ") +
+			" GROUP BY grouping, day, key, currency, earnings_currency", args
+	}
+	var parts []string
+	var args []any
+	for i := 0; i <= len(CreatorSlices); i++ {
+		q, a := slice(i)
+		parts = append(parts, q)
+		args = append(args, a...)
+	}
+	// Each day's version: its marks' sum, read before the orders.
+	q := "INSERT INTO " + s.db + "." + TableSummaryDaily +
+		" (grouping, day, key, currency, earnings_currency, name, orders, gmv, earnings, approved, rejected, version)" +
+		" SELECT grouping, day, key, currency, earnings_currency, any(name), sum(n), sum(gmv), sum(earned), sum(approved), sum(rejected), " +
+		DayMarksSQL(days, states) + " FROM (" + strings.Join(parts, " UNION ALL ") + ") GROUP BY grouping, day, key, currency, earnings_currency"
+	return s.conn.Exec(ctx, q, args...)
+}
+
+// Run refreshes every interval (DefaultSummaryRefresh when 0) until ctx
+// ends, logging failures; the next refresh retries them.
+func (s *Summarizer) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		every = DefaultSummaryRefresh
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		n, err := s.Refresh(ctx, nil)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.Warn("summary refresh failed; retrying at the next one", "err", err)
+		case n > 0:
+			s.log.Debug("summary refreshed", "days", n, "took", time.Since(start))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
