@@ -93,6 +93,13 @@ var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 
 // fixture: creator c1 has 10 orders (o0..o9, one hour apart), c2 has 2.
 func fixture(t *testing.T) *reports.Reports {
+	r, _, _ := fixtureDB(t)
+	return r
+}
+
+// fixtureDB is fixture with its connection and database. All its orders
+// are placed on t0's UTC day.
+func fixtureDB(t *testing.T) (*reports.Reports, driver.Conn, string) {
 	conn, db := setup(t)
 	insertBrands(t, conn, db, map[string]string{"b1": "Acme Shoes", "b2": "Zeta Books"})
 	var rows []row
@@ -128,7 +135,7 @@ func fixture(t *testing.T) *reports.Reports {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	return reports.New(conn, db)
+	return reports.New(conn, db), conn, db
 }
 
 func ids(p reports.Page) []string {
@@ -139,9 +146,26 @@ func ids(p reports.Page) []string {
 	return out
 }
 
+// TestFilters checks every filter on the orders and the totals, first
+// read from orders alone, then with the day rolled up into creator_daily
+// (the totals of whole days come from there).
 func TestFilters(t *testing.T) {
-	r := fixture(t)
+	r, conn, db := fixtureDB(t)
+	t.Run("from orders", func(t *testing.T) { checkFilters(t, r) })
+	markDays(t, conn, db, 1, t0)
+	if n := refreshSummary(t, conn, db); n != 1 {
+		t.Fatalf("refresh recomputed %d days, want 1", n)
+	}
+	t.Run("from the roll-up", func(t *testing.T) { checkFilters(t, r) })
+	// Only busy creators' totals read creator_daily.
+	reports.MarkBusy(r, "c1")
+	reports.MarkBusy(r, "c2")
+	t.Run("busy, from the roll-up", func(t *testing.T) { checkFilters(t, r) })
+}
+
+func checkFilters(t *testing.T, r *reports.Reports) {
 	ctx := context.Background()
+	day := t0.Truncate(24 * time.Hour)
 	cases := []struct {
 		name string
 		f    reports.OrderFilter
@@ -163,6 +187,10 @@ func TestFilters(t *testing.T) {
 		{"brand name part", reports.OrderFilter{CreatorID: "c1", Brand: "acme"}, 5},
 		{"from", reports.OrderFilter{CreatorID: "c1", From: t0.Add(8 * time.Hour)}, 2},
 		{"to exclusive", reports.OrderFilter{CreatorID: "c1", To: t0.Add(2 * time.Hour)}, 2},
+		{"whole day", reports.OrderFilter{CreatorID: "c1", From: day, To: day.Add(24 * time.Hour)}, 11},
+		{"whole day and status", reports.OrderFilter{CreatorID: "c1", Status: "rejected", From: day, To: day.Add(24 * time.Hour)}, 3},
+		{"whole days and offer name", reports.OrderFilter{CreatorID: "c1", Offer: "renamed", From: day.Add(-24 * time.Hour), To: day.Add(48 * time.Hour)}, 6},
+		{"next day", reports.OrderFilter{CreatorID: "c1", From: day.Add(24 * time.Hour)}, 0},
 		{"combined", reports.OrderFilter{CreatorID: "c1", Brand: "zeta", Status: "approved", Country: "KZ", From: t0, To: t0.Add(9 * time.Hour)}, 2}, // o1, o7
 		// PREWHERE takes the conditions on columns that never change: the
 		// older (pending) version of o0 must not match pending + country.
@@ -261,15 +289,48 @@ func TestSortAndPaging(t *testing.T) {
 }
 
 func TestTotalsPerCurrency(t *testing.T) {
-	r := fixture(t)
-	tot, err := r.Totals(context.Background(), reports.OrderFilter{CreatorID: "c1", Limit: 2})
-	if err != nil {
-		t.Fatal(err)
+	r, conn, db := fixtureDB(t)
+	check := func(t *testing.T) {
+		tot, err := r.Totals(context.Background(), reports.OrderFilter{CreatorID: "c1", Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// RUB: o0 150 + o2,o4,o6,o8 4*100.05 + b2/o4 2 = 552.2; USD: 5 * 1.5.
+		if tot.Orders != 11 || tot.Earnings["RUB"].String() != "552.2" || tot.Earnings["USD"].String() != "7.5" || len(tot.Earnings) != 2 {
+			t.Fatalf("totals %+v", tot)
+		}
+		// b2's rejected orders: o5 only, in USD; b2/o4 (RUB) is pending, so
+		// RUB is not a currency of these totals.
+		tot, err = r.Totals(context.Background(), reports.OrderFilter{CreatorID: "c1", Brand: "b2", Status: "rejected"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tot.Orders != 1 || tot.Earnings["USD"].String() != "1.5" || len(tot.Earnings) != 1 {
+			t.Fatalf("b2's rejected: totals %+v, want 1 order, USD 1.5", tot)
+		}
 	}
-	// RUB: o0 150 + o2,o4,o6,o8 4*100.05 + b2/o4 2 = 552.2; USD: 5 * 1.5.
-	if tot.Orders != 11 || tot.Earnings["RUB"].String() != "552.2" || tot.Earnings["USD"].String() != "7.5" || len(tot.Earnings) != 2 {
-		t.Fatalf("totals %+v", tot)
+	t.Run("from orders", check)
+	markDays(t, conn, db, 1, t0)
+	refreshSummary(t, conn, db)
+	reports.MarkBusy(r, "c1") // only busy creators' totals read creator_daily
+	t.Run("from the roll-up", check)
+	// o0's approval changes its earnings again; until the summarizer
+	// catches up, the day is read from orders.
+	insertOrders(t, conn, db, row{creator: "c1", brand: "b1", order: "o0", offer: "f1", offerName: "Winter Sale", code: "ANNA10",
+		status: "approved", currency: "RUB", country: "RU", earnCur: "RUB", amount: "1000.50", earnings: "50", placed: t0, version: 3})
+	markDays(t, conn, db, 2, t0)
+	check = func(t *testing.T) {
+		tot, err := r.Totals(context.Background(), reports.OrderFilter{CreatorID: "c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tot.Orders != 11 || tot.Earnings["RUB"].String() != "452.2" {
+			t.Fatalf("totals %+v, want RUB 452.2", tot)
+		}
 	}
+	t.Run("a change not rolled up", check)
+	refreshSummary(t, conn, db)
+	t.Run("a change rolled up", check)
 }
 
 func TestCursorTampered(t *testing.T) {

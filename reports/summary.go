@@ -156,7 +156,7 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 	if err != nil {
 		return Summary{}, fmt.Errorf("reports: summary: %w", err)
 	}
-	rolledDays, rest := splitRange(f.From, f.To, states)
+	rolledDays, rest := splitRange(f.From, f.To, states, chproj.DayState.SummaryCurrent)
 	rolled := chproj.DayRanges(rolledDays)
 	// Every column read costs in the FINAL merge: offer_name only when it
 	// is the groups' name.
@@ -351,15 +351,15 @@ func (r *Reports) fillCreatorNames(ctx context.Context, groups []SummaryGroup) e
 }
 
 // splitRange splits [from, to) (zero: unbounded) into the whole UTC days
-// whose summary_daily rows are current, sorted, and the rest, as sorted
+// whose roll-up is current, sorted, and the rest, as sorted
 // [from, to) ranges of placed time; a zero end of a range of the rest is
 // unbounded.
-func splitRange(from, to time.Time, states map[time.Time]chproj.DayState) (rolled []time.Time, rest [][2]time.Time) {
+func splitRange(from, to time.Time, states map[time.Time]chproj.DayState, current func(chproj.DayState) bool) (rolled []time.Time, rest [][2]time.Time) {
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return nil, nil
 	}
 	for d, st := range states {
-		if st.Current() && (from.IsZero() || !d.Before(from)) && (to.IsZero() || !d.Add(24*time.Hour).After(to)) {
+		if current(st) && (from.IsZero() || !d.Before(from)) && (to.IsZero() || !d.Add(24*time.Hour).After(to)) {
 			rolled = append(rolled, d)
 		}
 	}

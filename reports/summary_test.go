@@ -196,7 +196,7 @@ func TestSummary(t *testing.T) {
 			}
 			current := 0
 			for _, st := range states {
-				if st.Current() {
+				if st.SummaryCurrent() {
 					current++
 				}
 			}

@@ -16,6 +16,11 @@ const (
 	// TableSummaryDaily is the analysts' summary rolled up per UTC day,
 	// recomputed from orders FINAL (see summary.go).
 	TableSummaryDaily = "summary_daily"
+	// TableCreatorDaily rolls orders up per creator, UTC day and every
+	// dimension a creator's report filters on (summary.go).
+	TableCreatorDaily = "creator_daily"
+	// TableRollupDays notes the version of each day of each roll-up.
+	TableRollupDays = "rollup_days"
 	// ViewCodeRequests folds code_request_events into one row per request.
 	ViewCodeRequests = "code_requests"
 	// ViewEarningsDaily is the daily earnings roll-up (UTC days).
@@ -257,6 +262,50 @@ ORDER BY (day, topic, kafka_partition)`,
     version           UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (grouping, day, key, currency, earnings_currency)`,
+		},
+	},
+	{
+		Version: 6,
+		Name:    "creator roll-up per day",
+		Statements: []string{
+			// Orders rolled up per creator, UTC day and every column a
+			// creator's report filters on or the summary groups by, from
+			// orders FINAL; summary_daily is computed from it. The key columns
+			// never change for an order, so every computation of a day writes
+			// every key the day had, and each key's row counts each of its
+			// orders once, in one status column.
+			`CREATE TABLE IF NOT EXISTS {db}.creator_daily (
+    creator_id        String,
+    day               Date,
+    brand_id          String,
+    offer_id          String,
+    offer_name        String,
+    promo_code        String,
+    platform          String,
+    country           String,
+    currency          String,
+    earnings_currency String,
+    orders            UInt64,
+    pending           UInt64,
+    approved          UInt64,
+    rejected          UInt64,
+    gmv               Decimal(38, 3),
+    earnings          Decimal(38, 3),
+    earnings_pending  Decimal(38, 3),
+    earnings_approved Decimal(38, 3),
+    earnings_rejected Decimal(38, 3),
+    version           UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (creator_id, day, brand_id, offer_id, offer_name, promo_code, platform, country, currency, earnings_currency)`,
+			// The version (marks' sum) each roll-up was computed at, per day:
+			// written after the roll-up's rows, so a day is read from a
+			// roll-up only once its rows are all in.
+			`CREATE TABLE IF NOT EXISTS {db}.rollup_days (
+    rollup_table String,
+    day          Date,
+    version      UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (rollup_table, day)`,
 		},
 	},
 }

@@ -26,16 +26,17 @@ const (
 	GroupingDay      = "day"
 )
 
-// summaryKeys are the SQL expressions of the groupings' keys over orders:
-// the same values the analysts' summary groups orders by, so a day read
-// from summary_daily and a day read from orders add up alike.
+// summaryKeys are the SQL expressions of the groupings' keys over
+// creator_daily: the same values the analysts' summary groups orders by,
+// so a day read from summary_daily and a day read from orders add up
+// alike.
 var summaryKeys = []struct{ grouping, expr string }{
 	{GroupingBrand, "brand_id"},
 	{GroupingOffer, "offer_id"},
 	{GroupingCreator, "creator_id"},
 	{GroupingCountry, "country"},
 	{GroupingPlatform, "platform"},
-	{GroupingDay, "toString(toDate(placed_at, 'UTC'))"},
+	{GroupingDay, "toString(day)"},
 }
 
 // CreatorSlices split the creators (creator_id below the first, between
@@ -64,18 +65,28 @@ type DayState struct {
 	// Marks sums the day's marks: the next offset, per partition, of the
 	// orders rows written for the day (order_day_marks).
 	Marks uint64
-	// Version is the marks' sum that the day's newest summary_daily rows
-	// were computed after; 0 when none were.
-	Version uint64
+	// Summary and Creators are the marks' sums that the day's newest
+	// summary_daily and creator_daily rows were computed after (rollup_days);
+	// 0 when none were.
+	Summary, Creators uint64
 }
 
-// Current reports whether the day's summary_daily rows hold every orders
-// row of the day: they were computed after every mark written so far, and
-// a mark is written after the rows it stands for. A day without marks is
-// never current.
-func (d DayState) Current() bool { return d.Marks > 0 && d.Version == d.Marks }
+// SummaryCurrent reports whether the day's summary_daily rows hold every
+// orders row of the day: they were computed after every mark written so
+// far, and a mark is written after the rows it stands for. A day without
+// marks is never current.
+func (d DayState) SummaryCurrent() bool { return d.Marks > 0 && d.Summary == d.Marks }
 
-// SummaryDays returns the state of every day that has marks or summary
+// CreatorsCurrent is SummaryCurrent for creator_daily.
+func (d DayState) CreatorsCurrent() bool { return d.Marks > 0 && d.Creators == d.Marks }
+
+// The roll-ups' names in rollup_days.
+const (
+	rollupSummary  = TableSummaryDaily
+	rollupCreators = TableCreatorDaily
+)
+
+// SummaryDays returns the state of every day that has marks or roll-up
 // rows, keyed by the day's UTC midnight. Two small aggregates, no FINAL:
 // marks and versions only grow.
 func SummaryDays(ctx context.Context, conn driver.Conn, database string) (map[time.Time]DayState, error) {
@@ -84,32 +95,34 @@ func SummaryDays(ctx context.Context, conn driver.Conn, database string) (map[ti
 	}
 	db := quoteIdent(database)
 	out := map[time.Time]DayState{}
-	read := func(q string, set func(*DayState, uint64)) error {
-		rows, err := conn.Query(ctx, q)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var day time.Time
-			var n uint64
-			if err := rows.Scan(&day, &n); err != nil {
-				return err
-			}
-			k := utcDay(day)
-			st := out[k]
-			set(&st, n)
-			out[k] = st
-		}
-		return rows.Err()
+	rows, err := conn.Query(ctx, "SELECT '', day, sum(n) FROM (SELECT day, topic, kafka_partition, max(next_offset) AS n FROM "+
+		db+"."+TableDayMarks+" GROUP BY day, topic, kafka_partition) GROUP BY day"+
+		" UNION ALL SELECT rollup_table, day, max(version) FROM "+db+"."+TableRollupDays+" GROUP BY rollup_table, day")
+	if err != nil {
+		return nil, fmt.Errorf("summary days: %w", err)
 	}
-	if err := read("SELECT day, sum(n) FROM (SELECT day, topic, kafka_partition, max(next_offset) AS n FROM "+db+"."+TableDayMarks+
-		" GROUP BY day, topic, kafka_partition) GROUP BY day", func(s *DayState, n uint64) { s.Marks = n }); err != nil {
-		return nil, fmt.Errorf("summary days: read %s: %w", TableDayMarks, err)
+	defer rows.Close()
+	for rows.Next() {
+		var rollup string
+		var day time.Time
+		var n uint64
+		if err := rows.Scan(&rollup, &day, &n); err != nil {
+			return nil, fmt.Errorf("summary days: %w", err)
+		}
+		k := utcDay(day)
+		st := out[k]
+		switch rollup {
+		case "":
+			st.Marks = n
+		case rollupSummary:
+			st.Summary = n
+		case rollupCreators:
+			st.Creators = n
+		}
+		out[k] = st
 	}
-	if err := read("SELECT day, max(version) FROM "+db+"."+TableSummaryDaily+" WHERE grouping = '"+GroupingDay+"' GROUP BY day",
-		func(s *DayState, n uint64) { s.Version = n }); err != nil {
-		return nil, fmt.Errorf("summary days: read %s: %w", TableSummaryDaily, err)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summary days: %w", err)
 	}
 	return out, nil
 }
@@ -245,12 +258,16 @@ type RefreshProgress struct {
 	Elapsed     time.Duration
 }
 
-// Refresh recomputes every day that is not current, oldest first, in
-// chunks of consecutive days, and returns how many it recomputed. It reads
-// the days' marks before the orders, so the rows it writes hold at least
-// every orders row of those marks; it writes each day's rows with the
-// marks' sum as their version, all of a day in one insert. progress, if
-// not nil, is called after each chunk.
+// Refresh recomputes every day whose roll-ups are not current, oldest
+// first, in chunks of consecutive days, and returns how many it
+// recomputed. progress, if not nil, is called after each chunk.
+//
+// It reads the days' marks before the orders, so the rows it writes hold
+// at least every orders row of those marks, and versions each day's rows
+// with the marks' sum it read. Per chunk: creator_daily from orders FINAL,
+// then summary_daily from creator_daily FINAL, each one INSERT ... SELECT
+// (one block: atomic on a table without partitions) followed by its
+// versions in rollup_days.
 func (s *Summarizer) Refresh(ctx context.Context, progress func(RefreshProgress)) (int, error) {
 	start := time.Now()
 	defer func() { s.seconds.Observe(time.Since(start).Seconds()) }()
@@ -261,7 +278,7 @@ func (s *Summarizer) Refresh(ctx context.Context, progress func(RefreshProgress)
 	}
 	var stale []time.Time
 	for d, st := range states {
-		if st.Marks > 0 && !st.Current() {
+		if st.Marks > 0 && (!st.SummaryCurrent() || !st.CreatorsCurrent()) {
 			stale = append(stale, d)
 		}
 	}
@@ -286,39 +303,75 @@ func (s *Summarizer) Refresh(ctx context.Context, progress func(RefreshProgress)
 	return done, nil
 }
 
-// recompute writes summary_daily rows for days from orders FINAL: one
-// INSERT ... SELECT, the creators in slices aggregated in parallel, every
-// grouping of every day in one block (atomic on a table without
-// partitions), each day's rows versioned with its marks' sum in states.
+// creatorDims are creator_daily's key columns after creator_id and day,
+// the same names as in orders.
+const creatorDims = "brand_id, offer_id, offer_name, promo_code, platform, country, currency, earnings_currency"
+
+// recompute rolls days up: creator_daily from orders FINAL (the creators
+// in slices aggregated in parallel), then summary_daily from creator_daily
+// FINAL, each day's rows versioned with its marks' sum in states.
 func (s *Summarizer) recompute(ctx context.Context, days []time.Time, states map[time.Time]DayState) error {
 	cond, rargs := RangesSQL(DayRanges(days))
+	version := DayMarksSQL(days, states)
+	var parts []string
+	var args []any
+	for i := 0; i <= len(CreatorSlices); i++ {
+		conds, a := CreatorSlice(i)
+		parts = append(parts, "SELECT creator_id, toDate(placed_at, 'UTC') AS day, "+creatorDims+
+			", count(), countIf(status = 'pending'), countIf(status = 'approved'), countIf(status = 'rejected'), sum(amount), sum(earnings),"+
+			" sumIf(earnings, status = 'pending'), sumIf(earnings, status = 'approved'), sumIf(earnings, status = 'rejected') FROM "+s.db+"."+TableOrders+
+			" FINAL PREWHERE "+strings.Join(append([]string{cond}, conds...), " AND ")+
+			" GROUP BY creator_id, day, "+creatorDims)
+		args = append(append(args, rargs...), a...)
+	}
+	if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+"."+TableCreatorDaily+" (creator_id, day, "+creatorDims+
+		", orders, pending, approved, rejected, gmv, earnings, earnings_pending, earnings_approved, earnings_rejected, version) SELECT *, "+
+		version+" FROM ("+strings.Join(parts, " UNION ALL ")+")", args...); err != nil {
+		return fmt.Errorf("%s: %w", TableCreatorDaily, err)
+	}
+	if err := s.noteVersions(ctx, rollupCreators, days, states); err != nil {
+		return err
+	}
+
 	pairs := make([]string, len(summaryKeys))
 	for i, k := range summaryKeys {
 		pairs[i] = "('" + k.grouping + "', " + k.expr + ")"
 	}
-	slice := func(i int) (string, []any) {
-		conds, args := CreatorSlice(i)
-		conds = append([]string{cond}, conds...)
-		args = append(append([]any{}, rargs...), args...)
-		return "SELECT gk.1 AS grouping, toDate(placed_at, 'UTC') AS day, gk.2 AS key, currency, earnings_currency, " +
-			"any(if(gk.1 = '" + GroupingOffer + "', offer_name, '')) AS name, count() AS n, sum(amount) AS gmv, sum(earnings) AS earned, " +
-			"countIf(status = 'approved') AS approved, countIf(status = 'rejected') AS rejected FROM " + s.db + "." + TableOrders +
-			" FINAL ARRAY JOIN [" + strings.Join(pairs, ", ") + "] AS gk PREWHERE " + strings.Join(conds, " AND ") +
-			" GROUP BY grouping, day, key, currency, earnings_currency", args
+	var dayConds []string
+	var dargs []any
+	for _, rg := range DayRanges(days) {
+		dayConds = append(dayConds, "(day >= toDate(?) AND day < toDate(?))")
+		dargs = append(dargs, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
 	}
-	var parts []string
-	var args []any
-	for i := 0; i <= len(CreatorSlices); i++ {
-		q, a := slice(i)
-		parts = append(parts, q)
-		args = append(args, a...)
+	if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+"."+TableSummaryDaily+
+		" (grouping, day, key, currency, earnings_currency, name, orders, gmv, earnings, approved, rejected, version)"+
+		" SELECT gk.1 AS grouping, day, gk.2 AS key, currency, earnings_currency, any(if(gk.1 = '"+GroupingOffer+"', offer_name, '')),"+
+		" sum(orders), sum(gmv), sum(earnings), sum(approved), sum(rejected), "+version+
+		" FROM "+s.db+"."+TableCreatorDaily+" FINAL ARRAY JOIN ["+strings.Join(pairs, ", ")+"] AS gk"+
+		" PREWHERE "+strings.Join(dayConds, " OR ")+" WHERE version >= "+version+
+		" GROUP BY grouping, day, key, currency, earnings_currency", dargs...); err != nil {
+		return fmt.Errorf("%s: %w", TableSummaryDaily, err)
 	}
-	// Each day's version: its marks' sum, read before the orders.
-	q := "INSERT INTO " + s.db + "." + TableSummaryDaily +
-		" (grouping, day, key, currency, earnings_currency, name, orders, gmv, earnings, approved, rejected, version)" +
-		" SELECT grouping, day, key, currency, earnings_currency, any(name), sum(n), sum(gmv), sum(earned), sum(approved), sum(rejected), " +
-		DayMarksSQL(days, states) + " FROM (" + strings.Join(parts, " UNION ALL ") + ") GROUP BY grouping, day, key, currency, earnings_currency"
-	return s.conn.Exec(ctx, q, args...)
+	return s.noteVersions(ctx, rollupSummary, days, states)
+}
+
+// noteVersions records in rollup_days that rollup holds days at their
+// marks' sums in states.
+func (s *Summarizer) noteVersions(ctx context.Context, rollup string, days []time.Time, states map[time.Time]DayState) error {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+TableRollupDays+" (rollup_table, day, version)")
+	if err != nil {
+		return fmt.Errorf("%s: %w", TableRollupDays, err)
+	}
+	defer func() { _ = b.Close() }()
+	for _, d := range days {
+		if err := b.Append(rollup, d, states[d].Marks); err != nil {
+			return fmt.Errorf("%s: %w", TableRollupDays, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("%s: %w", TableRollupDays, err)
+	}
+	return nil
 }
 
 // Run refreshes every interval (DefaultSummaryRefresh when 0) until ctx

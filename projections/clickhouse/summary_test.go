@@ -16,19 +16,25 @@ import (
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-// dayLines reads one grouping per day, as "day key cur/ecur orders gmv
-// earnings approved rejected" lines, either from orders FINAL or from
-// summary_daily FINAL.
-func dayLines(t *testing.T, conn driver.Conn, db, grouping string, rollup bool) string {
+// dayLines reads orders per creator and day, as "day creator cur/ecur
+// orders gmv earnings approved rejected" lines, from orders FINAL,
+// summary_daily FINAL (the creator grouping) or creator_daily FINAL (the
+// rows of the days' current versions).
+func dayLines(t *testing.T, conn driver.Conn, db, from string) string {
 	t.Helper()
-	q := "SELECT toString(toDate(placed_at, 'UTC')) AS d, creator_id AS k, currency, earnings_currency, count(), sum(amount), sum(earnings), " +
-		"countIf(status = 'approved'), countIf(status = 'rejected') FROM " + db + ".orders FINAL GROUP BY d, k, currency, earnings_currency"
-	if grouping != chproj.GroupingCreator {
-		t.Fatalf("dayLines reads the creator grouping only")
-	}
-	if rollup {
+	var q string
+	switch from {
+	case "orders":
+		q = "SELECT toString(toDate(placed_at, 'UTC')) AS d, creator_id AS k, currency, earnings_currency, count(), sum(amount), sum(earnings), " +
+			"countIf(status = 'approved'), countIf(status = 'rejected') FROM " + db + ".orders FINAL GROUP BY d, k, currency, earnings_currency"
+	case "summary_daily":
 		q = "SELECT toString(day), key, currency, earnings_currency, orders, gmv, earnings, approved, rejected FROM " + db +
 			".summary_daily FINAL WHERE grouping = 'creator'"
+	case "creator_daily":
+		q = "SELECT toString(day) AS d, creator_id, currency, earnings_currency, sum(orders), sum(gmv), sum(earnings), " +
+			"sum(approved), sum(rejected) FROM " + db + ".creator_daily FINAL " +
+			"WHERE (day, version) IN (SELECT day, max(version) FROM " + db + ".rollup_days WHERE rollup_table = 'creator_daily' GROUP BY day) " +
+			"GROUP BY d, creator_id, currency, earnings_currency"
 	}
 	rows, err := conn.Query(context.Background(), q)
 	if err != nil {
@@ -60,7 +66,10 @@ func dayStates(t *testing.T, conn driver.Conn, db string) string {
 	}
 	var out []string
 	for d, st := range states {
-		out = append(out, fmt.Sprintf("%s:%d/%d:%v", d.Format(time.DateOnly), st.Marks, st.Version, st.Current()))
+		if st.Summary != st.Creators {
+			t.Errorf("day %s: summary_daily at %d, creator_daily at %d", d.Format(time.DateOnly), st.Summary, st.Creators)
+		}
+		out = append(out, fmt.Sprintf("%s:%d/%d:%v", d.Format(time.DateOnly), st.Marks, st.Summary, st.SummaryCurrent() && st.CreatorsCurrent()))
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")
@@ -94,8 +103,11 @@ func TestSummarizerFollowsTheProjector(t *testing.T) {
 		if n != want {
 			t.Errorf("refresh recomputed %d days, want %d", n, want)
 		}
-		if got, want := dayLines(t, conn, db, chproj.GroupingCreator, true), dayLines(t, conn, db, chproj.GroupingCreator, false); got != want {
-			t.Errorf("summary_daily:\n%s\norders FINAL:\n%s", got, want)
+		direct := dayLines(t, conn, db, "orders")
+		for _, rollup := range []string{"summary_daily", "creator_daily"} {
+			if got := dayLines(t, conn, db, rollup); got != direct {
+				t.Errorf("%s:\n%s\norders FINAL:\n%s", rollup, got, direct)
+			}
 		}
 	}
 
@@ -126,8 +138,8 @@ func TestSummarizerFollowsTheProjector(t *testing.T) {
 		t.Fatalf("after a redelivery: days %s, want %s", got, want)
 	}
 	refresh(1)
-	if !strings.Contains(dayLines(t, conn, db, chproj.GroupingCreator, true), "2026-11-01 c1 RUB/RUB 1 2500.000 0.000 0 1") {
-		t.Errorf("A's rejection is not in summary_daily:\n%s", dayLines(t, conn, db, chproj.GroupingCreator, true))
+	if !strings.Contains(dayLines(t, conn, db, "summary_daily"), "2026-11-01 c1 RUB/RUB 1 2500.000 0.000 0 1") {
+		t.Errorf("A's rejection is not in summary_daily:\n%s", dayLines(t, conn, db, "summary_daily"))
 	}
 
 	// Refreshes racing each other write the same rows.

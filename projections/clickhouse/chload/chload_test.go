@@ -324,7 +324,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for d, st := range states {
-		if !st.Current() {
+		if !st.SummaryCurrent() || !st.CreatorsCurrent() {
 			t.Errorf("day %s not rolled up after the refresh: %+v", d.Format(time.DateOnly), st)
 		}
 	}
