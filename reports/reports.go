@@ -317,7 +317,7 @@ func (r *Reports) Orders(ctx context.Context, f OrderFilter) (Page, error) {
 		f.Sort = SortDateDesc
 	}
 	page := Page{Orders: []Order{}}
-	slices, err := r.slices(ctx, f)
+	slices, err := r.slices(ctx, f, limit+1)
 	if err != nil {
 		return Page{}, err
 	}
@@ -366,8 +366,10 @@ func (r *Reports) readPage(ctx context.Context, f OrderFilter, n int, page *Page
 // is split (the placed time is second in the sorting key, after the
 // creator), unless the creator is known to be light (its last totals
 // counted fewer than busyOrders: one query over its few orders is cheaper
-// than several); a lookup by order id is not (it is one row).
-func (r *Reports) slices(ctx context.Context, f OrderFilter) ([]OrderFilter, error) {
+// than several); a lookup by order id is not (it is one row). For a busy
+// creator's narrowed listing, the first slice ends where creator_daily
+// counts n matching orders (pageEdge); the others follow it.
+func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilter, error) {
 	if f.CreatorID == "" || f.OrderID != "" || r.isLight(f.CreatorID) {
 		return []OrderFilter{f}, nil
 	}
@@ -391,7 +393,18 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter) ([]OrderFilter, err
 		g.From, g.To = from, to
 		out = append(out, g)
 	}
+	edge, found := time.Time{}, false
+	if r.isBusy(f.CreatorID) && (f.Status != "" || f.Country != "" || f.Offer != "" || f.Brand != "" || f.PromoCode != "") {
+		var err error
+		if edge, found, err = r.pageEdge(ctx, f, lo, hi, n); err != nil {
+			return nil, err
+		}
+	}
 	if f.Sort == SortDateAsc {
+		if found {
+			slice(lo, edge)
+			lo = edge
+		}
 		if lo.IsZero() {
 			// The creator's oldest order: every version of an order has the
 			// same placed time, so the minimum needs no FINAL.
@@ -416,6 +429,10 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter) ([]OrderFilter, err
 	}
 	// date_desc: from the upper bound, or from now with the first slice
 	// open above (an order placed in the future still comes first).
+	if found {
+		slice(edge, hi)
+		hi = edge
+	}
 	anchor := hi
 	if anchor.IsZero() {
 		anchor = r.now().UTC().Truncate(time.Second)
@@ -431,6 +448,52 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter) ([]OrderFilter, err
 	}
 	slice(lo, end)
 	return out, nil
+}
+
+// pageEdge returns where a page of f's orders in [lo, hi) (zero ends:
+// unbounded) starting from the end f.Sort reads first holds at least n of
+// them, by creator_daily's counts of the whole days that are current
+// there: the start of such a day for date_desc, its end for date_asc.
+// found is false when those days hold fewer. The counts only size the
+// first slice: the page is read from orders whatever they say.
+func (r *Reports) pageEdge(ctx context.Context, f OrderFilter, lo, hi time.Time, n int) (edge time.Time, found bool, err error) {
+	states, err := chproj.SummaryDays(ctx, r.conn, r.database)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reports: orders: %w", err)
+	}
+	days, _ := splitRange(lo, hi, states, chproj.DayState.CreatorsCurrent)
+	from, col, _, args, ok := r.rollup(f, days, states)
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	dir := "DESC"
+	if f.Sort == SortDateAsc {
+		dir = "ASC"
+	}
+	rows, err := r.conn.Query(ctx, "SELECT day, sum("+col+") AS n"+from+" GROUP BY day HAVING n > 0 ORDER BY day "+dir, args...)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reports: orders: page edge: %w", err)
+	}
+	defer rows.Close()
+	var total uint64
+	for rows.Next() {
+		var day time.Time
+		var c uint64
+		if err := rows.Scan(&day, &c); err != nil {
+			return time.Time{}, false, fmt.Errorf("reports: orders: page edge: %w", err)
+		}
+		if total += c; total >= uint64(n) {
+			d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+			if f.Sort == SortDateAsc {
+				d = d.Add(24 * time.Hour)
+			}
+			return d, true, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return time.Time{}, false, fmt.Errorf("reports: orders: page edge: %w", err)
+	}
+	return time.Time{}, false, nil
 }
 
 // fillBrands sets the brand names of orders, from cache when given (and
@@ -474,6 +537,37 @@ func (r *Reports) fillBrands(ctx context.Context, orders []Order, cache map[stri
 		orders[i].Brand = cache[orders[i].BrandID]
 	}
 	return nil
+}
+
+// rollup returns the FROM ... PREWHERE ... WHERE clause that selects the
+// creator_daily rows of the orders matching f (its range and order_id
+// ignored) on the given days, current in states, with its arguments, and
+// the columns that count them and sum their earnings: those of f.Status.
+// ok is false when there are no days, or the status has no columns.
+func (r *Reports) rollup(f OrderFilter, days []time.Time, states map[time.Time]chproj.DayState) (from, n, earned string, args []any, ok bool) {
+	n, earned = "orders", "earnings"
+	switch f.Status {
+	case "":
+	case StatusPending, StatusApproved, StatusRejected:
+		n, earned = f.Status, "earnings_"+f.Status
+	default:
+		return "", "", "", nil, false
+	}
+	if len(days) == 0 {
+		return "", "", "", nil, false
+	}
+	f.Status, f.From, f.To, f.OrderID = "", time.Time{}, time.Time{}, ""
+	fs := r.filter(f)
+	var conds []string
+	var dargs []any
+	for _, rg := range chproj.DayRanges(days) {
+		conds = append(conds, "(day >= toDate(?) AND day < toDate(?))")
+		dargs = append(dargs, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
+	}
+	fs.immutable("("+strings.Join(conds, " OR ")+")", dargs...)
+	fs.mutable("version >= " + chproj.DayMarksSQL(days, states))
+	where, args := fs.clause()
+	return " FROM " + r.table(chproj.TableCreatorDaily) + " FINAL" + where, n, earned, args, true
 }
 
 // busyOrders is the number of orders from which a creator's totals are
@@ -557,31 +651,11 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 		}
 		var rolled []time.Time
 		rolled, rest = splitRange(f.From, f.To, states, chproj.DayState.CreatorsCurrent)
-		// creator_daily counts each status in columns of its own.
-		n, earned := "orders", "earnings"
-		switch f.Status {
-		case "":
-		case StatusPending, StatusApproved, StatusRejected:
-			n, earned = f.Status, "earnings_"+f.Status
-		default:
-			rolled, rest = nil, [][2]time.Time{{f.From, f.To}}
-		}
-		if len(rolled) > 0 {
-			h := g
-			h.Status = ""
-			fs := r.filter(h)
-			var days []string
-			var dargs []any
-			for _, rg := range chproj.DayRanges(rolled) {
-				days = append(days, "(day >= toDate(?) AND day < toDate(?))")
-				dargs = append(dargs, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
-			}
-			fs.immutable("("+strings.Join(days, " OR ")+")", dargs...)
-			fs.mutable("version >= " + chproj.DayMarksSQL(rolled, states))
-			where, a := fs.clause()
-			parts = append(parts, "SELECT earnings_currency AS cur, sum("+n+") AS n, sum("+earned+") AS earned FROM "+
-				r.table(chproj.TableCreatorDaily)+" FINAL"+where+" GROUP BY cur")
+		if from, n, earned, a, ok := r.rollup(g, rolled, states); ok {
+			parts = append(parts, "SELECT earnings_currency AS cur, sum("+n+") AS n, sum("+earned+") AS earned"+from+" GROUP BY cur")
 			args = append(args, a...)
+		} else {
+			rest = [][2]time.Time{{f.From, f.To}}
 		}
 	}
 	if len(rest) > 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/reports"
@@ -27,11 +28,7 @@ func TestPagesAcrossWindows(t *testing.T) {
 		// Exactly on the busy totals' slice bounds (days before today 00:00).
 		60*24*time.Hour + 12*time.Hour, 365*24*time.Hour + 12*time.Hour}
 	var rows []row
-	type want struct {
-		id     string
-		placed time.Time
-	}
-	var all []want
+	var all []placedOrder
 	for i, age := range ages {
 		for k := range 3 { // three orders at the same second: the keyset's tie-break
 			id := fmt.Sprintf("o%02d-%d", i, k)
@@ -39,7 +36,7 @@ func TestPagesAcrossWindows(t *testing.T) {
 			r := row{creator: "c1", brand: "b1", order: id, offer: "f1", offerName: "Deal", code: "C1", status: "pending",
 				currency: "RUB", country: "RU", earnCur: "RUB", amount: "10", earnings: "1", placed: placed}
 			rows = append(rows, r)
-			all = append(all, want{"b1/" + id, placed})
+			all = append(all, placedOrder{"b1/" + id, placed})
 		}
 		// Another creator's order at the same time never shows.
 		rows = append(rows, row{creator: "c2", brand: "b1", order: fmt.Sprintf("x%02d", i), offer: "f1", offerName: "Deal", code: "C2",
@@ -60,10 +57,58 @@ func TestPagesAcrossWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// busy is told the creator is busy: with every day rolled up, its
+	// narrowed pages start with a slice sized by creator_daily's counts.
+	busyReader := reports.New(conn, db)
+	reports.SetNow(busyReader, func() time.Time { return now })
+	reports.MarkBusy(busyReader, "c1")
+	readers := []*reports.Reports{sliced, learned}
+	names := []string{"sliced", "learned"}
+	t.Run("orders", func(t *testing.T) { walkPages(t, conn, db, now, all, readers, names, true) })
+	var placed []time.Time
+	for _, w := range all {
+		placed = append(placed, w.placed)
+	}
+	markDays(t, conn, db, 1, placed...)
+	if n := refreshSummary(t, conn, db); n == 0 {
+		t.Fatal("nothing rolled up")
+	}
+	t.Run("rolled up", func(t *testing.T) {
+		walkPages(t, conn, db, now, all, []*reports.Reports{busyReader}, []string{"busy"}, true)
+	})
+	// Counts that overstate every day (forged keys at the current version)
+	// make the first slice too short: the slices after it must still give
+	// every order once. The totals, read from the forged roll-up, are not
+	// checked.
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".creator_daily (creator_id, day, brand_id, orders, pending, version)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range all {
+		if err := b.Append("c1", w.placed.UTC().Truncate(24*time.Hour), "forged", uint64(1000), uint64(1000), uint64(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("overstated counts", func(t *testing.T) {
+		walkPages(t, conn, db, now, all, []*reports.Reports{busyReader}, []string{"busy"}, false)
+	})
+}
+
+type placedOrder struct {
+	id     string
+	placed time.Time
+}
+
+func walkPages(t *testing.T, conn driver.Conn, db string, now time.Time, all []placedOrder, readers []*reports.Reports, names []string, checkTotals bool) {
+	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
 		from, to time.Time
 		status   string
+		country  string
 	}{
 		{name: "unbounded"},
 		{name: "from", from: now.Add(-64 * 24 * time.Hour)},
@@ -71,11 +116,13 @@ func TestPagesAcrossWindows(t *testing.T) {
 		{name: "from and to", from: now.Add(-600 * 24 * time.Hour), to: now.Add(-2 * time.Hour)},
 		{name: "narrow", from: now.Add(-30 * time.Hour), to: now.Add(-time.Hour)},
 		{name: "pending only", status: "pending"},
+		{name: "pending in RU", status: "pending", country: "ru", from: now.Add(-600 * 24 * time.Hour)},
+		{name: "country", country: "RU", to: now.Add(-8*24*time.Hour + time.Minute)},
 	} {
 		for _, sort := range []string{reports.SortDateDesc, reports.SortDateAsc} {
 			for _, limit := range []int{1, 2, 4, 100} {
-				for ri, r := range []*reports.Reports{sliced, learned} {
-					t.Run(fmt.Sprintf("%s/%s/limit=%d/%s", tc.name, sort, limit, []string{"sliced", "learned"}[ri]), func(t *testing.T) {
+				for ri, r := range readers {
+					t.Run(fmt.Sprintf("%s/%s/limit=%d/%s", tc.name, sort, limit, names[ri]), func(t *testing.T) {
 						var exp []string
 						for _, w := range all {
 							if (!tc.from.IsZero() && w.placed.Before(tc.from)) || (!tc.to.IsZero() && !w.placed.Before(tc.to)) {
@@ -100,7 +147,7 @@ func TestPagesAcrossWindows(t *testing.T) {
 							}
 							return c
 						})
-						f := reports.OrderFilter{CreatorID: "c1", From: tc.from, To: tc.to, Status: tc.status, Sort: sort, Limit: limit}
+						f := reports.OrderFilter{CreatorID: "c1", From: tc.from, To: tc.to, Status: tc.status, Country: tc.country, Sort: sort, Limit: limit}
 						var got []string
 						for pages := 0; ; pages++ {
 							if pages > len(all)+1 {
@@ -126,6 +173,9 @@ func TestPagesAcrossWindows(t *testing.T) {
 						}
 						if !slices.Equal(got, exp) {
 							t.Fatalf("pages\n got %v\nwant %v", got, exp)
+						}
+						if !checkTotals {
+							return
 						}
 						// Totals, in one query and in slices (a busy creator's).
 						f.After = nil
