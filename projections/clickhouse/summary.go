@@ -195,10 +195,10 @@ const DefaultSummaryRefresh = 15 * time.Second
 // summaryChunkDays is how many days one recomputation reads at most.
 const summaryChunkDays = 16
 
-// Summarizer keeps summary_daily current: it recomputes, from orders
-// FINAL, every day whose marks moved past its rows. Only the speed of the
-// analysts' summary depends on it: a day that is not current is read from
-// orders. Several may run at once (see summary_daily in schema.go).
+// Summarizer keeps the roll-ups (creator_daily, summary_daily) current: it
+// recomputes every day whose marks moved past its roll-ups' versions. Only
+// the speed of the reports depends on it: a day that is not current is
+// read from orders. Several may run at once (doc.go, "The roll-ups").
 type Summarizer struct {
 	conn     driver.Conn
 	database string
@@ -227,20 +227,20 @@ func NewSummarizer(conn driver.Conn, database string, logger *slog.Logger, reg p
 		conn: conn, database: database, db: quoteIdent(database), log: logger.With("component", "summarizer"),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "attrib_clickhouse_summary_refresh_seconds",
-			Help:    "Time of one refresh of summary_daily: reading the days' state and recomputing the days that changed.",
+			Help:    "Time of one refresh of the roll-ups (creator_daily, summary_daily): reading the days' state and recomputing the days that changed.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
 		days: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_summary_days_recomputed_total",
-			Help: "UTC days whose summary_daily rows were recomputed from orders.",
+			Help: "UTC days whose roll-ups were recomputed from orders.",
 		}),
 		stale: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "attrib_clickhouse_summary_stale_days",
-			Help: "Days whose orders changed since their summary_daily rows, at the start of the last refresh; the analysts' summary reads them from orders.",
+			Help: "Days whose orders changed since their roll-ups, at the start of the last refresh; the reports read them from orders.",
 		}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_summary_refresh_errors_total",
-			Help: "Failed refreshes of summary_daily; the next one retries.",
+			Help: "Failed refreshes of the roll-ups; the next one retries.",
 		}),
 	}
 	if reg != nil {
