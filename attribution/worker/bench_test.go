@@ -4,6 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -167,6 +173,10 @@ func BenchmarkWorker(b *testing.B) {
 	r.workerRT.Reset()
 	r.projRT.Reset()
 	b.ResetTimer()
+	stopProfile := profileMeasured(b)
+	redis0, idle0 := redisCPU(b, r), machineIdle()
+	var mem0, mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
 	cpu0 := cpuTime()
 	start := time.Now()
 	stop := r.run(cfg)
@@ -177,7 +187,10 @@ func BenchmarkWorker(b *testing.B) {
 	}
 	end := time.Now()
 	cpu := cpuTime() - cpu0
+	redisCPU, idle := redisCPU(b, r)-redis0, machineIdle()-idle0
+	runtime.ReadMemStats(&mem1)
 	b.StopTimer()
+	stopProfile()
 	stop()
 	batches := counter(b, r.reg, "attrib_attribution_batch_seconds")
 	b.ReportMetric(float64(n)/end.Sub(start).Seconds(), "events/s")
@@ -186,11 +199,55 @@ func BenchmarkWorker(b *testing.B) {
 	b.ReportMetric(sumOf(b, r.reg, "attrib_attribution_redis_round_trips")/batches, "redis-round-trips/batch")
 	b.ReportMetric(float64(r.workerRT.Total()+r.projRT.Total())/batches, "redis-calls/batch")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
+	b.ReportMetric(float64(redisCPU.Microseconds())/float64(n), "redis-cpu-µs/event")
+	// The process's allocations, the embedded broker's included.
+	b.ReportMetric(float64(mem1.Mallocs-mem0.Mallocs)/float64(n), "allocs/event")
+	b.ReportMetric(float64(mem1.TotalAlloc-mem0.TotalAlloc)/float64(n), "B/event")
+	b.ReportMetric(float64(mem1.NumGC-mem0.NumGC), "gc-cycles")
+	if idle >= 0 {
+		b.ReportMetric(100*idle.Seconds()/(end.Sub(start).Seconds()*float64(runtime.NumCPU())), "machine-idle-%")
+	}
 	b.ReportMetric(float64(time.Unix(0, first.Load()).Sub(start).Milliseconds()), "first-batch-ms")
 	b.ReportMetric(1000*sumOf(b, r.reg, "attrib_attribution_batch_seconds")/batches, "handle-ms/batch")
 	hits := counterWith(b, r.reg, "attrib_attribution_state_cache_total", "result", "hit")
 	if total := hits + counterWith(b, r.reg, "attrib_attribution_state_cache_total", "result", "miss"); total > 0 {
 		b.ReportMetric(100*hits/total, "state-cache-hit-%")
+	}
+}
+
+// profileMeasured profiles the measured part of a benchmark only (go
+// test's -cpuprofile also covers the setup, which here writes the whole
+// log): with ATTRIB_BENCH_PROFILE=<dir>, it writes <dir>/cpu.prof, and
+// <dir>/allocs-before.prof and allocs-after.prof to compare with
+// `go tool pprof -diff_base`. It returns the function that stops it.
+func profileMeasured(b *testing.B) func() {
+	dir := os.Getenv("ATTRIB_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	writeAllocs := func(name string) {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		runtime.GC()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	writeAllocs("allocs-before.prof")
+	f, err := os.Create(filepath.Join(dir, "cpu.prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+		writeAllocs("allocs-after.prof")
 	}
 }
 
@@ -202,6 +259,50 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the CPU time the Redis server used so far (INFO cpu), which
+// shares the machine's cores with the process.
+func redisCPU(b *testing.B, r *rig) time.Duration {
+	info, err := r.rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("redis INFO cpu: %s: %v", line, err)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// machineIdle is the idle time of all the machine's cores so far
+// (/proc/stat), or -1 where there is none.
+func machineIdle() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return -1
+	}
+	var ticks int64
+	for _, v := range f[4:6] { // idle, iowait
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // closer is a PartitionHandler with the Close of the handler it wraps.
