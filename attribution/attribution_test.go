@@ -2,6 +2,7 @@ package attribution
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -291,6 +292,42 @@ func TestApplyDuplicates(t *testing.T) {
 	c := confirmed("ok", at(day))
 	if changed, err := Apply(&st, c.env, *c.ev.(*schemas.OrderConfirmed)); !changed || err != nil {
 		t.Fatalf("value payload: changed %v, err %v", changed, err)
+	}
+}
+
+// TestApplyManyEvents applies more events than an order's small sets hold
+// before they become maps: every duplicate is still recognised, by event id
+// and by shop_event_id, and a reused shop_event_id is still refused.
+func TestApplyManyEvents(t *testing.T) {
+	var st OrderState
+	var all []input
+	all = append(all, placed("p", t0, "2500.00", "ANNA10"))
+	for i := range 3 * smallMapMax {
+		all = append(all, refunded(fmt.Sprintf("r%d", i), t0.Add(time.Duration(i+1)*time.Minute), "1.00"))
+	}
+	for i, in := range all {
+		if changed, err := Apply(&st, in.env, in.ev); !changed || err != nil {
+			t.Fatalf("event %d: changed %v, err %v", i, changed, err)
+		}
+		// Every event seen so far is a duplicate now, by event id and by
+		// shop event id.
+		for j := range i + 1 {
+			if changed, err := Apply(&st, all[j].env, all[j].ev); changed || err != nil {
+				t.Fatalf("after event %d, event %d again: changed %v, err %v", i, j, changed, err)
+			}
+			again := withEventID(all[j], fmt.Sprintf("again-%d-%d", i, j))
+			if changed, err := Apply(&st, again.env, again.ev); changed || err != nil {
+				t.Fatalf("after event %d, event %d with a new event id: changed %v, err %v", i, j, changed, err)
+			}
+		}
+	}
+	if want := uint64(len(all)); st.Version() != want {
+		t.Fatalf("version = %d, want %d", st.Version(), want)
+	}
+	reused := withEventID(refunded("r0", t0.Add(time.Hour), "2.00"), "reused")
+	var pe *PoisonError
+	if _, err := Apply(&st, reused.env, reused.ev); !errors.As(err, &pe) {
+		t.Fatalf("a reused shop_event_id with other facts: err %v, want a PoisonError", err)
 	}
 }
 

@@ -90,9 +90,9 @@ type OrderState struct {
 	// events are the distinct events, placement included, in fold order.
 	events []orderEvent
 	// seen holds every envelope event id applied or dropped as duplicate.
-	seen map[string]struct{}
+	seen smallMap
 	// shopEvents maps each shop_event_id to a fingerprint of its event.
-	shopEvents map[string]string
+	shopEvents smallMap
 	placed     *placement
 	holdSeen   bool
 	emitted    emission
@@ -151,7 +151,7 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	if env.EventID == "" {
 		return false, poison("no event id")
 	}
-	if _, dup := st.seen[env.EventID]; dup {
+	if _, dup := st.seen.get(env.EventID); dup {
 		return false, nil
 	}
 	e := orderEvent{eventID: env.EventID, typ: env.Type, at: env.OccurredAt.UTC()}
@@ -221,7 +221,7 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 			fingerprint = e.typ
 		}
 		fingerprint += "|" + e.at.Format(time.RFC3339Nano)
-		if prev, ok := st.shopEvents[shopID]; ok {
+		if prev, ok := st.shopEvents.get(shopID); ok {
 			if prev != fingerprint {
 				return false, poison("shop_event_id %q was already used for a different event", shopID)
 			}
@@ -265,20 +265,64 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 }
 
 func (st *OrderState) markSeen(eventID string) {
-	if st.seen == nil {
-		st.seen = make(map[string]struct{}, 4)
-	}
-	st.seen[eventID] = struct{}{}
+	st.seen.set(eventID, "")
 }
 
 func (st *OrderState) markShop(shopID, fingerprint string) {
 	if shopID == "" {
 		return
 	}
-	if st.shopEvents == nil {
-		st.shopEvents = make(map[string]string, 4)
+	st.shopEvents.set(shopID, fingerprint)
+}
+
+// smallMap maps strings to strings. An order has a handful of events, so
+// its sets are slices searched in turn, which cost far less to build and
+// to keep (the worker caches many states, which the garbage collector
+// scans) than maps; past smallMapMax entries it switches to a map.
+type smallMap struct {
+	kv []string // key, value, key, value...
+	m  map[string]string
+}
+
+const smallMapMax = 16
+
+func (s *smallMap) get(k string) (string, bool) {
+	if s.m != nil {
+		v, ok := s.m[k]
+		return v, ok
 	}
-	st.shopEvents[shopID] = fingerprint
+	for i := 0; i < len(s.kv); i += 2 {
+		if s.kv[i] == k {
+			return s.kv[i+1], true
+		}
+	}
+	return "", false
+}
+
+func (s *smallMap) set(k, v string) {
+	if s.m != nil {
+		s.m[k] = v
+		return
+	}
+	for i := 0; i < len(s.kv); i += 2 {
+		if s.kv[i] == k {
+			s.kv[i+1] = v
+			return
+		}
+	}
+	if len(s.kv) < 2*smallMapMax {
+		if s.kv == nil {
+			s.kv = make([]string, 0, 8)
+		}
+		s.kv = append(s.kv, k, v)
+		return
+	}
+	s.m = make(map[string]string, 2*smallMapMax)
+	for i := 0; i < len(s.kv); i += 2 {
+		s.m[s.kv[i]] = s.kv[i+1]
+	}
+	s.m[k] = v
+	s.kv = nil
 }
 
 // placedFingerprint identifies a placement's facts, for a reused shop_event_id.
