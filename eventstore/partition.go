@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -47,23 +48,9 @@ func (s *Store) AppendToPartition(ctx context.Context, topic string, partition i
 		return -1, nil
 	}
 	start := time.Now()
-	records := make([]kafka.Record, len(events))
-	for i := range events {
-		e := &events[i]
-		value, err := schemas.MarshalEnvelope(nil, e)
-		if err != nil {
-			return -1, fmt.Errorf("append to %s/%d: encode event %d (%s): %w", topic, partition, i, e.Type, err)
-		}
-		records[i] = kafka.Record{
-			Time:  start,
-			Key:   kafka.NewBytes([]byte(e.AggregateKey)),
-			Value: kafka.NewBytes(value),
-			Headers: []kafka.Header{
-				{Key: HeaderEventID, Value: []byte(e.EventID)},
-				{Key: HeaderEventType, Value: []byte(e.Type)},
-				{Key: HeaderSchemaVersion, Value: []byte(strconv.Itoa(e.SchemaVersion))},
-			},
-		}
+	records, err := encodeRecords(start, events)
+	if err != nil {
+		return -1, fmt.Errorf("append to %s/%d: %w", topic, partition, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
@@ -90,6 +77,64 @@ func (s *Store) AppendToPartition(ctx context.Context, topic string, partition i
 	s.metrics.appendSeconds.WithLabelValues(topic).Observe(time.Since(start).Seconds())
 	return res.BaseOffset, nil
 }
+
+// encodeRecords makes the records of events: values, keys and headers in
+// two shared buffers, and the records' Bytes and headers in slabs, so that
+// a record costs no allocation of its own (the worker appends one per
+// event it handles).
+func encodeRecords(now time.Time, events []schemas.Envelope) ([]kafka.Record, error) {
+	type span struct{ start, end int }
+	size, small := 0, 0
+	for i := range events {
+		e := &events[i]
+		size += 320 + len(e.EventID) + len(e.Type) + len(e.AggregateKey) + len(e.BrandID) +
+			len(e.CausationID) + len(e.CorrelationID) + len(e.Payload)
+		small += len(e.AggregateKey) + len(e.EventID) + len(e.Type) + 20
+	}
+	values := make([]byte, 0, size)
+	other := make([]byte, 0, small)
+	// Spans first, slices after: a buffer that grows moves.
+	spans := make([]span, 5*len(events)) // value, key, event id, type, schema version
+	for i := range events {
+		e := &events[i]
+		sp := spans[5*i : 5*i+5]
+		var err error
+		sp[0].start = len(values)
+		if values, err = schemas.MarshalEnvelope(values, e); err != nil {
+			return nil, fmt.Errorf("encode event %d (%s): %w", i, e.Type, err)
+		}
+		sp[0].end = len(values)
+		for j, field := range []string{e.AggregateKey, e.EventID, e.Type} {
+			sp[j+1].start = len(other)
+			other = append(other, field...)
+			sp[j+1].end = len(other)
+		}
+		sp[4].start = len(other)
+		other = strconv.AppendInt(other, int64(e.SchemaVersion), 10)
+		sp[4].end = len(other)
+	}
+	records := make([]kafka.Record, len(events))
+	headers := make([]kafka.Header, 3*len(events))
+	readers := make([]recordBytes, 2*len(events))
+	for i := range records {
+		sp := spans[5*i : 5*i+5]
+		h := headers[3*i : 3*i+3 : 3*i+3]
+		h[0] = kafka.Header{Key: HeaderEventID, Value: other[sp[2].start:sp[2].end:sp[2].end]}
+		h[1] = kafka.Header{Key: HeaderEventType, Value: other[sp[3].start:sp[3].end:sp[3].end]}
+		h[2] = kafka.Header{Key: HeaderSchemaVersion, Value: other[sp[4].start:sp[4].end:sp[4].end]}
+		key, value := &readers[2*i], &readers[2*i+1]
+		key.Reset(other[sp[1].start:sp[1].end:sp[1].end])
+		value.Reset(values[sp[0].start:sp[0].end:sp[0].end])
+		records[i] = kafka.Record{Time: now, Key: key, Value: value, Headers: h}
+	}
+	return records, nil
+}
+
+// recordBytes is kafka.NewBytes's reader, allocated in slabs.
+type recordBytes struct{ bytes.Reader }
+
+// Close implements kafka.Bytes.
+func (*recordBytes) Close() error { return nil }
 
 // ReplayPartition reads one partition of topic from its first offset up to
 // the end it has when called, handing batches to h; see Replay.
