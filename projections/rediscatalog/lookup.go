@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -34,7 +35,7 @@ func (p *Projection) LookupCodes(ctx context.Context, keys []attribution.CodeKey
 		return nil, fmt.Errorf("redis catalog: look up %d codes: %w", len(cmds), err)
 	}
 	for k, cmd := range cmds {
-		recs, err := parseCodes(k, cmd.Val())
+		recs, err := p.codes.parseCodes(k, cmd.Val())
 		if err != nil {
 			return nil, err
 		}
@@ -47,15 +48,15 @@ func (p *Projection) LookupCodes(ctx context.Context, keys []attribution.CodeKey
 
 // parseCodes reads the code index hash of one key: a record per confirmed
 // request, with its revocation when there is one.
-func parseCodes(k attribution.CodeKey, fields map[string]string) ([]attribution.CodeRecord, error) {
+func (m *codeMemo) parseCodes(k attribution.CodeKey, fields map[string]string) ([]attribution.CodeRecord, error) {
 	var recs []attribution.CodeRecord
 	for f, v := range fields {
 		reqID, ok := strings.CutPrefix(f, fCodePrefix)
 		if !ok {
 			continue
 		}
-		var c codeRecord
-		if err := json.Unmarshal([]byte(v), &c); err != nil {
+		c, err := m.decode(v)
+		if err != nil {
 			return nil, fmt.Errorf("redis catalog: code %s/%s of request %s: %w", k.BrandID, k.Normalized, reqID, err)
 		}
 		r := attribution.CodeRecord{
@@ -120,4 +121,39 @@ func (o OfferView) AttributionOffer() attribution.Offer {
 		a.Changes[i] = attribution.TermsChange{EffectiveFrom: v.EffectiveFrom, Payout: v.Payout, HoldDays: v.HoldDays, Status: v.Status}
 	}
 	return a
+}
+
+// codeMemo remembers the code records it decoded, by their stored JSON:
+// the worker looks up the codes of every batch's placements, mostly the
+// same few thousand, and decoding them with encoding/json cost more than
+// the rest of the lookup. The same bytes always decode to the same record,
+// so what is remembered is never stale: a record that changes in Redis
+// comes back as other bytes. The zero value is ready; safe for concurrent
+// use.
+type codeMemo struct {
+	mu sync.Mutex
+	m  map[string]codeRecord
+}
+
+// maxCodeMemo bounds the records a codeMemo keeps (about 300 bytes each);
+// past it, it starts over.
+const maxCodeMemo = 1 << 14
+
+func (m *codeMemo) decode(v string) (codeRecord, error) {
+	m.mu.Lock()
+	c, ok := m.m[v]
+	m.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	if err := json.Unmarshal([]byte(v), &c); err != nil {
+		return codeRecord{}, err
+	}
+	m.mu.Lock()
+	if m.m == nil || len(m.m) >= maxCodeMemo {
+		m.m = make(map[string]codeRecord)
+	}
+	m.m[v] = c
+	m.mu.Unlock()
+	return c, nil
 }

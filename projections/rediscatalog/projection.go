@@ -56,6 +56,8 @@ type Projection struct {
 	client redis.UniversalClient
 	prefix string
 	log    *slog.Logger
+	// codes remembers the code records LookupCodes decoded.
+	codes codeMemo
 }
 
 // New validates cfg and returns a Projection.
