@@ -317,16 +317,32 @@ func (r *Reports) Orders(ctx context.Context, f OrderFilter) (Page, error) {
 		f.Sort = SortDateDesc
 	}
 	page := Page{Orders: []Order{}}
-	slices, err := r.slices(ctx, f, limit+1)
+	slices, err := r.slices(ctx, f, 0)
 	if err != nil {
 		return Page{}, err
 	}
-	for _, g := range slices {
+	for i := 0; i < len(slices); i++ {
+		g := slices[i]
 		if err := r.readPage(ctx, g, limit+1-len(page.Orders), &page); err != nil {
 			return Page{}, err
 		}
 		if len(page.Orders) > limit {
 			break
+		}
+		// A busy creator's narrowed listing that the first slice (a day)
+		// did not fill: the rest of its range, sized by creator_daily.
+		if i == 0 && len(slices) > 1 && r.narrowedBusy(f) {
+			rest := f
+			if f.Sort == SortDateAsc {
+				rest.From = g.To
+			} else {
+				rest.To = g.From
+			}
+			more, err := r.slices(ctx, rest, limit+1-len(page.Orders))
+			if err != nil {
+				return Page{}, err
+			}
+			slices = append(slices[:1], more...)
 		}
 	}
 	if len(page.Orders) > limit {
@@ -367,8 +383,8 @@ func (r *Reports) readPage(ctx context.Context, f OrderFilter, n int, page *Page
 // creator), unless the creator is known to be light (its last totals
 // counted fewer than busyOrders: one query over its few orders is cheaper
 // than several); a lookup by order id is not (it is one row). For a busy
-// creator's narrowed listing, the first slice ends where creator_daily
-// counts n matching orders (pageEdge); the others follow it.
+// creator's narrowed listing and n > 0, the first slice ends where
+// creator_daily counts n matching orders (pageEdge); the others follow it.
 func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilter, error) {
 	if f.CreatorID == "" || f.OrderID != "" || r.isLight(f.CreatorID) {
 		return []OrderFilter{f}, nil
@@ -394,7 +410,7 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilt
 		out = append(out, g)
 	}
 	edge, found := time.Time{}, false
-	if r.isBusy(f.CreatorID) && (f.Status != "" || f.Country != "" || f.Offer != "" || f.Brand != "" || f.PromoCode != "") {
+	if n > 0 && r.narrowedBusy(f) {
 		var err error
 		if edge, found, err = r.pageEdge(ctx, f, lo, hi, n); err != nil {
 			return nil, err
@@ -448,6 +464,13 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilt
 	}
 	slice(lo, end)
 	return out, nil
+}
+
+// narrowedBusy reports whether f lists a busy creator's orders narrowed by
+// a filter that creator_daily can count.
+func (r *Reports) narrowedBusy(f OrderFilter) bool {
+	return f.CreatorID != "" && f.OrderID == "" && r.isBusy(f.CreatorID) &&
+		(f.Status != "" || f.Country != "" || f.Offer != "" || f.Brand != "" || f.PromoCode != "")
 }
 
 // pageEdge returns where a page of f's orders in [lo, hi) (zero ends:
