@@ -581,13 +581,8 @@ func (r *Reports) rollup(f OrderFilter, days []time.Time, states map[time.Time]c
 	}
 	f.Status, f.From, f.To, f.OrderID = "", time.Time{}, time.Time{}, ""
 	fs := r.filter(f)
-	var conds []string
-	var dargs []any
-	for _, rg := range chproj.DayRanges(days) {
-		conds = append(conds, "(day >= toDate(?) AND day < toDate(?))")
-		dargs = append(dargs, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
-	}
-	fs.immutable("("+strings.Join(conds, " OR ")+")", dargs...)
+	dc, dargs := chproj.DaysSQL(days)
+	fs.immutable(dc, dargs...)
 	fs.mutable("version >= " + chproj.DayMarksSQL(days, states))
 	where, args := fs.clause()
 	return " FROM " + r.table(chproj.TableCreatorDaily) + " FINAL" + where, n, earned, args, true

@@ -157,7 +157,6 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 		return Summary{}, fmt.Errorf("reports: summary: %w", err)
 	}
 	rolledDays, rest := splitRange(f.From, f.To, states, chproj.DayState.SummaryCurrent)
-	rolled := chproj.DayRanges(rolledDays)
 	// Every column read costs in the FINAL merge: offer_name only when it
 	// is the groups' name.
 	name := "''"
@@ -177,16 +176,12 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 			qargs = append(append(qargs, cargs...), a...)
 		}
 	}
-	if len(rolled) > 0 {
-		qargs = append(qargs, f.GroupBy)
-		days := make([]string, len(rolled))
-		for i, rg := range rolled {
-			days[i] = "(day >= toDate(?) AND day < toDate(?))"
-			qargs = append(qargs, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
-		}
+	if len(rolledDays) > 0 {
+		days, dargs := chproj.DaysSQL(rolledDays)
+		qargs = append(append(qargs, f.GroupBy), dargs...)
 		parts = append(parts, "SELECT key AS k, any(name) AS name, currency, earnings_currency, sum(orders) AS n, sum(gmv) AS gmv, "+
 			"sum(earnings) AS earned, sum(approved) AS approved, sum(rejected) AS rejected FROM "+r.table(chproj.TableSummaryDaily)+
-			" FINAL PREWHERE grouping = ? AND ("+strings.Join(days, " OR ")+") WHERE version >= "+chproj.DayMarksSQL(rolledDays, states)+
+			" FINAL PREWHERE grouping = ? AND "+days+" WHERE version >= "+chproj.DayMarksSQL(rolledDays, states)+
 			" GROUP BY k, currency, earnings_currency")
 	}
 	q := "SELECT k, any(name), currency, earnings_currency, sum(n), sum(gmv), sum(earned), sum(approved), sum(rejected) FROM (" +

@@ -174,6 +174,18 @@ func RangesSQL(ranges [][2]time.Time) (string, []any) {
 	return "(" + strings.Join(parts, " OR ") + ")", args
 }
 
+// DaysSQL is a condition that a Date column named day is one of days
+// (sorted), as ranges of consecutive days, with its arguments.
+func DaysSQL(days []time.Time) (string, []any) {
+	var conds []string
+	var args []any
+	for _, rg := range DayRanges(days) {
+		conds = append(conds, "(day >= toDate(?) AND day < toDate(?))")
+		args = append(args, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
+	}
+	return "(" + strings.Join(conds, " OR ") + ")", args
+}
+
 // DayMarksSQL is an expression of a row's day (a Date column named day):
 // the marks' sum of that day in states when it is one of days, else 0.
 // The numbers are ours (days since 1970, sums), written as literals.
@@ -337,18 +349,13 @@ func (s *Summarizer) recompute(ctx context.Context, days []time.Time, states map
 	for i, k := range summaryKeys {
 		pairs[i] = "('" + k.grouping + "', " + k.expr + ")"
 	}
-	var dayConds []string
-	var dargs []any
-	for _, rg := range DayRanges(days) {
-		dayConds = append(dayConds, "(day >= toDate(?) AND day < toDate(?))")
-		dargs = append(dargs, rg[0].Format(time.DateOnly), rg[1].Format(time.DateOnly))
-	}
+	dayConds, dargs := DaysSQL(days)
 	if err := s.conn.Exec(ctx, "INSERT INTO "+s.db+"."+TableSummaryDaily+
 		" (grouping, day, key, currency, earnings_currency, name, orders, gmv, earnings, approved, rejected, version)"+
 		" SELECT gk.1 AS grouping, day, gk.2 AS key, currency, earnings_currency, any(if(gk.1 = '"+GroupingOffer+"', offer_name, '')),"+
 		" sum(orders), sum(gmv), sum(earnings), sum(approved), sum(rejected), "+version+
 		" FROM "+s.db+"."+TableCreatorDaily+" FINAL ARRAY JOIN ["+strings.Join(pairs, ", ")+"] AS gk"+
-		" PREWHERE "+strings.Join(dayConds, " OR ")+" WHERE version >= "+version+
+		" PREWHERE "+dayConds+" WHERE version >= "+version+
 		" GROUP BY grouping, day, key, currency, earnings_currency", dargs...); err != nil {
 		return fmt.Errorf("%s: %w", TableSummaryDaily, err)
 	}
