@@ -645,14 +645,14 @@ func (r *Reports) noteTotals(creator string, n uint64, narrowed bool) {
 // Totals counts the orders matching f (Limit and After are ignored) and
 // sums their earnings per currency.
 //
-// For a creator known to be busy (busyOrders), and for all creators,
-// whole UTC days whose creator_daily rows are current (chproj.SummaryDays)
-// are summed from there: a busy creator's day is a few rows instead of
-// thousands of orders to merge. The rest of the range (its partial days,
-// today, days changed since the summarizer's last pass) comes from orders
-// FINAL, for a busy creator in slices (totalsSlices). Other creators, and
-// an order_id filter, read orders alone (a few granules, faster than the
-// roll-up's FINAL). Every filter column but placed_at and order_id is a
+// Unless the creator is known to be light (its last totals counted fewer
+// than busyOrders), whole UTC days whose creator_daily rows are current
+// (chproj.SummaryDays) are summed from there: a busy creator's day is a
+// few rows instead of thousands of orders to merge. The rest of the range
+// (its partial days, today, days changed since the summarizer's last pass)
+// comes from orders FINAL, for a busy creator in slices (totalsSlices). A
+// light creator, and an order_id filter, read orders alone (a few
+// granules, faster than the roll-up's FINAL). Every filter column but placed_at and order_id is a
 // column of creator_daily too, with the same name, so both parts take the
 // same conditions; status picks creator_daily's columns of that status.
 func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
@@ -662,7 +662,7 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 	g.From, g.To = time.Time{}, time.Time{}
 	rest := [][2]time.Time{{f.From, f.To}}
 	busy := f.CreatorID != "" && r.isBusy(f.CreatorID)
-	if f.OrderID == "" && (busy || f.CreatorID == "") {
+	if f.OrderID == "" && (f.CreatorID == "" || !r.isLight(f.CreatorID)) {
 		states, err := chproj.SummaryDays(ctx, r.conn, r.database)
 		if err != nil {
 			return Totals{}, fmt.Errorf("reports: totals: %w", err)
