@@ -652,9 +652,10 @@ func (r *Reports) noteTotals(creator string, n uint64, narrowed bool) {
 // (its partial days, today, days changed since the summarizer's last pass)
 // comes from orders FINAL, for a busy creator in slices (totalsSlices). A
 // light creator, and an order_id filter, read orders alone (a few
-// granules, faster than the roll-up's FINAL). Every filter column but placed_at and order_id is a
-// column of creator_daily too, with the same name, so both parts take the
-// same conditions; status picks creator_daily's columns of that status.
+// granules, faster than the roll-up's FINAL). Every filter column but
+// placed_at and order_id is a column of creator_daily too, with the same
+// name, so both parts take the same conditions; status picks
+// creator_daily's columns of that status.
 func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 	var parts []string
 	var args []any
