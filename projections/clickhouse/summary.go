@@ -391,14 +391,25 @@ func (s *Summarizer) Run(ctx context.Context, every time.Duration) error {
 	defer t.Stop()
 	for {
 		start := time.Now()
-		n, err := s.Refresh(ctx, nil)
+		var logged time.Time
+		// A long refresh (the first after an upgrade or a restore) shows
+		// its progress.
+		progress := func(p RefreshProgress) {
+			if p.Total > summaryChunkDays && time.Since(logged) >= 10*time.Second {
+				logged = time.Now()
+				s.log.Info("rolling up days", "done", p.Days, "of", p.Total, "elapsed", p.Elapsed.Round(time.Second))
+			}
+		}
+		n, err := s.Refresh(ctx, progress)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
 			s.log.Warn("summary refresh failed; retrying at the next one", "err", err)
+		case n > summaryChunkDays:
+			s.log.Info("days rolled up", "days", n, "took", time.Since(start).Round(time.Millisecond))
 		case n > 0:
-			s.log.Debug("summary refreshed", "days", n, "took", time.Since(start))
+			s.log.Debug("days rolled up", "days", n, "took", time.Since(start))
 		}
 		select {
 		case <-ctx.Done():
