@@ -201,14 +201,28 @@ func (s *Server) reportOrders(w http.ResponseWriter, r *http.Request, c Caller) 
 		}
 		f.After = &cur
 	}
-	page, err := s.cfg.Reports.Orders(r.Context(), f)
+	// The page and the totals are read at once, on two connections: the
+	// response waits for the slower, not for their sum.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	type totalsResult struct {
+		totals reports.Totals
+		err    error
+	}
+	tc := make(chan totalsResult, 1)
+	go func() {
+		t, err := s.cfg.Reports.Totals(ctx, f)
+		tc <- totalsResult{t, err}
+	}()
+	page, err := s.cfg.Reports.Orders(ctx, f)
 	if err != nil {
 		return reportReadError(err)
 	}
-	totals, err := s.cfg.Reports.Totals(r.Context(), f)
-	if err != nil {
-		return reportReadError(err)
+	tr := <-tc
+	if tr.err != nil {
+		return reportReadError(tr.err)
 	}
+	totals := tr.totals
 	out := struct {
 		Orders     []ReportOrder `json:"orders"`
 		NextCursor *string       `json:"next_cursor"`
