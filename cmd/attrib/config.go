@@ -67,7 +67,7 @@ func newConfig() *config {
 	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
 	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
-	add(setting{flag: "summary-refresh", env: "ATTRIB_SUMMARY_REFRESH", def: "15s", usage: "how often the clickhouse-summary component brings the analysts' daily roll-up up to date (days it has not caught up with are read from the orders, exactly but slower)"})
+	add(setting{flag: "summary-refresh", env: "ATTRIB_SUMMARY_REFRESH", def: "15s", usage: "how often the clickhouse-summary component brings the reports' daily roll-ups up to date (days it has not caught up with are read from the orders, exactly but slower)"})
 	add(setting{flag: "report-freshness-wait", env: "ATTRIB_REPORT_FRESHNESS_WAIT", def: "3s", usage: "longest a report waits for ClickHouse to hold every event appended before the request (read-your-writes); 0 disables the wait"})
 	return c
 }

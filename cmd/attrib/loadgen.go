@@ -108,8 +108,8 @@ func runLoadgen(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 	if err != nil {
 		return err
 	}
-	// The analysts' daily roll-up, as the clickhouse-summary component
-	// would compute it.
+	// The daily roll-ups, as the clickhouse-summary component would compute
+	// them.
 	summarizer, err := chproj.NewSummarizer(conn, o.database, log, nil)
 	if err != nil {
 		return err

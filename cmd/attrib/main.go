@@ -33,7 +33,7 @@ func subcommands() []command {
 	return []command{
 		{name: "serve", summary: "run every component in one process: the HTTP API on --http-addr, the embedded broker when no brokers are given", run: runServe},
 		{name: "broker", summary: "run only the embedded Kafka-protocol broker (for several engine processes on one machine)", run: runBroker},
-		{name: "rebuild", summary: "rebuild projections from the log: `attrib rebuild redis` drops the Redis projections and replays the log into them; `attrib rebuild clickhouse` replays it into fresh tables and swaps them in; `attrib rebuild summary` brings the analysts' daily roll-up up to date", run: runRebuild},
+		{name: "rebuild", summary: "rebuild projections from the log: `attrib rebuild redis` drops the Redis projections and replays the log into them; `attrib rebuild clickhouse` replays it into fresh tables and swaps them in; `attrib rebuild summary` brings the reports' daily roll-ups up to date", run: runRebuild},
 		{name: "migrate", summary: "apply the missing ClickHouse migrations (serve applies them at start too), then exit", run: runMigrate},
 		{name: "topics", summary: "create the event topics that are missing, then exit", run: runTopics},
 		{name: "demo", summary: "seed a running engine over HTTP with demo brands, creators and orders (--url, --admin-token); tokens go to <data-dir>/demo.json", run: runDemo},

@@ -16,8 +16,8 @@ import (
 // replays the catalog into the catalog projection, then the orders and
 // attributions into the attribution worker's order state; `attrib rebuild
 // clickhouse` replays the catalog and attributions into fresh ClickHouse
-// tables and swaps them in; `attrib rebuild summary` brings the analysts'
-// daily roll-up up to date at once (what the clickhouse-summary component
+// tables and swaps them in; `attrib rebuild summary` brings the reports'
+// daily roll-ups up to date at once (what the clickhouse-summary component
 // does every --summary-refresh).
 func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string) error {
 	if len(args) != 1 || (args[0] != "redis" && args[0] != "clickhouse" && args[0] != "summary") {
@@ -110,9 +110,9 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	// The analysts' daily roll-up of the fresh tables, so that the summary
-	// is fast from the swap on (it is exact without it: days not rolled up
-	// are read from orders).
+	// The daily roll-ups of the fresh tables, so that the reports are fast
+	// from the swap on (they are exact without them: days not rolled up are
+	// read from orders).
 	summarizer, err := chproj.NewSummarizer(conn, fresh, log, nil)
 	if err != nil {
 		return err
@@ -136,8 +136,8 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	return nil
 }
 
-// rebuildSummary recomputes every day of summary_daily that is not
-// current.
+// rebuildSummary recomputes every day of the roll-ups (creator_daily,
+// summary_daily) that is not current.
 func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) error {
 	conn, err := openClickHouse(ctx, ec)
 	if err != nil {
