@@ -136,8 +136,9 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	return nil
 }
 
-// rebuildSummary recomputes every day of the roll-ups (creator_daily,
-// summary_daily) that is not current.
+// rebuildSummary marks the days that have orders but no marks (orders
+// projected before the marks existed), then recomputes every day of the
+// roll-ups (creator_daily, summary_daily) that is not current.
 func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) error {
 	conn, err := openClickHouse(ctx, ec)
 	if err != nil {
@@ -149,6 +150,11 @@ func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) err
 		return err
 	}
 	start := time.Now()
+	if marked, err := s.Backfill(ctx); err != nil {
+		return fmt.Errorf("rebuild summary: %w", err)
+	} else if marked > 0 {
+		log.Info("marked days that had orders but no marks", "days", marked)
+	}
 	n, err := s.Refresh(ctx, summaryProgress(progressOut, ec.ClickHouse.Auth.Database))
 	if err != nil {
 		return fmt.Errorf("rebuild summary: %w", err)

@@ -381,6 +381,53 @@ func (s *Summarizer) noteVersions(ctx context.Context, rollup string, days []tim
 	return nil
 }
 
+// BackfillTopic is the topic of the marks Backfill writes.
+const BackfillTopic = "backfill"
+
+// Backfill marks the days that have orders rows but no mark at all (orders
+// written before the marks existed, or by other means), so that the
+// summarizer rolls them up. It reads the days from orders before it writes
+// their marks, so each mark is written after the rows it stands for, as
+// the projector's are; rows written later have marks of their own. It
+// returns how many days it marked.
+func (s *Summarizer) Backfill(ctx context.Context) (int, error) {
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT toDate(placed_at, 'UTC') AS day FROM "+s.db+"."+TableOrders+
+		" WHERE day NOT IN (SELECT day FROM "+s.db+"."+TableDayMarks+")")
+	if err != nil {
+		return 0, fmt.Errorf("summarizer: backfill: %w", err)
+	}
+	var days []time.Time
+	for rows.Next() {
+		var d time.Time
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("summarizer: backfill: %w", err)
+		}
+		days = append(days, utcDay(d))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("summarizer: backfill: %w", err)
+	}
+	if len(days) == 0 {
+		return 0, nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+TableDayMarks+" (day, topic, kafka_partition, next_offset)")
+	if err != nil {
+		return 0, fmt.Errorf("summarizer: backfill: %w", err)
+	}
+	defer func() { _ = b.Close() }()
+	for _, d := range days {
+		if err := b.Append(d, BackfillTopic, uint32(0), uint64(1)); err != nil {
+			return 0, fmt.Errorf("summarizer: backfill: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return 0, fmt.Errorf("summarizer: backfill: %w", err)
+	}
+	return len(days), nil
+}
+
 // Run refreshes every interval (DefaultSummaryRefresh when 0) until ctx
 // ends, logging failures; the next refresh retries them.
 func (s *Summarizer) Run(ctx context.Context, every time.Duration) error {
@@ -389,7 +436,22 @@ func (s *Summarizer) Run(ctx context.Context, every time.Duration) error {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	backfilled := false
 	for {
+		if !backfilled {
+			n, err := s.Backfill(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				s.log.Warn("marking the days without marks failed; retrying at the next refresh", "err", err)
+			default:
+				backfilled = true
+				if n > 0 {
+					s.log.Info("marked days that had orders but no marks, to roll them up", "days", n)
+				}
+			}
+		}
 		start := time.Now()
 		var logged time.Time
 		// A long refresh (the first after an upgrade or a restore) shows

@@ -159,3 +159,49 @@ func TestSummarizerFollowsTheProjector(t *testing.T) {
 		t.Fatalf("after the racing refreshes: days %s, want %s", got, want)
 	}
 }
+
+// TestBackfillMarksDaysWithoutMarks: orders rows written without marks
+// (before the marks existed) get a mark per day, once, and are rolled up.
+func TestBackfillMarksDaysWithoutMarks(t *testing.T) {
+	conn, db := migrated(t)
+	p := newProjector(t, conn, db, func(c *chproj.Config) { c.BatchWait = time.Millisecond })
+	ctx := context.Background()
+	if err := p.Handle(ctx, batch(schemas.TopicAttributions, 0, 0,
+		order{brand: "b1", id: "A", creator: "c1", status: schemas.StatusPending, earnings: "1.00", version: 1, placed: t0}.envelope(t))); err != nil {
+		t.Fatal(err)
+	}
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".orders (creator_id, placed_at, brand_id, order_id, status, currency, earnings_currency, version)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, placed := range []time.Time{t0.Add(-48 * time.Hour), t0.Add(-47 * time.Hour), t0.Add(-24 * time.Hour)} {
+		if err := b.Append("c2", placed, "b1", fmt.Sprintf("old-%d", i), "approved", "RUB", "RUB", uint64(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := chproj.NewSummarizer(conn, db, testLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{2, 0} { // the second time, nothing is left
+		n, err := s.Backfill(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Fatalf("backfill %d marked %d days, want %d", i+1, n, want)
+		}
+	}
+	if n, err := s.Refresh(ctx, nil); err != nil || n != 3 {
+		t.Fatalf("refresh: %d days, %v; want 3", n, err)
+	}
+	if got, want := dayStates(t, conn, db), "2026-10-30:1/1:true 2026-10-31:1/1:true 2026-11-01:1/1:true"; got != want {
+		t.Fatalf("days %s, want %s", got, want)
+	}
+	if got, want := dayLines(t, conn, db, "creator_daily"), dayLines(t, conn, db, "orders"); got != want {
+		t.Errorf("creator_daily:\n%s\norders FINAL:\n%s", got, want)
+	}
+}
