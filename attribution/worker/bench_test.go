@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -146,6 +147,11 @@ func benchRig(b *testing.B, n int) *rig {
 // the last batch, steady events/s (first batch to last), and Redis round
 // trips per batch.
 func BenchmarkWorker(b *testing.B) {
+	// The collector set as the attrib binary sets it (GOGC=400 unless the
+	// environment says otherwise; cmd/attrib's defaultGCPercent).
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	n := b.N * 1000
 	r := benchRig(b, n)
 	var handled atomic.Int64
