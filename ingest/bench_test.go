@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,7 +40,13 @@ func BenchmarkWebhookBatch100(b *testing.B) { benchWebhook(b, 100, 12) }
 // goroutines. Requests are synchronous appends: throughput is concurrency
 // over latency, and the store's writer shares one produce request among the
 // appends that arrive within its batch timeout.
+//
+// The collector is set as the attrib binary sets it (GOGC=400 unless the
+// environment says otherwise); the in-process client runs with it too.
 func benchWebhook(b *testing.B, size, parallelism int) {
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	cases := []struct {
 		fsync bool
 		lean  bool
