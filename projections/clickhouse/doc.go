@@ -300,6 +300,17 @@
 // flush that waits BatchWait (the partitions' shares of 80,000 are
 // uneven). The 100,000 events/s target is not met here.
 //
+// With the day marks (one more small insert per flush, between the data
+// and the watermarks): 80,000-104,000 events/s over seven quiet runs,
+// against 87,000-89,000 for the code without them in between. The machine
+// is 40-55% idle during the benchmark (vmstat): a flush is serial (decode
+// on every handler, then the tables' inserts, then the marks, then the
+// watermarks) and every handler waits for its flush before it decodes its
+// next batch. Streaming the benchmark's rounds without a pause changed
+// nothing (80,000-92,000). What would help is overlapping a flush's
+// inserts with the next flush's decoding, which needs a subscriber that
+// lets a handler return before its offsets may be committed.
+//
 // Generated data: `attrib loadgen clickhouse` (package chload) fills a
 // database of its own through Migrate, so with exactly these tables; 13.7
 // million rows (10 million orders) in 172 s, 80,000 rows/s on average and
