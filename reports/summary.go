@@ -176,12 +176,21 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 			qargs = append(append(qargs, cargs...), a...)
 		}
 	}
-	if len(rolledDays) > 0 {
-		days, dargs := chproj.DaysSQL(rolledDays)
+	// The rolled-up days in rollupSlices slices of consecutive days, one
+	// FINAL each, in parallel: day is in summary_daily's key, so a slice's
+	// FINAL sees every version of its rows (a single FINAL is one stream on
+	// 18.16: 0.75-0.86 s over the creator grouping's two million rows of
+	// two years, 0.45-0.5 s in four slices).
+	for i, n := 0, len(rolledDays); i < rollupSlices && n > 0; i++ {
+		sl := rolledDays[i*n/rollupSlices : (i+1)*n/rollupSlices]
+		if len(sl) == 0 {
+			continue
+		}
+		days, dargs := chproj.DaysSQL(sl)
 		qargs = append(append(qargs, f.GroupBy), dargs...)
 		parts = append(parts, "SELECT key AS k, any(name) AS name, currency, earnings_currency, sum(orders) AS n, sum(gmv) AS gmv, "+
 			"sum(earnings) AS earned, sum(approved) AS approved, sum(rejected) AS rejected FROM "+r.table(chproj.TableSummaryDaily)+
-			" FINAL PREWHERE grouping = ? AND "+days+" WHERE version >= "+chproj.DayMarksSQL(rolledDays, states)+
+			" FINAL PREWHERE grouping = ? AND "+days+" WHERE version >= "+chproj.DayMarksSQL(sl, states)+
 			" GROUP BY k, currency, earnings_currency")
 	}
 	q := "SELECT k, any(name), currency, earnings_currency, sum(n), sum(gmv), sum(earned), sum(approved), sum(rejected) FROM (" +
@@ -344,6 +353,9 @@ func (r *Reports) fillCreatorNames(ctx context.Context, groups []SummaryGroup) e
 	}
 	return nil
 }
+
+// rollupSlices is how many parallel reads of summary_daily a summary makes.
+const rollupSlices = 4
 
 // splitRange splits [from, to) (zero: unbounded) into the whole UTC days
 // whose roll-up is current, sorted, and the rest, as sorted
