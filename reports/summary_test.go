@@ -251,6 +251,8 @@ func checkSummary(t *testing.T, r *reports.Reports) {
 		}, "||3|RUB:200.000,USD:13.500|RUB:50.000,USD:1.250|0.5000|0.5000"},
 		{"empty range", reports.SummaryFilter{GroupBy: "brand", From: t0.Add(10 * day)}, true, nil,
 			"||0|||0.0000|0.0000"},
+		{"backwards range", reports.SummaryFilter{GroupBy: "day", From: t0.Add(day), To: t0}, true, nil,
+			"||0|||0.0000|0.0000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := r.Summary(ctx, tc.f)
