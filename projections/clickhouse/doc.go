@@ -253,6 +253,12 @@
 //   - SELECT ... FINAL with WHERE; max, sum, count, any/min with -If
 //     combinators, multiIf, toDate(t, tz), positionCaseInsensitiveUTF8,
 //     tuple comparison.
+//   - The roll-ups (summary.go): the Date type; INSERT ... SELECT through
+//     Exec with bound arguments (unlike INSERT ... VALUES, it returns);
+//     ARRAY JOIN over an array of (grouping, key) tuples and .1/.2 on its
+//     elements; transform(x, CAST([...] AS Array(UInt16)), CAST([...] AS
+//     Array(UInt64)), default); sumIf/countIf; HAVING; UNION ALL of
+//     aggregates with FINAL; NOT IN (subquery).
 //   - Native protocol, clickhouse-go v2 PrepareBatch with an explicit column
 //     list, column-wise Append; client-side ? binding.
 //   - The rebuild (rebuild.go): RENAME TABLE of several tables across
@@ -265,6 +271,12 @@
 //
 //   - INSERT ... VALUES through Exec hangs until its deadline: only
 //     PrepareBatch inserts.
+//   - groupArray over a Decimal(38, 3) (a sum of Decimal(18, 3)) in an
+//     INSERT ... SELECT crashed the 18.16 server (a segmentation fault in
+//     ColumnDecimal<Decimal128>::deserializeAndInsertFromArena): the
+//     roll-ups keep one row per key instead of arrays of sums.
+//   - A column named rollup is a syntax error (WITH ROLLUP): rollup_days
+//     names it rollup_table.
 //   - No ALTER TABLE ... ADD/DROP COLUMN IF [NOT] EXISTS (code 44 on a
 //     rerun): see the rules for migrations in schema.go.
 //   - minIf(toNullable(x), cond) over no row returns 0000-00-00 on 18.16,
