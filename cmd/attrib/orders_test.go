@@ -17,6 +17,7 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/ingest"
+	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -171,7 +172,10 @@ type wantRow struct {
 // the creators' reports, CSV and earnings out, for every rule that the
 // webhook path can exercise.
 func TestOrdersFlowOverHTTP(t *testing.T) {
-	e := startEngine(t)
+	// The summarizer runs once at the start (nothing to roll up yet), then
+	// not before the end: the reports below read orders, then the roll-ups
+	// that `attrib rebuild summary` computes.
+	e := startEngine(t, "--summary-refresh", "1h")
 	a := setupActors(t, e)
 	want := orderHistory(t, e, a)
 	rows := e.finalRows(len(want))
@@ -273,6 +277,42 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 	}
 	e.must(404, "GET", "/v1/analytics/orders/"+a.brandBID+"/A-5", a.analyst, nil)
 	e.must(403, "GET", "/v1/analytics/orders/"+a.brandAID+"/A-5", a.anna, nil)
+
+	// `attrib rebuild summary` rolls every day up; the summary and the
+	// analyst's totals then read the roll-ups and say the same.
+	summaries := []string{"/v1/analytics/summary?group_by=brand", "/v1/analytics/summary?group_by=creator",
+		"/v1/analytics/summary?group_by=day", "/v1/reports/orders?limit=2"}
+	before := make([]string, len(summaries))
+	for i, path := range summaries {
+		before[i] = e.raw(a.analyst, path)
+	}
+	conn, db := e.clickhouse()
+	states, err := chproj.SummaryDays(context.Background(), conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, st := range states {
+		if st.SummaryCurrent() || st.CreatorsCurrent() {
+			t.Fatalf("day %s rolled up before the rebuild: %+v", d.Format(time.DateOnly), st)
+		}
+	}
+	var stderr bytes.Buffer
+	if code := runContext(context.Background(), append([]string{"rebuild", "summary"}, e.common...), env(nil), io.Discard, &stderr); code != 0 {
+		t.Fatalf("rebuild summary exited %d:\n%s", code, stderr.String())
+	}
+	if states, err = chproj.SummaryDays(context.Background(), conn, db); err != nil || len(states) == 0 {
+		t.Fatalf("days after the rebuild: %v, %v", states, err)
+	}
+	for d, st := range states {
+		if !st.SummaryCurrent() || !st.CreatorsCurrent() {
+			t.Fatalf("day %s not rolled up by the rebuild: %+v", d.Format(time.DateOnly), st)
+		}
+	}
+	for i, path := range summaries {
+		if got := e.raw(a.analyst, path); got != before[i] {
+			t.Errorf("%s from the roll-ups:\n%s\nfrom orders:\n%s", path, got, before[i])
+		}
+	}
 
 	for id, w := range want {
 		r := rows[id]
