@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -41,43 +40,8 @@ const day = 24 * time.Hour
 // roundTrips counts a client's Redis round trips.
 type roundTrips = testenv.RedisRoundTrips
 
-// outage makes a Redis client's connections fail while it is down: new
-// dials are refused and reads and writes on open connections fail, as when
-// the server is unreachable. The shared test server itself is untouched.
-type outage struct{ down atomic.Bool }
-
-func (o *outage) dialer(addr string) func(ctx context.Context, network, _ string) (net.Conn, error) {
-	return func(ctx context.Context, network, _ string) (net.Conn, error) {
-		if o.down.Load() {
-			return nil, errors.New("test outage: redis unreachable")
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &flakyConn{Conn: c, o: o}, nil
-	}
-}
-
-type flakyConn struct {
-	net.Conn
-	o *outage
-}
-
-func (c *flakyConn) Read(b []byte) (int, error) {
-	if c.o.down.Load() {
-		return 0, errors.New("test outage: connection reset")
-	}
-	return c.Conn.Read(b)
-}
-
-func (c *flakyConn) Write(b []byte) (int, error) {
-	if c.o.down.Load() {
-		return 0, errors.New("test outage: connection reset")
-	}
-	return c.Conn.Write(b)
-}
+// outage makes the worker's Redis connections fail while it is down.
+type outage = testenv.Outage
 
 // rig is one test's engine: an embedded broker with the three event
 // topics, the catalog projection on the test Redis, and a worker whose
@@ -168,7 +132,9 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	}
 
 	wopt := *opt
-	wopt.Dialer = r.outage.dialer(opt.Addr)
+	wopt.Dialer = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return r.outage.Dial(ctx, network, opt.Addr)
+	}
 	wopt.MaxRetries = -1
 	r.rdb = redis.NewClient(&wopt)
 	r.rdb.AddHook(r.workerRT)
@@ -183,7 +149,7 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 		t.Fatalf("new worker: %v", err)
 	}
 	t.Cleanup(func() {
-		r.outage.down.Store(false)
+		r.outage.Down.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := r.proj.Drop(ctx); err != nil {

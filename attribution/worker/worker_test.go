@@ -334,7 +334,7 @@ func TestRedisOutage(t *testing.T) {
 	waitRows(t, r.store, first, 30*time.Second)
 	r.waitCommitted()
 
-	r.outage.down.Store(true)
+	r.outage.Down.Store(true)
 	r.append(schemas.TopicOrders, evs[half:]...)
 	time.Sleep(1500 * time.Millisecond)
 	lag, err := r.store.GroupLag(context.Background(), worker.Group, schemas.TopicOrders)
@@ -355,7 +355,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 
-	r.outage.down.Store(false)
+	r.outage.Down.Store(false)
 	rows = waitRows(t, r.store, wants, 60*time.Second)
 	for id, rs := range rows {
 		seen := map[uint64]bool{}
@@ -595,7 +595,7 @@ func TestRetryRepeatsTheRow(t *testing.T) {
 			// Called once per batch, just before its rows are appended:
 			// Redis goes down for the state write that follows.
 			if arm.CompareAndSwap(true, false) {
-				r.outage.down.Store(true)
+				r.outage.Down.Store(true)
 			}
 			return now()
 		}
@@ -623,7 +623,7 @@ func TestRetryRepeatsTheRow(t *testing.T) {
 	if err := h.Handle(ctx, batch()); err == nil {
 		t.Fatal("the batch succeeded although Redis was down for its state write")
 	}
-	r.outage.down.Store(false)
+	r.outage.Down.Store(false)
 	show.Store(true) // the index caught up
 	if err := h.Handle(ctx, batch()); err != nil {
 		t.Fatalf("retry: %v", err)

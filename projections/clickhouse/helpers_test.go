@@ -2,11 +2,8 @@ package chproj_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,42 +288,4 @@ func count(t testing.TB, conn driver.Conn, query string, args ...any) uint64 {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
-}
-
-// outage makes a ClickHouse client's connections fail while it is down:
-// dials are refused, reads and writes on open connections fail. The shared
-// server is untouched.
-type outage struct{ down atomic.Bool }
-
-func (o *outage) dial(addr string) func(ctx context.Context, _ string) (net.Conn, error) {
-	return func(ctx context.Context, _ string) (net.Conn, error) {
-		if o.down.Load() {
-			return nil, errors.New("test outage: clickhouse unreachable")
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		return &flakyConn{Conn: c, o: o}, nil
-	}
-}
-
-type flakyConn struct {
-	net.Conn
-	o *outage
-}
-
-func (c *flakyConn) Read(b []byte) (int, error) {
-	if c.o.down.Load() {
-		return 0, errors.New("test outage: connection reset")
-	}
-	return c.Conn.Read(b)
-}
-
-func (c *flakyConn) Write(b []byte) (int, error) {
-	if c.o.down.Load() {
-		return 0, errors.New("test outage: connection reset")
-	}
-	return c.Conn.Write(b)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/testenv"
 	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
 	"github.com/attrib-engine/attrib/schemas"
 )
@@ -386,15 +387,15 @@ func TestFinalFiltersTheLatestVersion(t *testing.T) {
 func TestClickHouseDown(t *testing.T) {
 	_, db := migrated(t)
 	opts := chOptions(t)
-	out := &outage{}
-	opts.DialContext = out.dial(opts.Addr[0])
+	out := &testenv.Outage{}
+	opts.DialContext = out.DialAddr(opts.Addr[0])
 	conn := openConn(t, opts)
 	check := openConn(t, chOptions(t))
 	reg := prometheus.NewRegistry()
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.Registerer = reg; c.InsertTimeout = 2 * time.Second })
 	r := newRig(t, 2)
 
-	out.down.Store(true)
+	out.Down.Store(true)
 	sub, _ := r.run(p)
 	var envs []schemas.Envelope
 	for i := range 20 {
@@ -426,7 +427,7 @@ func TestClickHouseDown(t *testing.T) {
 		t.Errorf("%d orders inserted while down", n)
 	}
 
-	out.down.Store(false)
+	out.Down.Store(false)
 	r.waitApplied(p)
 	if n := count(t, check, "SELECT count() FROM "+db+".orders FINAL"); n != uint64(len(envs)) {
 		t.Errorf("after recovery: %d orders, want %d", n, len(envs))
