@@ -167,7 +167,12 @@ func (d *decoder) strs() []string {
 
 // encodeEvent is the stored form of an order event's envelope.
 func encodeEvent(env *schemas.Envelope) []byte {
-	e := encoder{b: make([]byte, 0, 128+len(env.Payload))}
+	return appendEvent(make([]byte, 0, 128+len(env.Payload)), env)
+}
+
+// appendEvent appends encodeEvent's output to dst.
+func appendEvent(dst []byte, env *schemas.Envelope) []byte {
+	e := encoder{b: dst}
 	e.byte(eventMagic)
 	e.byte(codecFormat)
 	e.str(env.EventID)
@@ -216,7 +221,12 @@ const (
 // encodeRow is the stored form of an attribution row (a value or pointer
 // of schemas.OrderAttributed, OrderEarningsAdjusted or OrderUnattributed).
 func encodeRow(ev schemas.Event) ([]byte, error) {
-	e := encoder{b: make([]byte, 0, 512)}
+	return appendRow(make([]byte, 0, 512), ev)
+}
+
+// appendRow appends encodeRow's output to dst.
+func appendRow(dst []byte, ev schemas.Event) ([]byte, error) {
+	e := encoder{b: dst}
 	e.byte(rowMagic)
 	e.byte(codecFormat)
 	switch p := ev.(type) {

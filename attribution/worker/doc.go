@@ -42,8 +42,8 @@
 //
 // Any Redis or Kafka error fails the batch: the subscriber retries it with
 // backoff and commits nothing, and nothing is ever rejected because of an
-// outage. Every write is idempotent (hash fields named by offset, the last
-// row, sorted-set members), and rows are appended before the states are
+// outage. Every write is idempotent (an appended event is read back once
+// per offset, the last row wins, sorted-set members), and rows are appended before the states are
 // written: a crash in between re-emits the same rows, with the same
 // versions and content, which the projections absorb by keeping the
 // highest version.
@@ -149,8 +149,11 @@
 // reader's per-message channel and copies (a fetch loop of our own over
 // kafka.Client.Fetch would read whole record batches), Emitted parsing
 // back the row Decide has just built (the decision could be handed over),
-// and Redis's HSET of two fields over 64 bytes each (hashtable encoding;
-// 2.6 µs per call, half of redis-server's CPU here).
+// and Redis's writes of the states (HSET of two fields over 64 bytes
+// each, 2.6 µs per call, was half of redis-server's CPU here; its APPEND
+// of the same bytes, which replaced it, costs about as much: on this
+// machine Redis's cost follows the bytes written, and the string form's
+// gain is in the worker, which no longer builds a map per state read).
 //
 // # Key layout
 //
@@ -158,13 +161,20 @@
 // projections' prefix). Ids are escaped as in the catalog projection ('%'
 // ':' '{' '}' become %25 %3A %7B %7D).
 //
-//	order:<brand>:<order>  hash  e:<offset, 20 digits>: each order event applied (its envelope); row: the last row emitted
-//	holds:<partition>      zset  member the order.hold_expired payload (JSON), score its hold end (Unix ms, rounded up)
+//	order:<brand>:<order>  string  records, each batch appending its own: every order event applied (its offset and envelope), every row emitted
+//	holds:<partition>      zset    member the order.hold_expired payload (JSON), score its hold end (Unix ms, rounded up)
 //
-// Events and rows are stored in a compact binary form (codec.go; the
-// event's payload stays JSON), since a batch reads back the states it does
-// not have cached: decoding a row's JSON envelope cost about 25 µs, more
-// than deciding the order.
+// An order's state is read back as its events in log order, each offset
+// once, and its last row (stored.go). It is written with one APPEND per
+// order and batch, so a write never reads or rewrites what is stored, and
+// a batch retried after its write appends nothing but its row again.
+// States stored by earlier versions as hashes (fields e:<offset> and row)
+// are read as they are, and replaced by the string form, with one SET,
+// by the first batch that touches their order; no migration step is
+// needed. Events and rows are stored in a compact binary form (codec.go;
+// the event's payload stays JSON), since a batch reads back the states it
+// does not have cached: decoding a row's JSON envelope cost about 25 µs,
+// more than deciding the order.
 // The state holds nothing the log does not: Rebuild derives it again from
 // attrib.attributions and attrib.orders, byte for byte.
 package worker

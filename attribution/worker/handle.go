@@ -43,6 +43,12 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 	}
 	var applied, duplicates int
 	for _, o := range orders {
+		// Room for the records of the batch: its events and a row.
+		size := rowRecordSize
+		for _, it := range o.items {
+			size += eventRecordOverhead + len(b.Messages[it.i].Envelope.Payload)
+		}
+		o.rec = make([]byte, 0, size)
 		for _, it := range o.items {
 			m := &b.Messages[it.i]
 			changed, err := attribution.Apply(&o.st, m.Envelope, it.ev)
@@ -53,7 +59,7 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 			case err != nil:
 				return fmt.Errorf("apply event %s: %w", m.Envelope.EventID, err)
 			case changed:
-				o.fields = append(o.fields, eventField(m.Offset), encodeEvent(&m.Envelope))
+				o.rec = appendEventRecord(o.rec, m.Offset, &m.Envelope)
 				applied++
 			default:
 				duplicates++
@@ -414,11 +420,10 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order,
 		if err := attribution.Emitted(&o.st, o.out.Event); err != nil {
 			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err) // cannot happen: Decide made it
 		}
-		data, err := encodeRow(o.out.Event)
-		if err != nil {
+		var err error
+		if o.rec, err = appendRowRecord(o.rec, o.out.Event); err != nil {
 			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err)
 		}
-		o.rowData = data
 		w.m.rows.WithLabelValues(o.out.Event.EventType()).Inc()
 	}
 	return nil

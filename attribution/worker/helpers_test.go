@@ -530,6 +530,23 @@ func dump(t testing.TB, rdb *redis.Client, prefix string) string {
 		}
 		fmt.Fprintf(&b, "%s %s\n", strings.TrimPrefix(k, prefix), typ)
 		switch typ {
+		case "string":
+			// An order's state: the records as the worker reads them back,
+			// written as the former hash's fields.
+			v, err := rdb.Get(ctx, k).Bytes()
+			if err != nil {
+				t.Fatalf("get %s: %v", k, err)
+			}
+			offsets, events, row, err := worker.StoredState(v)
+			if err != nil {
+				t.Fatalf("state %s: %v", k, err)
+			}
+			for i, o := range offsets {
+				fmt.Fprintf(&b, "  e:%020d = %s\n", o, events[i])
+			}
+			if row != nil {
+				fmt.Fprintf(&b, "  row = %s\n", row)
+			}
 		case "hash":
 			m, err := rdb.HGetAll(ctx, k).Result()
 			if err != nil {

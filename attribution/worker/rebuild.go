@@ -184,7 +184,7 @@ func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped 
 	pipe := w.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.HGet(ctx, k, fRow)
+		cmds[i] = pipe.Get(ctx, k)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return skipped, fmt.Errorf("load %d rows: %w", len(keys), err)
@@ -192,20 +192,22 @@ func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped 
 	pipe = w.rdb.Pipeline()
 	for i, k := range keys {
 		r := rows[k]
-		if stored, err := cmds[i].Result(); err == nil {
-			if ev, err := decodeRow([]byte(stored)); err == nil {
-				if _, _, v, ok := rowOf(ev); ok && v > r.version {
-					continue
+		if stored, err := cmds[i].Bytes(); err == nil {
+			if _, row, err := parseState(stored); err == nil && row != nil {
+				if ev, err := decodeRow(row); err == nil {
+					if _, _, v, ok := rowOf(ev); ok && v > r.version {
+						continue
+					}
 				}
 			}
 		} else if !errors.Is(err, redis.Nil) {
 			return skipped, fmt.Errorf("load row of %s: %w", k, err)
 		}
-		data, err := encodeRow(r.ev)
+		rec, err := appendRowRecord(nil, r.ev)
 		if err != nil {
 			return skipped, err
 		}
-		pipe.HSet(ctx, k, fRow, data)
+		pipe.Do(ctx, "append", k, rec)
 	}
 	if pipe.Len() > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {

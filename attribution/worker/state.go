@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,19 +22,20 @@ type order struct {
 	st               attribution.OrderState
 	// items are the batch's events of the order, in offset order.
 	items []item
-	// fields are the hash fields to add: e:<offset>, stored form of each
-	// event the batch applied.
-	fields []any
+	// rec holds the records the batch adds to the stored state (stored.go):
+	// each event it applied, then the row it emitted.
+	rec []byte
+	// legacy is the state read from a hash (the former form), as records:
+	// the write replaces the hash with it and rec.
+	legacy []byte
 	// holdBefore is the hold schedule member the order had before the
 	// batch ("" if no hold was due), holdAfter the one it has after.
 	holdBefore, holdAfter string
 	// cached: the state came from the partition's cache, so it and its
 	// hold schedule member are what the last successful write stored.
 	cached bool
-	// out is what Decide said; rowData the stored form of the emitted row
-	// (nil when nothing was emitted).
-	out     attribution.Outcome
-	rowData []byte
+	// out is what Decide said.
+	out attribution.Outcome
 }
 
 // item is one decoded event of a batch.
@@ -84,40 +86,82 @@ func (w *Worker) loadStates(ctx context.Context, orders []*order, ps *partitionS
 	}
 	*rt++
 	pipe := w.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(load))
+	cmds := make([]*redis.StringCmd, len(load))
 	for i, o := range load {
+		cmds[i] = pipe.Get(ctx, o.key)
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	var legacy []*order
+	for i, o := range load {
+		val, err := cmds[i].Result()
+		switch {
+		case err == nil:
+			if err := w.restore(o, []byte(val)); err != nil {
+				return err
+			}
+		case errors.Is(err, redis.Nil):
+		case isWrongType(err):
+			legacy = append(legacy, o)
+			continue
+		default:
+			return fmt.Errorf("load %d order states: %w", len(load), err)
+		}
+		o.holdBefore = holdMember(&o.st)
+	}
+	if len(legacy) > 0 {
+		if err := w.loadLegacy(ctx, legacy, rt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isWrongType reports whether err is Redis's answer to a command on a key
+// of another type.
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+// loadLegacy reads the states stored as hashes (the former form) in one
+// round trip, and rebuilds them from their records.
+func (w *Worker) loadLegacy(ctx context.Context, orders []*order, rt *int) error {
+	*rt++
+	pipe := w.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(orders))
+	for i, o := range orders {
 		cmds[i] = pipe.HGetAll(ctx, o.key)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("load %d order states: %w", len(load), err)
+		return fmt.Errorf("load %d order states stored as hashes: %w", len(orders), err)
 	}
-	for i, o := range load {
-		if err := w.restore(o, cmds[i].Val()); err != nil {
+	for i, o := range orders {
+		b, err := legacyState(o.key, cmds[i].Val())
+		if err != nil {
 			return err
 		}
+		if err := w.restore(o, b); err != nil {
+			return err
+		}
+		o.legacy = b
 		o.holdBefore = holdMember(&o.st)
 	}
 	return nil
 }
 
-// restore rebuilds o.st from the fields of its stored state.
-func (w *Worker) restore(o *order, fields map[string]string) error {
-	if len(fields) == 0 {
-		return nil
+// restore rebuilds o.st from its stored state: the events through
+// attribution.Apply, in log order, then the last row through
+// attribution.Emitted.
+func (w *Worker) restore(o *order, stored []byte) error {
+	events, row, err := parseState(stored)
+	if err != nil {
+		// Another format (or damage): deciding without the state would
+		// emit wrong versions. Fail; `attrib rebuild redis` rewrites it.
+		return fmt.Errorf("order state %s: %w", o.key, err)
 	}
-	events := make([]string, 0, len(fields))
-	for f := range fields {
-		if strings.HasPrefix(f, fEvent) {
-			events = append(events, f)
-		}
-	}
-	slices.Sort(events) // e:<20-digit offset>: log order
-	for _, f := range events {
-		env, err := decodeEvent([]byte(fields[f]))
+	for _, se := range events {
+		env, err := decodeEvent(se.data)
 		if err != nil {
-			// Another format (or damage): deciding without the event would
-			// emit wrong versions. Fail; `attrib rebuild redis` rewrites it.
-			return fmt.Errorf("order state %s: field %s: %w", o.key, f, err)
+			return fmt.Errorf("order state %s: event at offset %d: %w", o.key, se.offset, err)
 		}
 		ev, err := schemas.DecodeTrusted(env)
 		if err == nil {
@@ -128,11 +172,11 @@ func (w *Worker) restore(o *order, fields map[string]string) error {
 			// schemas) can refuse it now; a rebuild would skip it the same
 			// way.
 			w.m.corrupt.Inc()
-			w.log.Warn("stored order event refused; skipping it", "key", o.key, "field", f, "err", err)
+			w.log.Warn("stored order event refused; skipping it", "key", o.key, "offset", se.offset, "err", err)
 		}
 	}
-	if raw, ok := fields[fRow]; ok {
-		ev, err := decodeRow([]byte(raw))
+	if row != nil {
+		ev, err := decodeRow(row)
 		if err == nil {
 			err = attribution.Emitted(&o.st, ev)
 		}
@@ -184,12 +228,12 @@ func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order
 	var add []redis.Z
 	var rem []any
 	for _, o := range orders {
-		vals := slices.Clip(o.fields)
-		if o.rowData != nil {
-			vals = append(vals, fRow, o.rowData)
-		}
-		if len(vals) > 0 {
-			pipe.HSet(ctx, o.key, vals...)
+		switch {
+		case o.legacy != nil:
+			// One SET replaces the hash, whatever its type, with all of it.
+			pipe.Set(ctx, o.key, append(slices.Clip(o.legacy), o.rec...), 0)
+		case len(o.rec) > 0:
+			pipe.Do(ctx, "append", o.key, o.rec)
 		}
 		after := holdMember(&o.st)
 		o.holdAfter = after

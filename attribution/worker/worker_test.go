@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -646,5 +647,97 @@ func TestRetryRepeatsTheRow(t *testing.T) {
 	rows = readRows(t, r.store)
 	if got := final(t, rows)["o-retry"]; got.Type != unattributed || got.Version != 2 || got.Reason != schemas.OutcomeUnknownCode {
 		t.Errorf("after the confirmation: %v, want unattributed v2 (unknown_code)", got)
+	}
+}
+
+// TestStatesStoredAsHashes: states stored in the former form (a hash of
+// e:<offset> fields and a row field) are read, go on making the same
+// decisions, and are replaced by the string form once their order is
+// touched; the result is what a rebuild from the log stores.
+func TestStatesStoredAsHashes(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.clock.Set(at(placedAt + time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	r.append(schemas.TopicOrders, evs...)
+	stop := r.runWorker()
+	waitRows(t, r.store, wants, 30*time.Second)
+	stop()
+
+	// Rewrite every order state as the former hash.
+	ctx := context.Background()
+	keys, err := r.rdb.Keys(ctx, r.cfg.Prefix+"order:*").Result()
+	if err != nil || len(keys) != len(wants) {
+		t.Fatalf("order keys: %d (%v), want %d", len(keys), err, len(wants))
+	}
+	for _, k := range keys {
+		v, err := r.rdb.Get(ctx, k).Bytes()
+		if err != nil {
+			t.Fatalf("get %s: %v", k, err)
+		}
+		offsets, events, row, err := worker.StoredState(v)
+		if err != nil || len(offsets) == 0 || row == nil {
+			t.Fatalf("state %s: %d events, row %v: %v", k, len(offsets), row != nil, err)
+		}
+		fields := []any{"row", row}
+		for i, o := range offsets {
+			fields = append(fields, fmt.Sprintf("e:%020d", o), events[i])
+		}
+		if err := r.rdb.Del(ctx, k).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.rdb.HSet(ctx, k, fields...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// As in TestRebuild: NOPE is issued meanwhile, so deciding o-unknown
+	// again would say code_not_active; its rows say unknown_code.
+	p := at(placedAt)
+	r.cat.do(at(11*time.Hour), catalog.RequestCode{BrandID: acme, OfferID: offerFixed, RequestID: "req-nope", CreatorID: eve, Platform: "instagram"})
+	r.cat.do(at(11*time.Hour+time.Minute), catalog.ConfirmCode{BrandID: acme, RequestID: "req-nope", Code: "NOPE"})
+	r.waitIndex()
+	r.append(schemas.TopicOrders,
+		confirmed(t, "o-pct", p.Add(3*day)),
+		refunded(t, "o-cyr", p.Add(day), "100.00"),
+		confirmed(t, "o-unknown", p.Add(day)),
+	)
+	stop = r.runWorker()
+	waitRows(t, r.store, map[string]want{
+		"o-pct":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusApproved, earnings: "150.00", version: 3, winner: codeBoris},
+		"o-cyr":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusRejected, earnings: "0.00", version: 2, winner: codeAnna},
+		"o-unknown": {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 2},
+		"o-fixed":   wants["o-fixed"],
+	}, 30*time.Second)
+	r.waitCommitted()
+	stop()
+
+	strs := 0
+	for _, k := range keys {
+		typ, err := r.rdb.Type(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		touched := strings.HasSuffix(k, ":o-pct") || strings.HasSuffix(k, ":o-cyr") || strings.HasSuffix(k, ":o-unknown")
+		if want := map[bool]string{true: "string", false: "hash"}[touched]; typ != want {
+			t.Errorf("%s is a %s, want a %s", k, typ, want)
+		}
+		if typ == "string" {
+			strs++
+		}
+	}
+	if strs != 3 {
+		t.Errorf("%d states moved to the string form, want 3", strs)
+	}
+	asRebuilt := func(d string) string { return strings.ReplaceAll(d, " hash\n", " string\n") }
+	before := asRebuilt(dump(t, r.rdb, r.cfg.Prefix))
+	if err := r.w.Rebuild(ctx, nil); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	if after := dump(t, r.rdb, r.cfg.Prefix); after != before {
+		t.Errorf("the states differ from a rebuild\n--- kept\n%s\n--- rebuilt\n%s", before, after)
 	}
 }

@@ -1,0 +1,165 @@
+package worker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// An order's stored state is one Redis string: a run of records, each
+// batch appending (APPEND) the events it applied to the order and the row
+// it emitted, so that a write never reads and never rewrites what is
+// stored. Two kinds of record:
+//
+//	'e', uvarint offset, uint32 length (big endian), encodeEvent's output   an applied event
+//	'r', uint32 length (big endian), encodeRow's output                      an emitted row
+//
+// Reading it back (parseState), the events are taken in log order with
+// each offset once, and the last row is the order's last row. A batch
+// retried after its write went through appends nothing twice but its row
+// (its events are duplicates by then), and the same row again changes
+// nothing.
+//
+// Before this form the state was a hash (e:<offset> fields and a row
+// field, see fEvent and fRow). A batch that finds a hash reads it, and
+// replaces it with the string form in one SET of everything it holds and
+// the batch added, so states move to the new form as their orders are
+// touched, without a migration step.
+const (
+	recEvent = 'e'
+	recRow   = 'r'
+)
+
+// Sizes to reserve for a batch's records of an order: an event record
+// takes its payload and about 200 bytes, a row record up to about 1 KiB
+// (more with many candidates).
+const (
+	eventRecordOverhead = 256
+	rowRecordSize       = 1024
+)
+
+// storedEvent is one event record of a stored state.
+type storedEvent struct {
+	offset int64
+	data   []byte // encodeEvent's output
+}
+
+// appendEventRecord appends the record of an event applied at offset.
+func appendEventRecord(dst []byte, offset int64, env *schemas.Envelope) []byte {
+	dst = append(dst, recEvent)
+	dst = binary.AppendUvarint(dst, uint64(offset))
+	at := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = appendEvent(dst, env)
+	binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+	return dst
+}
+
+// appendRowRecord appends the record of an emitted row.
+func appendRowRecord(dst []byte, ev schemas.Event) ([]byte, error) {
+	n := len(dst)
+	dst = append(dst, recRow, 0, 0, 0, 0)
+	dst, err := appendRow(dst, ev)
+	if err != nil {
+		return dst[:n], err
+	}
+	binary.BigEndian.PutUint32(dst[n+1:], uint32(len(dst)-n-5))
+	return dst, nil
+}
+
+// appendStoredRowRecord appends a row record of encodeRow's output.
+func appendStoredRowRecord(dst, row []byte) []byte {
+	dst = append(dst, recRow)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(row)))
+	return append(dst, row...)
+}
+
+// parseState splits a stored state into its events, in log order with
+// each offset once, and its last row (nil if none). The records share b's
+// memory.
+func parseState(b []byte) (events []storedEvent, row []byte, err error) {
+	last := int64(-1)
+	sorted := true
+	for len(b) > 0 {
+		kind := b[0]
+		b = b[1:]
+		var offset int64
+		if kind == recEvent {
+			v, n := binary.Uvarint(b)
+			if n <= 0 {
+				return nil, nil, errors.New("stored state: truncated event offset")
+			}
+			offset, b = int64(v), b[n:]
+		} else if kind != recRow {
+			return nil, nil, fmt.Errorf("stored state: unknown record kind %q", kind)
+		}
+		if len(b) < 4 {
+			return nil, nil, errors.New("stored state: truncated record length")
+		}
+		size := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		if uint64(size) > uint64(len(b)) {
+			return nil, nil, errors.New("stored state: truncated record")
+		}
+		data := b[:size:size]
+		b = b[size:]
+		if kind == recRow {
+			row = data
+			continue
+		}
+		if offset <= last {
+			sorted = false
+		}
+		last = max(last, offset)
+		events = append(events, storedEvent{offset: offset, data: data})
+	}
+	if !sorted {
+		// Appended out of log order (a rebuild, or a writer of a former
+		// group generation): sort, and keep one record per offset.
+		slices.SortStableFunc(events, func(a, b storedEvent) int { return cmpInt64(a.offset, b.offset) })
+		events = slices.CompactFunc(events, func(a, b storedEvent) bool { return a.offset == b.offset })
+	}
+	return events, row, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// legacyState converts the fields of a state stored as a hash (the former
+// form) into the records of the string form, with its events in log order.
+func legacyState(key string, fields map[string]string) ([]byte, error) {
+	names := make([]string, 0, len(fields))
+	for f := range fields {
+		if strings.HasPrefix(f, fEvent) {
+			names = append(names, f)
+		}
+	}
+	slices.Sort(names) // e:<20-digit offset>: log order
+	var b []byte
+	for _, f := range names {
+		var offset int64
+		if _, err := fmt.Sscanf(f[len(fEvent):], "%d", &offset); err != nil || offset < 0 {
+			return nil, fmt.Errorf("order state %s: field %s: not an offset", key, f)
+		}
+		data := fields[f]
+		b = append(b, recEvent)
+		b = binary.AppendUvarint(b, uint64(offset))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+		b = append(b, data...)
+	}
+	if row, ok := fields[fRow]; ok {
+		b = appendStoredRowRecord(b, []byte(row))
+	}
+	return b, nil
+}
