@@ -207,6 +207,9 @@ func (a Amount) Sub(b Amount) (Amount, error) {
 // has them: String never rounds.
 func (a Amount) String() string {
 	places := int32(MinorUnits(a.currency))
+	if s, ok := fixedInt64(a.value, places); ok {
+		return s
+	}
 	if e := -a.value.Exponent(); e > places && !a.value.Equal(a.value.Round(places)) {
 		places = e
 		// Drop trailing zeros beyond the minor digits ("1.2500" -> "1.25").
@@ -215,6 +218,54 @@ func (a Amount) String() string {
 		}
 	}
 	return a.value.StringFixed(places)
+}
+
+// fixedInt64 is d.StringFixed(places) for the common case, without big.Int
+// arithmetic: d has at most places digits after the point, and its
+// coefficient scaled to places digits fits in 18 digits. ok is false
+// otherwise.
+func fixedInt64(d decimal.Decimal, places int32) (string, bool) {
+	exp := d.Exponent()
+	if exp > 0 || -exp > places || places > 18 {
+		return "", false
+	}
+	scale := places + exp // the zeros to add to the coefficient
+	if d.NumDigits()+int(scale) > 18 {
+		return "", false
+	}
+	c := d.CoefficientInt64()
+	for range scale {
+		c *= 10
+	}
+	var buf [24]byte // sign, 18 digits, point, a leading zero
+	i := len(buf)
+	neg := c < 0
+	u := uint64(c)
+	if neg {
+		u = -u
+	}
+	for n := int32(0); n < places; n++ {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if places > 0 {
+		i--
+		buf[i] = '.'
+	}
+	for {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return string(buf[i:]), true
 }
 
 // MarshalJSON encodes the amount as a JSON string, as String formats it:

@@ -267,3 +267,46 @@ func TestTotals(t *testing.T) {
 		t.Fatal("unmarshal of 1e3: want an error")
 	}
 }
+
+// TestFixedInt64 checks String's fast path against shopspring's
+// StringFixed on values around its limits: every sign, fraction length
+// and size, and the places of each kind of currency.
+func TestFixedInt64(t *testing.T) {
+	coefficients := []int64{0, 1, 5, 9, 10, 99, 100, 12345, 100000, 999999999999999999, 100000000000000000, 123456789012345678}
+	fast := 0
+	for _, c := range coefficients {
+		for _, sign := range []int64{1, -1} {
+			for exp := int32(-20); exp <= 2; exp++ {
+				d := decimal.New(sign*c, exp)
+				for _, places := range []int32{0, 2, 3, 4, 18, 19} {
+					want := d.StringFixed(places)
+					got, ok := fixedInt64(d, places)
+					if !ok {
+						continue
+					}
+					fast++
+					if got != want {
+						t.Errorf("fixedInt64(%s, %d) = %q, want %q", d, places, got, want)
+					}
+				}
+			}
+		}
+	}
+	if fast < 100 {
+		t.Errorf("the fast path took only %d cases", fast)
+	}
+	for _, tc := range []struct {
+		s, currency, want string
+	}{
+		{"2500", "RUB", "2500.00"},
+		{"2500.5", "RUB", "2500.50"},
+		{"0", "USD", "0.00"},
+		{"1500", "JPY", "1500"},
+		{"1.234", "BHD", "1.234"},
+		{"999999999999999.99", "RUB", "999999999999999.99"},
+	} {
+		if got := MustParse(tc.s, tc.currency).String(); got != tc.want {
+			t.Errorf("%s %s: String() = %q, want %q", tc.s, tc.currency, got, tc.want)
+		}
+	}
+}
