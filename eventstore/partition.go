@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -48,7 +50,8 @@ func (s *Store) AppendToPartition(ctx context.Context, topic string, partition i
 		return -1, nil
 	}
 	start := time.Now()
-	records, err := encodeRecords(start, events)
+	buf := recordBuffers.Get().(*recordBuffer)
+	records, err := buf.encode(start, events)
 	if err != nil {
 		return -1, fmt.Errorf("append to %s/%d: %w", topic, partition, err)
 	}
@@ -70,19 +73,41 @@ func (s *Store) AppendToPartition(ctx context.Context, topic string, partition i
 		}
 	}
 	if err != nil {
+		// Not put back: a request given up on may still be being written.
 		s.metrics.appendErrors.WithLabelValues(topic).Inc()
 		return -1, fmt.Errorf("append %d events to %s/%d: %w", len(events), topic, partition, err)
 	}
+	// Answered: the request was written whole, and nothing refers to the
+	// buffers any more.
+	buf.release()
 	s.metrics.appendEvents.WithLabelValues(topic).Add(float64(len(events)))
 	s.metrics.appendSeconds.WithLabelValues(topic).Observe(time.Since(start).Seconds())
 	return res.BaseOffset, nil
 }
 
-// encodeRecords makes the records of events: values, keys and headers in
-// two shared buffers, and the records' Bytes and headers in slabs, so that
-// a record costs no allocation of its own (the worker appends one per
-// event it handles).
-func encodeRecords(now time.Time, events []schemas.Envelope) ([]kafka.Record, error) {
+// recordBuffer holds the bytes of the records of one append; AppendToPartition
+// takes one from recordBuffers and puts it back once its request was
+// answered, so that the worker's appends (one record per event it handles)
+// do not allocate their size again every time.
+type recordBuffer struct{ values, other []byte }
+
+var recordBuffers = sync.Pool{New: func() any { return new(recordBuffer) }}
+
+// maxPooledRecordBuffer is the largest value buffer put back into the
+// pool: a rare huge append must not stay in memory.
+const maxPooledRecordBuffer = 4 << 20
+
+func (b *recordBuffer) release() {
+	if cap(b.values) <= maxPooledRecordBuffer {
+		recordBuffers.Put(b)
+	}
+}
+
+// encode makes the records of events: values, keys and headers in b's two
+// buffers (grown as needed), and the records' Bytes and headers in slabs,
+// so that a record costs no allocation of its own. The records refer to b
+// until it is reused.
+func (b *recordBuffer) encode(now time.Time, events []schemas.Envelope) ([]kafka.Record, error) {
 	type span struct{ start, end int }
 	size, small := 0, 0
 	for i := range events {
@@ -91,8 +116,9 @@ func encodeRecords(now time.Time, events []schemas.Envelope) ([]kafka.Record, er
 			len(e.CausationID) + len(e.CorrelationID) + len(e.Payload)
 		small += len(e.AggregateKey) + len(e.EventID) + len(e.Type) + 20
 	}
-	values := make([]byte, 0, size)
-	other := make([]byte, 0, small)
+	values := slices.Grow(b.values[:0], size)
+	other := slices.Grow(b.other[:0], small)
+	defer func() { b.values, b.other = values, other }()
 	// Spans first, slices after: a buffer that grows moves.
 	spans := make([]span, 5*len(events)) // value, key, event id, type, schema version
 	for i := range events {

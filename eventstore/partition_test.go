@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,5 +74,67 @@ func TestPartitionOfMatchesAppend(t *testing.T) {
 	}
 	if want := int(first) + 3; replayed != want {
 		t.Errorf("ReplayPartition read %d events, want %d", replayed, want)
+	}
+}
+
+// TestConcurrentAppendsToPartitions: appends that run at once, of
+// different sizes, each get back exactly their own events, though their
+// record buffers are reused from one append to the next.
+func TestConcurrentAppendsToPartitions(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, embedded.Config{})
+	s := openStore(t, b.Addrs())
+	topic := uniqueName(t, "topic")
+	ensureTopic(t, s, topic, 4)
+	const writers, appends, perAppend = 6, 15, 4
+	want := make(map[string]string) // event id -> payload
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			key := "key-" + strconv.Itoa(w)
+			p := eventstore.PartitionOf(key, 4)
+			for a := range appends {
+				var evs []schemas.Envelope
+				for i := range perAppend {
+					seq := (a*perAppend+i)*writers + w
+					evs = append(evs, testEvent(key, seq, 60+(seq*37)%3000))
+				}
+				mu.Lock()
+				for _, e := range evs {
+					want[e.EventID] = string(e.Payload)
+				}
+				mu.Unlock()
+				if _, err := s.AppendToPartition(context.Background(), topic, p, evs...); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c := newCollector()
+	runSubscriber(t, s, eventstore.SubscriberConfig{
+		Group: uniqueName(t, "group"), Topics: []string{topic},
+		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+			c.add(b.Messages...)
+			return nil
+		})),
+	})
+	total := writers * appends * perAppend
+	got := c.waitFor(t, 30*time.Second, "every event", func(m []eventstore.Message) bool { return len(m) >= total })
+	if len(got) != total {
+		t.Fatalf("read %d events, want %d", len(got), total)
+	}
+	for _, m := range got {
+		if p, ok := want[m.Envelope.EventID]; !ok || p != string(m.Envelope.Payload) {
+			t.Fatalf("event %s at %d/%d: payload %.80q, want %.80q", m.Envelope.EventID, m.Partition, m.Offset, m.Envelope.Payload, p)
+		}
+		delete(want, m.Envelope.EventID)
 	}
 }
