@@ -4,7 +4,7 @@ package worker
 // its events (offset and stored form) in log order, each offset once, and
 // its last row (nil if none).
 func StoredState(b []byte) (offsets []int64, events [][]byte, row []byte, err error) {
-	evs, row, err := parseState(b)
+	evs, row, _, err := parseState(b)
 	for _, e := range evs {
 		offsets = append(offsets, e.offset)
 		events = append(events, e.data)

@@ -193,12 +193,8 @@ func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped 
 	for i, k := range keys {
 		r := rows[k]
 		if stored, err := cmds[i].Bytes(); err == nil {
-			if _, row, err := parseState(stored); err == nil && row != nil {
-				if ev, err := decodeRow(row); err == nil {
-					if _, _, v, ok := rowOf(ev); ok && v > r.version {
-						continue
-					}
-				}
+			if _, row, v, err := parseState(stored); err == nil && row != nil && v > r.version {
+				continue
 			}
 		} else if !errors.Is(err, redis.Nil) {
 			return skipped, fmt.Errorf("load row of %s: %w", k, err)

@@ -152,7 +152,7 @@ func (w *Worker) loadLegacy(ctx context.Context, orders []*order, rt *int) error
 // attribution.Apply, in log order, then the last row through
 // attribution.Emitted.
 func (w *Worker) restore(o *order, stored []byte) error {
-	events, row, err := parseState(stored)
+	events, row, _, err := parseState(stored)
 	if err != nil {
 		// Another format (or damage): deciding without the state would
 		// emit wrong versions. Fail; `attrib rebuild redis` rewrites it.

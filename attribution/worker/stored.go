@@ -15,14 +15,16 @@ import (
 // it emitted, so that a write never reads and never rewrites what is
 // stored. Two kinds of record:
 //
-//	'e', uvarint offset, uint32 length (big endian), encodeEvent's output   an applied event
-//	'r', uint32 length (big endian), encodeRow's output                      an emitted row
+//	'e', uvarint offset, uint32 length (big endian), encodeEvent's output    an applied event
+//	'r', uvarint version, uint32 length (big endian), encodeRow's output     an emitted row
 //
 // Reading it back (parseState), the events are taken in log order with
-// each offset once, and the last row is the order's last row. A batch
-// retried after its write went through appends nothing twice but its row
-// (its events are duplicates by then), and the same row again changes
-// nothing.
+// each offset once, and the row of the highest version (the last of
+// them) is the order's last row. A batch retried after its write went
+// through appends nothing twice but its row (its events are duplicates by
+// then), and the same row again changes nothing; a writer of a former
+// group generation that is still finishing a batch can only append what
+// is there already, or a row of a lower version, which is ignored.
 //
 // Before this form the state was a hash (e:<offset> fields and a row
 // field, see fEvent and fRow). A batch that finds a hash reads it, and
@@ -62,55 +64,60 @@ func appendEventRecord(dst []byte, offset int64, env *schemas.Envelope) []byte {
 // appendRowRecord appends the record of an emitted row.
 func appendRowRecord(dst []byte, ev schemas.Event) ([]byte, error) {
 	n := len(dst)
-	dst = append(dst, recRow, 0, 0, 0, 0)
+	dst = append(dst, recRow)
+	dst = binary.AppendUvarint(dst, rowVersion(ev))
+	at := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
 	dst, err := appendRow(dst, ev)
 	if err != nil {
 		return dst[:n], err
 	}
-	binary.BigEndian.PutUint32(dst[n+1:], uint32(len(dst)-n-5))
+	binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
 	return dst, nil
 }
 
-// appendStoredRowRecord appends a row record of encodeRow's output.
-func appendStoredRowRecord(dst, row []byte) []byte {
+// appendStoredRowRecord appends the record of a row of the given version,
+// as encodeRow stored it.
+func appendStoredRowRecord(dst []byte, version uint64, row []byte) []byte {
 	dst = append(dst, recRow)
+	dst = binary.AppendUvarint(dst, version)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(row)))
 	return append(dst, row...)
 }
 
 // parseState splits a stored state into its events, in log order with
-// each offset once, and its last row (nil if none). The records share b's
-// memory.
-func parseState(b []byte) (events []storedEvent, row []byte, err error) {
+// each offset once, and its last row (nil if none) with that row's
+// version. The records share b's memory.
+func parseState(b []byte) (events []storedEvent, row []byte, version uint64, err error) {
 	last := int64(-1)
 	sorted := true
 	for len(b) > 0 {
 		kind := b[0]
-		b = b[1:]
-		var offset int64
-		if kind == recEvent {
-			v, n := binary.Uvarint(b)
-			if n <= 0 {
-				return nil, nil, errors.New("stored state: truncated event offset")
-			}
-			offset, b = int64(v), b[n:]
-		} else if kind != recRow {
-			return nil, nil, fmt.Errorf("stored state: unknown record kind %q", kind)
+		if kind != recEvent && kind != recRow {
+			return nil, nil, 0, fmt.Errorf("stored state: unknown record kind %q", kind)
 		}
+		v, n := binary.Uvarint(b[1:])
+		if n <= 0 {
+			return nil, nil, 0, errors.New("stored state: truncated record")
+		}
+		b = b[1+n:]
 		if len(b) < 4 {
-			return nil, nil, errors.New("stored state: truncated record length")
+			return nil, nil, 0, errors.New("stored state: truncated record length")
 		}
-		size := binary.BigEndian.Uint32(b)
+		size := int(binary.BigEndian.Uint32(b))
 		b = b[4:]
-		if uint64(size) > uint64(len(b)) {
-			return nil, nil, errors.New("stored state: truncated record")
+		if size > len(b) {
+			return nil, nil, 0, errors.New("stored state: truncated record")
 		}
 		data := b[:size:size]
 		b = b[size:]
 		if kind == recRow {
-			row = data
+			if row == nil || v >= version {
+				row, version = data, v
+			}
 			continue
 		}
+		offset := int64(v)
 		if offset <= last {
 			sorted = false
 		}
@@ -123,7 +130,7 @@ func parseState(b []byte) (events []storedEvent, row []byte, err error) {
 		slices.SortStableFunc(events, func(a, b storedEvent) int { return cmpInt64(a.offset, b.offset) })
 		events = slices.CompactFunc(events, func(a, b storedEvent) bool { return a.offset == b.offset })
 	}
-	return events, row, nil
+	return events, row, version, nil
 }
 
 func cmpInt64(a, b int64) int {
@@ -159,7 +166,11 @@ func legacyState(key string, fields map[string]string) ([]byte, error) {
 		b = append(b, data...)
 	}
 	if row, ok := fields[fRow]; ok {
-		b = appendStoredRowRecord(b, []byte(row))
+		ev, err := decodeRow([]byte(row))
+		if err != nil {
+			return nil, fmt.Errorf("order state %s: last row: %w", key, err)
+		}
+		b = appendStoredRowRecord(b, rowVersion(ev), []byte(row))
 	}
 	return b, nil
 }
