@@ -4,8 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -78,8 +80,8 @@ func (sig *signature) skew(now time.Time) time.Duration {
 
 // verify reports whether one of the signature's MACs is
 // HMAC-SHA256(secret, "<t>.<body>"), comparing in constant time.
-func (sig *signature) verify(secret string, body []byte) bool {
-	want := sign(secret, sig.ts, body)
+func (sig *signature) verify(macs *macs, secret string, body []byte) bool {
+	want := macs.sign(secret, sig.ts, body)
 	ok := false
 	for i := 0; i < sig.n; i++ {
 		// No early exit: the time taken does not depend on which matched.
@@ -108,4 +110,65 @@ func Sign(secret string, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
 	sum := sign(secret, ts, body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(sum[:])
+}
+
+// macs computes HMAC-SHA256 with keyed states kept for reuse, one pool per
+// secret: a reset HMAC restores the state it had after hashing the key's
+// pads instead of hashing them again, and allocates nothing, where
+// hmac.New costs two SHA-256 blocks and a handful of allocations, about a
+// quarter of the MAC of a one-event body. The states derive from the
+// secrets and are kept as the secrets are (CachedSecrets holds them too).
+// The zero value is ready; it is safe for concurrent use.
+type macs struct {
+	mu    sync.RWMutex
+	pools map[string]*sync.Pool
+}
+
+// maxMACPools bounds the secrets macs keeps states for; past it, it starts
+// over (a brand's next request makes its state again).
+const maxMACPools = 4096
+
+// keyedMAC is a pooled HMAC and a scratch buffer for "<t>.", so that
+// writing the timestamp allocates nothing either.
+type keyedMAC struct {
+	h   hash.Hash
+	pre []byte
+}
+
+// sign returns HMAC-SHA256(secret, "<ts>.<body>"), as sign does.
+func (m *macs) sign(secret, ts string, body []byte) [sha256.Size]byte {
+	pool := m.pool(secret)
+	k, _ := pool.Get().(*keyedMAC)
+	if k == nil {
+		k = &keyedMAC{h: hmac.New(sha256.New, []byte(secret)), pre: make([]byte, 0, 16)}
+	} else {
+		k.h.Reset()
+	}
+	k.pre = append(append(k.pre[:0], ts...), '.')
+	k.h.Write(k.pre)
+	k.h.Write(body)
+	var sum [sha256.Size]byte
+	k.h.Sum(sum[:0])
+	pool.Put(k)
+	return sum
+}
+
+// pool returns the pool of secret's states, making it on first use.
+func (m *macs) pool(secret string) *sync.Pool {
+	m.mu.RLock()
+	p := m.pools[secret]
+	m.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p = m.pools[secret]; p == nil {
+		if m.pools == nil || len(m.pools) >= maxMACPools {
+			m.pools = make(map[string]*sync.Pool)
+		}
+		p = new(sync.Pool)
+		m.pools[secret] = p
+	}
+	return p
 }

@@ -119,6 +119,7 @@ type Webhook struct {
 	// decoy signs for unknown brands, so that they take as long to refuse
 	// as a wrong signature of a known one.
 	decoy string
+	macs  macs
 	bufs  sync.Pool
 }
 
@@ -242,10 +243,10 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request, correlationID s
 			"cannot check signatures right now; nothing was recorded; retry later")
 	}
 	if !known {
-		sig.verify(w.decoy, body)
+		sig.verify(&w.macs, w.decoy, body)
 		return refuse(http.StatusUnauthorized, "unauthorized", OutcomeUnauthorized, msgBadSignature)
 	}
-	if !sig.verify(secret, body) {
+	if !sig.verify(&w.macs, secret, body) {
 		return refuse(http.StatusUnauthorized, "unauthorized", OutcomeUnauthorized, msgBadSignature)
 	}
 
