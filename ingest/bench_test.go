@@ -258,9 +258,12 @@ func machineCPU() time.Duration {
 	if len(fields) < 8 || fields[0] != "cpu" {
 		return 0
 	}
+	// user nice system idle iowait irq softirq steal guest guest_nice:
+	// idle and iowait are not busy, guest time is already in user and
+	// nice, and steal is time a neighbour of the virtual machine took.
 	var busy int64
-	for i, f := range fields[1:] {
-		if i == 3 || i == 4 { // idle, iowait
+	for i, f := range fields[1:min(len(fields), 9)] {
+		if i == 3 || i == 4 {
 			continue
 		}
 		n, _ := strconv.ParseInt(f, 10, 64)
