@@ -82,6 +82,44 @@ type PartitionHandler interface {
 	Handle(ctx context.Context, b *Batch) error
 }
 
+// PipelinedHandler is a PartitionHandler that takes the next batches of its
+// partition before the earlier ones are done, so that its work on one batch
+// overlaps its wait for another: the ClickHouse projector decodes a
+// partition's next batch while the flush of its previous one is being
+// inserted. A handler that does not implement it (or whose Window is below
+// 2) gets the batches of a partition one at a time, through Handle.
+//
+// For the batches of one partition, the subscriber:
+//   - calls Begin one call at a time, never two at once, and the first
+//     Begin of each batch in offset order;
+//   - has at most Window batches begun and not yet committed (or abandoned);
+//   - begins a batch again after its wait failed only once every earlier
+//     batch of the partition succeeded: as soon as they did if one of them
+//     had not yet when it failed (the failure may have been theirs, as the
+//     projector fails a batch whose earlier batch's flush failed), after its
+//     own backoff otherwise;
+//   - commits strictly in order: a batch's offsets only after it and every
+//     earlier batch succeeded and their dead letters are durable; a batch
+//     that failed holds back the commits of every later one, whatever they
+//     returned;
+//   - when the generation ends, gives the waits of the batches in flight
+//     DrainTimeout to finish, retries nothing, and commits the batches that
+//     succeeded up to the first that did not.
+//
+// So batch k+1 may begin before batch k is done and succeed before it: a
+// handler whose effects must follow the order of the log orders them
+// itself, from the order of the Begin calls.
+type PipelinedHandler interface {
+	PartitionHandler
+	// Window is the most batches of one partition in flight at once.
+	Window() int
+	// Begin starts handling b and returns once b has its place after the
+	// earlier batches of the partition; wait blocks until b is done (nil)
+	// or failed (retry), or ctx ends. The subscriber reads b's rejections
+	// after wait returned nil.
+	Begin(ctx context.Context, b *Batch) (wait func() error)
+}
+
 // HandlerFunc adapts a function to a PartitionHandler.
 type HandlerFunc func(ctx context.Context, b *Batch) error
 
@@ -182,7 +220,9 @@ func (c *SubscriberConfig) validate(s *Store) error {
 
 // Subscriber consumes topics in a consumer group: at-least-once, in order per
 // partition, committing a batch's offsets only after its handler succeeded
-// and its rejected messages are durably in the dead-letter topic.
+// and its rejected messages are durably in the dead-letter topic. A handler
+// gets one batch of a partition at a time, unless it is a PipelinedHandler
+// (see there for what it may then see).
 type Subscriber struct {
 	store *Store
 	cfg   SubscriberConfig
@@ -311,6 +351,10 @@ func (s *Subscriber) consumePartition(gctx context.Context, cm *committer, a Ass
 		log.Error("set offset", "offset", a.Offset, "err", err)
 		return
 	}
+	if ph, ok := handler.(PipelinedHandler); ok && ph.Window() > 1 {
+		s.consumePipelined(gctx, cm, a, log, ph, r)
+		return
+	}
 	for {
 		msgs, hwm := s.fetchBatch(gctx, r)
 		if len(msgs) == 0 {
@@ -366,39 +410,9 @@ func (s *Subscriber) fetchBatch(gctx context.Context, r *kafka.Reader) ([]kafka.
 // false when the generation ended before the batch could be handled.
 func (s *Subscriber) process(gctx context.Context, cm *committer, a Assignment, log *slog.Logger, h PartitionHandler, raw []kafka.Message) bool {
 	start := time.Now()
-	b := &Batch{Topic: a.Topic, Partition: a.Partition, Messages: make([]Message, 0, len(raw)), Next: raw[len(raw)-1].Offset + 1}
-	var undecodable []deadLetter
-	for _, m := range raw {
-		msg := Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
-		if err := decodeEnvelope(m.Value, &msg.Envelope); err != nil {
-			undecodable = append(undecodable, deadLetter{msg: msg, reason: err.Error()})
-			continue
-		}
-		b.Messages = append(b.Messages, msg)
-	}
-
-	// A context for the batch that survives the end of the generation for a
-	// bounded time, so a shutdown or rebalance drains the batch in flight.
-	// The drain clock starts only when the generation ends: an outage that
-	// makes the handler fail for longer than DrainTimeout must not leave the
-	// batch with a dead context for every later retry.
-	hctx, cancel := context.WithCancel(context.WithoutCancel(gctx))
-	defer cancel()
-	var drain *time.Timer
-	var drainMu sync.Mutex
-	stopDrain := context.AfterFunc(gctx, func() {
-		drainMu.Lock()
-		drain = time.AfterFunc(s.cfg.DrainTimeout, cancel)
-		drainMu.Unlock()
-	})
-	defer func() {
-		stopDrain()
-		drainMu.Lock()
-		if drain != nil {
-			drain.Stop()
-		}
-		drainMu.Unlock()
-	}()
+	b, undecodable := newBatch(a, raw)
+	hctx, release := s.batchContext(gctx)
+	defer release()
 	{
 		// Called even when every record was undecodable, so the handler
 		// sees Next advance.
@@ -415,31 +429,93 @@ func (s *Subscriber) process(gctx context.Context, cm *committer, a Assignment, 
 			}
 		}
 	}
+	if !s.deadLetter(gctx, hctx, a, log, undecodable, b) {
+		return false
+	}
+	if !s.commit(gctx, cm, a, log, b.Next) {
+		return false
+	}
+	s.committedBatch(a, raw, start)
+	return true
+}
 
+// newBatch decodes the envelopes of raw into a batch; the records that have
+// no valid envelope are returned apart, for the dead-letter topic.
+func newBatch(a Assignment, raw []kafka.Message) (*Batch, []deadLetter) {
+	b := &Batch{Topic: a.Topic, Partition: a.Partition, Messages: make([]Message, 0, len(raw)), Next: raw[len(raw)-1].Offset + 1}
+	var undecodable []deadLetter
+	for _, m := range raw {
+		msg := Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
+		if err := decodeEnvelope(m.Value, &msg.Envelope); err != nil {
+			undecodable = append(undecodable, deadLetter{msg: msg, reason: err.Error()})
+			continue
+		}
+		b.Messages = append(b.Messages, msg)
+	}
+	return b, undecodable
+}
+
+// batchContext returns the context of one batch: it survives the end of
+// the generation for a bounded time, so a shutdown or rebalance drains the
+// batch in flight. The drain clock starts only when the generation ends: an
+// outage that makes the handler fail for longer than DrainTimeout must not
+// leave the batch with a dead context for every later retry. release frees
+// it.
+func (s *Subscriber) batchContext(gctx context.Context) (hctx context.Context, release func()) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(gctx))
+	var drain *time.Timer
+	var drainMu sync.Mutex
+	stopDrain := context.AfterFunc(gctx, func() {
+		drainMu.Lock()
+		drain = time.AfterFunc(s.cfg.DrainTimeout, cancel)
+		drainMu.Unlock()
+	})
+	return hctx, func() {
+		stopDrain()
+		drainMu.Lock()
+		if drain != nil {
+			drain.Stop()
+		}
+		drainMu.Unlock()
+		cancel()
+	}
+}
+
+// deadLetter sends the undecodable records and the messages the handler
+// rejected to the dead-letter topic, retrying with backoff. It returns false
+// when the generation ended first.
+func (s *Subscriber) deadLetter(gctx, hctx context.Context, a Assignment, log *slog.Logger, undecodable []deadLetter, b *Batch) bool {
 	dead := undecodable
 	for i, m := range b.Messages {
 		if reason, ok := b.rejected[i]; ok {
 			dead = append(dead, deadLetter{msg: m, reason: reason})
 		}
 	}
-	if len(dead) > 0 {
-		for attempt := 0; ; attempt++ {
-			err := s.sendDeadLetters(hctx, dead)
-			if err == nil {
-				break
-			}
-			log.Warn("dead-letter append failed; retrying", "err", err)
-			if !s.sleep(gctx, attempt) {
-				return false
-			}
+	if len(dead) == 0 {
+		return true
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.sendDeadLetters(hctx, dead)
+		if err == nil {
+			break
 		}
-		s.store.metrics.deadLetters.WithLabelValues(s.cfg.Group, a.Topic).Add(float64(len(dead)))
-		for _, d := range dead {
-			log.Warn("event sent to dead-letter topic", "offset", d.msg.Offset, "dlq", s.cfg.DeadLetterTopic, "reason", d.reason)
+		log.Warn("dead-letter append failed; retrying", "err", err)
+		if !s.sleep(gctx, attempt) {
+			return false
 		}
 	}
+	s.store.metrics.deadLetters.WithLabelValues(s.cfg.Group, a.Topic).Add(float64(len(dead)))
+	for _, d := range dead {
+		log.Warn("event sent to dead-letter topic", "offset", d.msg.Offset, "dlq", s.cfg.DeadLetterTopic, "reason", d.reason)
+	}
+	return true
+}
 
-	next := raw[len(raw)-1].Offset + 1
+// commit commits next as the partition's offset, retrying with backoff. It
+// returns false when the generation ended first, or refused the commit
+// because it ended (harmless: the next owner redelivers, and handlers are
+// idempotent).
+func (s *Subscriber) commit(gctx context.Context, cm *committer, a Assignment, log *slog.Logger, next int64) bool {
 	for attempt := 0; ; attempt++ {
 		err := cm.Commit(a.Topic, a.Partition, next)
 		if err == nil {
@@ -456,10 +532,162 @@ func (s *Subscriber) process(gctx context.Context, cm *committer, a Assignment, 
 		}
 	}
 	s.setCommitted(a.Topic, a.Partition, next)
+	return true
+}
+
+// committedBatch counts a committed batch in the metrics.
+func (s *Subscriber) committedBatch(a Assignment, raw []kafka.Message, start time.Time) {
 	s.store.metrics.batches.WithLabelValues(s.cfg.Group, a.Topic).Inc()
 	s.store.metrics.events.WithLabelValues(s.cfg.Group, a.Topic).Add(float64(len(raw)))
 	s.store.metrics.batchSeconds.WithLabelValues(s.cfg.Group, a.Topic).Observe(time.Since(start).Seconds())
-	return true
+}
+
+// inflight is one batch of a pipelined partition, from its Begin to its
+// commit (or abandonment).
+type inflight struct {
+	raw         []kafka.Message
+	hwm         int64
+	batch       *Batch
+	undecodable []deadLetter
+	start       time.Time
+	// prev is the batch before it, while that one may be in flight; nil
+	// for the first batch of the generation, and once this one settled
+	// (so that the settled batches can be freed).
+	prev *inflight
+	// handled is closed once this batch and every earlier one succeeded
+	// (handledOK), or one of them was given up (the generation ended).
+	handled   chan struct{}
+	handledOK bool
+	// settled is closed once the batch is committed (committed) or
+	// abandoned.
+	settled   chan struct{}
+	committed bool
+}
+
+// earlierHandled reports whether every batch before e succeeded.
+func (e *inflight) earlierHandled() bool {
+	if e.prev == nil {
+		return true
+	}
+	select {
+	case <-e.prev.handled:
+		return e.prev.handledOK
+	default:
+		return false
+	}
+}
+
+// consumePipelined is the loop of a partition whose handler pipelines: it
+// fetches and begins batches, up to the handler's window ahead of the
+// oldest uncommitted one, and leaves each to a goroutine of its own that
+// waits for it, retries it, dead-letters its rejections and commits it
+// after its predecessor. It returns when the generation ended (or a fetch
+// failed), once every batch in flight is settled.
+func (s *Subscriber) consumePipelined(gctx context.Context, cm *committer, a Assignment, log *slog.Logger, h PipelinedHandler, r *kafka.Reader) {
+	var (
+		wg    sync.WaitGroup
+		begin sync.Mutex // the partition's Begin calls never overlap
+		slots = make(chan struct{}, h.Window())
+		prev  *inflight
+	)
+	defer wg.Wait()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+			return
+		}
+		msgs, hwm := s.fetchBatch(gctx, r)
+		if len(msgs) == 0 {
+			return // the generation ended
+		}
+		e := &inflight{raw: msgs, hwm: hwm, start: time.Now(), prev: prev, handled: make(chan struct{}), settled: make(chan struct{})}
+		e.batch, e.undecodable = newBatch(a, msgs)
+		// As in process, the batch is finished even if the generation
+		// ends meanwhile (for up to DrainTimeout), then committed if it
+		// and every earlier batch succeeded.
+		hctx, release := s.batchContext(gctx)
+		begin.Lock()
+		wait := h.Begin(hctx, e.batch)
+		begin.Unlock()
+		wg.Go(func() {
+			defer func() { <-slots }()
+			defer release()
+			s.settle(gctx, hctx, cm, a, log, h, &begin, e, wait)
+		})
+		prev = e
+	}
+}
+
+// settle sees one pipelined batch through: its wait and retries, its dead
+// letters, and its commit once its predecessor is committed. A batch whose
+// predecessor was abandoned is abandoned too.
+func (s *Subscriber) settle(gctx, hctx context.Context, cm *committer, a Assignment, log *slog.Logger, h PipelinedHandler, begin *sync.Mutex, e *inflight, wait func() error) {
+	ok := s.handlePipelined(gctx, hctx, a, log, h, begin, e, wait)
+	if e.prev != nil {
+		<-e.prev.handled
+		ok = ok && e.prev.handledOK
+	}
+	e.handledOK = ok
+	close(e.handled)
+	if ok {
+		ok = s.deadLetter(gctx, hctx, a, log, e.undecodable, e.batch)
+	}
+	if e.prev != nil {
+		<-e.prev.settled
+		ok = ok && e.prev.committed
+	}
+	if ok {
+		ok = s.commit(gctx, cm, a, log, e.batch.Next)
+	}
+	if ok {
+		s.setLag(a.Topic, a.Partition, e.hwm-e.batch.Next)
+		s.committedBatch(a, e.raw, e.start)
+	}
+	e.committed = ok
+	e.prev = nil
+	close(e.settled)
+}
+
+// handlePipelined waits for a begun batch and begins it again until it
+// succeeds. A batch that failed while an earlier one had not succeeded yet
+// is begun again as soon as all earlier ones did: its failure may have been
+// theirs, and a backoff grown while they failed would only stall the
+// partition once they are through. Otherwise it backs off as in process.
+// It returns false when the generation ended (or an earlier batch was given
+// up) before the batch succeeded.
+func (s *Subscriber) handlePipelined(gctx, hctx context.Context, a Assignment, log *slog.Logger, h PipelinedHandler, begin *sync.Mutex, e *inflight, wait func() error) bool {
+	for attempt := 0; ; {
+		err := wait()
+		if err == nil {
+			return true
+		}
+		s.store.metrics.handlerErrors.WithLabelValues(s.cfg.Group, a.Topic).Inc()
+		e.batch.rejected = nil
+		if e.earlierHandled() {
+			log.Warn("handler failed; retrying the batch", "first_offset", e.raw[0].Offset, "events", len(e.raw), "attempt", attempt+1, "err", err)
+			if !s.sleep(gctx, attempt) {
+				return false // generation over: not committed, the next owner retries
+			}
+			attempt++
+		} else {
+			log.Warn("handler failed while an earlier batch was not done; retrying the batch after it", "first_offset", e.raw[0].Offset, "events", len(e.raw), "err", err)
+			select {
+			case <-e.prev.handled:
+				if !e.prev.handledOK {
+					return false
+				}
+			case <-gctx.Done():
+				return false
+			}
+			if gctx.Err() != nil {
+				return false // as process: no retry once the generation ended
+			}
+		}
+		begin.Lock()
+		wait = h.Begin(hctx, e.batch)
+		begin.Unlock()
+	}
 }
 
 // decodeEnvelope decodes a record value into an envelope and checks the
