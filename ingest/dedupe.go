@@ -49,13 +49,19 @@ const DefaultDedupeTTL = 7 * 24 * time.Hour
 // bytes of Redis memory for TTL.
 //
 // Seen is EXISTS per key, Mark SET EX per key, pipelined. Concurrent calls
-// share pipelines: a few workers (started on demand, gone after 10 s idle)
-// each send whatever calls are waiting as one pipeline, so under load a
-// request costs a fraction of a round trip instead of two, which is most of
-// the webhook's system time on one machine; a lone call is sent at once. A
-// pipeline that fails fails every call in it. The zero value (with Client
-// set) is ready; it is safe for concurrent use and must not be copied after
-// first use.
+// share pipelines: a worker (started on demand, gone after 10 s idle)
+// sends whatever calls are waiting as one pipeline, waits for its answers,
+// and sends the calls that came meanwhile as the next one, so under load a
+// request costs a fraction of a round trip instead of two; a lone call is
+// sent at once. One pipeline in flight, not several: the calls that arrive
+// during a round trip are the batch, and a round trip costs Redis (and this
+// process) far more than a command does, so several workers taking turns
+// would send as many more, smaller pipelines for the same work (on two
+// cores, single-event webhooks measured 3 to 4 calls a pipeline and 12 to
+// 13 µs of Redis CPU per event with four workers, 8 to 11 calls and 9 to 11
+// µs with one). A pipeline that fails fails every call in it. The zero
+// value (with Client set) is ready; it is safe for concurrent use and must
+// not be copied after first use.
 type RedisDedupe struct {
 	// Client is the Redis client. Required.
 	Client redis.UniversalClient
@@ -71,7 +77,7 @@ type RedisDedupe struct {
 
 // Tuning of the shared pipelines.
 const (
-	dedupeWorkers   = 4    // pipelines in flight at once
+	dedupeWorkers   = 1    // pipelines in flight at once (see RedisDedupe)
 	dedupeMaxBatch  = 2000 // keys per pipeline (one call is never split)
 	dedupeQueue     = 4096 // calls waiting for a worker
 	dedupeIdle      = 10 * time.Second
@@ -83,7 +89,6 @@ type dedupeOp struct {
 	keys []string
 	mark bool
 	seen []bool
-	cmds []redis.Cmder
 	err  error
 	done chan struct{}
 }
@@ -167,6 +172,7 @@ func (d *RedisDedupe) work() {
 	idle := time.NewTimer(dedupeIdle)
 	defer idle.Stop()
 	var batch []*dedupeOp
+	var cmds []redis.Cmder
 	for {
 		select {
 		case op := <-d.ops:
@@ -182,7 +188,7 @@ func (d *RedisDedupe) work() {
 					break more
 				}
 			}
-			d.exec(batch)
+			cmds = d.exec(batch, cmds)
 			clear(batch)
 			idle.Reset(dedupeIdle)
 		case <-idle.C:
@@ -195,8 +201,9 @@ func (d *RedisDedupe) work() {
 	}
 }
 
-// exec sends a batch of calls as one pipeline and completes them.
-func (d *RedisDedupe) exec(batch []*dedupeOp) {
+// exec sends a batch of calls as one pipeline and completes them. cmds is
+// the worker's slice for the pipeline's commands, returned for reuse.
+func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder {
 	ttl := d.TTL
 	if ttl <= 0 {
 		ttl = DefaultDedupeTTL
@@ -205,27 +212,29 @@ func (d *RedisDedupe) exec(batch []*dedupeOp) {
 	defer cancel()
 	pipe := d.Client.Pipeline()
 	for _, op := range batch {
-		op.cmds = make([]redis.Cmder, len(op.keys))
-		for i, k := range op.keys {
+		for _, k := range op.keys {
 			if op.mark {
-				op.cmds[i] = pipe.Set(ctx, d.key(k), "1", ttl)
+				cmds = append(cmds, pipe.Set(ctx, d.key(k), "1", ttl))
 			} else {
-				op.cmds[i] = pipe.Exists(ctx, d.key(k))
+				cmds = append(cmds, pipe.Exists(ctx, d.key(k)))
 			}
 		}
 	}
 	_, err := pipe.Exec(ctx)
+	next := cmds
 	for _, op := range batch {
 		// Conservative: after a failed pipeline no answer in it is
 		// trusted (a "not seen" from a half-failed pipeline would append
 		// a duplicate; a retry costs only latency).
 		op.err = err
 		if err == nil && !op.mark {
-			for i, c := range op.cmds {
+			for i, c := range next[:len(op.keys)] {
 				op.seen[i] = c.(*redis.IntCmd).Val() > 0
 			}
 		}
-		op.cmds = nil
+		next = next[len(op.keys):]
 		close(op.done)
 	}
+	clear(cmds)
+	return cmds[:0]
 }

@@ -1,0 +1,191 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/ingest"
+	"github.com/attrib-engine/attrib/internal/testenv"
+)
+
+// gatedPipelines records the size of every pipeline of a client and, once
+// armed, holds the next pipeline until released, optionally failing the
+// one after it.
+type gatedPipelines struct {
+	mu       sync.Mutex
+	sizes    []int
+	armed    bool
+	entered  chan struct{}
+	release  chan struct{}
+	failNext bool
+}
+
+func (h *gatedPipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *gatedPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *gatedPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.mu.Lock()
+		h.sizes = append(h.sizes, len(cmds))
+		gate, fail := h.armed, false
+		if gate {
+			h.armed = false
+		} else if h.failNext {
+			h.failNext, fail = false, true
+		}
+		h.mu.Unlock()
+		if gate {
+			close(h.entered)
+			<-h.release
+		}
+		if fail {
+			for _, c := range cmds {
+				c.SetErr(errInjected)
+			}
+			return errInjected
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// arm makes the next pipeline wait for release; failNext fails the one
+// after it.
+func (h *gatedPipelines) arm(failNext bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.armed, h.failNext = true, failNext
+	h.entered, h.release = make(chan struct{}), make(chan struct{})
+	h.sizes = nil
+}
+
+func (h *gatedPipelines) pipelineSizes() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]int(nil), h.sizes...)
+}
+
+// TestRedisDedupeSharesPipelines holds one pipeline in flight while calls
+// of several sizes queue behind it, and checks that the worker sends them
+// all as the next pipeline, with each call's answers its own: marked keys
+// seen, others not, and the marks of that pipeline made. Then a failed
+// shared pipeline fails every call in it.
+func TestRedisDedupeSharesPipelines(t *testing.T) {
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	hook := &gatedPipelines{}
+	c.AddHook(hook)
+	prefix := testenv.UniqueName("t-ingest:") + ":"
+	t.Cleanup(func() {
+		dropKeys(t, c, prefix)
+		_ = c.Close()
+	})
+	d := &ingest.RedisDedupe{Client: c, Prefix: prefix, TTL: time.Hour}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	key := func(call, i int) string { return ingest.DedupeKey("b1", fmt.Sprintf("e%d-%d", call, i)) }
+	// Calls 0..5 check i+1 keys each, of which the even ones are marked
+	// beforehand; calls 6 and 7 mark keys of their own.
+	const checks, calls = 6, 8
+	size := func(call int) int { return call + 1 }
+	var marked []string
+	for call := range checks {
+		for i := 0; i < size(call); i += 2 {
+			marked = append(marked, key(call, i))
+		}
+	}
+	if err := d.Mark(ctx, marked); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(failNext bool) ([][]bool, []error) {
+		t.Helper()
+		hook.arm(failNext)
+		blocker := make(chan error, 1)
+		go func() { _, err := d.Seen(ctx, []string{key(99, 0)}); blocker <- err }()
+		<-hook.entered
+		seen := make([][]bool, calls)
+		errs := make([]error, calls)
+		var wg sync.WaitGroup
+		for call := range calls {
+			keys := make([]string, size(call))
+			for i := range keys {
+				keys[i] = key(call, i)
+			}
+			wg.Go(func() {
+				if call < checks {
+					seen[call], errs[call] = d.Seen(ctx, keys)
+				} else {
+					errs[call] = d.Mark(ctx, keys)
+				}
+			})
+		}
+		for d.Queued() < calls {
+			if ctx.Err() != nil {
+				t.Fatalf("%d of %d calls queued behind the held pipeline: did another worker take them?", d.Queued(), calls)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(hook.release)
+		wg.Wait()
+		if err := <-blocker; err != nil {
+			t.Fatalf("the held call: %v", err)
+		}
+		return seen, errs
+	}
+
+	seen, errs := run(false)
+	total := 0
+	for call := range calls {
+		total += size(call)
+	}
+	if got := hook.pipelineSizes(); len(got) != 2 || got[0] != 1 || got[1] != total {
+		t.Errorf("pipelines of %v commands, want [1 %d]: the held one, then every queued call in one", got, total)
+	}
+	for call := range checks {
+		if errs[call] != nil {
+			t.Fatalf("call %d: %v", call, errs[call])
+		}
+		want := make([]bool, size(call))
+		for i := range want {
+			want[i] = i%2 == 0
+		}
+		if fmt.Sprint(seen[call]) != fmt.Sprint(want) {
+			t.Errorf("call %d: seen %v, want %v", call, seen[call], want)
+		}
+	}
+	for call := checks; call < calls; call++ {
+		if errs[call] != nil {
+			t.Fatalf("mark call %d: %v", call, errs[call])
+		}
+		keys := make([]string, size(call))
+		for i := range keys {
+			keys[i] = key(call, i)
+		}
+		got, err := d.Seen(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range got {
+			if !s {
+				t.Errorf("mark call %d: key %d not marked", call, i)
+			}
+		}
+	}
+
+	// A shared pipeline that fails fails every call in it.
+	_, errs = run(true)
+	for call, err := range errs {
+		if !errors.Is(err, errInjected) {
+			t.Errorf("call %d in a failed pipeline: err %v, want the injected one", call, err)
+		}
+	}
+}
