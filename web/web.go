@@ -1,10 +1,17 @@
 // Package web is the reports dashboard: a static page (HTML, CSS and
 // JavaScript, no build step, no outside assets) embedded in the binary and
 // served at "/". It signs in with a creator's or an analyst's bearer token
-// (kept in the browser's localStorage) and calls the public report
-// endpoints of the v1 API, so it shows exactly what the API shows that
-// token: the orders with every filter, sort and paging, the totals per
-// currency, the CSV export and the earnings series.
+// (kept in the browser's localStorage; the role is asked of the API, not
+// guessed from the token) and calls the public endpoints of the v1 API, so
+// it shows exactly what the API shows that token: the orders with every
+// filter, sort and cursor paging, the totals per currency, the CSV export
+// and the earnings by day, offer, brand or status in a time zone; for
+// analysts also the creator filter, the summary, the unattributed orders
+// and the explanation of one order.
+//
+// Money stays the decimal string the API sent: the page never turns it
+// into a JavaScript number and never adds amounts up (the totals are the
+// API's).
 package web
 
 import (

@@ -57,7 +57,7 @@ func TestDashboardCallsDocumentedEndpoints(t *testing.T) {
 	if err := json.Unmarshal(api.OpenAPI(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	calls := regexp.MustCompile(`"(/v1/[a-z0-9_./-]+)`).FindAllStringSubmatch(js, -1)
+	calls := regexp.MustCompile(`"(/v1/[a-z0-9_./{}-]+)`).FindAllStringSubmatch(js, -1)
 	if len(calls) < 3 {
 		t.Fatalf("found %d API calls in dashboard.js, want the orders, CSV and earnings reports", len(calls))
 	}
