@@ -11,7 +11,8 @@
 //
 // Money stays the decimal string the API sent: the page never turns it
 // into a JavaScript number and never adds amounts up (the totals are the
-// API's).
+// API's). The browser test (browser_test.go, go test -tags browser ./web/)
+// drives the page in headless Chromium against a fake API.
 package web
 
 import (
