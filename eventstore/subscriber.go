@@ -347,8 +347,9 @@ func (s *Subscriber) consumePartition(gctx context.Context, cm *committer, a Ass
 		ErrorLogger:     kafka.LoggerFunc(func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) }),
 	})
 	defer r.Close()
-	if err := r.SetOffset(a.Offset); err != nil {
-		log.Error("set offset", "offset", a.Offset, "err", err)
+	start := startOffset(handler, a.Offset)
+	if err := r.SetOffset(start); err != nil {
+		log.Error("set offset", "offset", start, "err", err)
 		return
 	}
 	if ph, ok := handler.(PipelinedHandler); ok && ph.Window() > 1 {

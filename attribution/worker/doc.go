@@ -48,6 +48,27 @@
 // versions and content, which the projections absorb by keeping the
 // highest version.
 //
+// # Lost writes
+//
+// Redis acknowledges a write before its append-only file is on disk
+// (appendfsync everysec): a crash of its machine can lose the last second,
+// and a restore from a backup loses more, while the group's committed
+// offsets say those events were handled. Each batch's write ends by
+// setting the partition's applied offset, after the states, so that on
+// one Redis (whose file keeps the commands in order) an applied offset
+// that survived means the states it covers did. When a partition handler
+// starts, it reads the applied offset, and if it is behind the committed
+// offset the subscriber reads the partition again from there
+// (eventstore.StartOffsetter; counted in
+// attrib_attribution_state_rewinds_total and logged as an error). The
+// events are applied again to states that lack them, and their rows,
+// emitted again, are the rows of before: same versions, same content,
+// except for a first decision whose code changed in the index since,
+// which a full `attrib rebuild redis` (it takes first decisions from the
+// rows) avoids. In a Redis Cluster the states of a partition live on
+// several nodes, and an applied offset on one node says nothing of the
+// others: there, restore every node from the same point and rebuild.
+//
 // # The state cache
 //
 // Each partition handler keeps the states it wrote last in memory
@@ -163,6 +184,7 @@
 //
 //	order:<brand>:<order>  string  records, each batch appending its own: every order event applied (its offset and envelope), every row emitted
 //	holds:<partition>      zset    member the order.hold_expired payload (JSON), score its hold end (Unix ms, rounded up)
+//	applied:<partition>    string  the applied offset: the next offset after the last batch whose states were written
 //
 // An order's state is read back as its events in log order, each offset
 // once, and its last row (stored.go). It is written with one APPEND per

@@ -25,7 +25,11 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 	rt := 0
 	orders := w.gather(b)
 	if len(orders) == 0 {
-		// Nothing but poison (or records the subscriber dead-lettered).
+		// Nothing but poison (or records the subscriber dead-lettered):
+		// the applied offset passes them.
+		if err := w.writeStates(ctx, b.Partition, b.Next, nil, &rt); err != nil {
+			return err
+		}
 		if decide {
 			w.m.events.WithLabelValues("poison").Add(float64(len(b.Messages)))
 			w.m.roundTrips.Observe(0)
@@ -77,7 +81,7 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 			return err
 		}
 	}
-	if err := w.writeStates(ctx, b.Partition, orders, &rt); err != nil {
+	if err := w.writeStates(ctx, b.Partition, b.Next, orders, &rt); err != nil {
 		return err
 	}
 	if ps != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -29,6 +30,9 @@ type partitionHandler struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+	// applied is the partition's applied offset in Redis when the handler
+	// started, -1 if none was stored.
+	applied int64
 }
 
 func (w *Worker) newPartitionHandler(ctx context.Context, partition int) *partitionHandler {
@@ -45,6 +49,38 @@ func (w *Worker) newPartitionHandler(ctx context.Context, partition int) *partit
 // Handle implements eventstore.PartitionHandler.
 func (h *partitionHandler) Handle(ctx context.Context, b *eventstore.Batch) error {
 	return h.w.handle(ctx, b, true, h.state)
+}
+
+// StartOffset implements eventstore.StartOffsetter: consumption starts at
+// the partition's applied offset when the worker's state in Redis is
+// behind the group's committed offset. That happens only when Redis lost
+// writes it had acknowledged (with appendfsync everysec, the last second
+// before a crash of its machine, or a restore from an older backup): the
+// states no longer hold events the group went past, so those events are
+// read and applied again. Rows of the versions already emitted are emitted
+// again, the same (see "A batch" in the package documentation). No applied
+// offset (a state written before this version, or none yet) trusts the
+// committed offset.
+func (h *partitionHandler) StartOffset(committed int64) int64 {
+	if h.applied < 0 || committed < 0 || h.applied >= committed {
+		return committed
+	}
+	h.w.m.rewinds.Inc()
+	h.log.Error("the worker's state in Redis is behind the committed offset: Redis lost acknowledged writes; reading the partition again from the applied offset",
+		"applied_offset", h.applied, "committed_offset", committed, "events", committed-h.applied)
+	return h.applied
+}
+
+// appliedOffset reads the applied offset of a partition (-1 if none).
+func (w *Worker) appliedOffset(ctx context.Context, partition int) (int64, error) {
+	v, err := w.rdb.Get(ctx, w.appliedKey(partition)).Int64()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return -1, nil
+	case err != nil:
+		return 0, fmt.Errorf("read the applied offset of partition %d: %w", partition, err)
+	}
+	return v, nil
 }
 
 // Close stops the hold emitter and waits for it; the subscriber calls it

@@ -19,6 +19,7 @@ type metrics struct {
 	batchSeconds  prometheus.Histogram
 	corrupt       prometheus.Counter
 	stateCache    *prometheus.CounterVec
+	rewinds       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,6 +67,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "attrib_attribution_state_cache_total",
 			Help: "Order states a batch found in its partition handler's cache (hit) or read from Redis (miss).",
 		}, []string{"result"}),
+		rewinds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "attrib_attribution_state_rewinds_total",
+			Help: "Partitions whose consumption started before the group's committed offset because the worker's state in Redis had lost writes (its applied offset was behind): the events since are read again. Any increase means Redis lost acknowledged writes; see the log.",
+		}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "attrib_attribution_stored_events_skipped_total",
 			Help: "Stored order events the core refused when an order's state was rebuilt (a rebuild would skip them too); each is logged.",
@@ -82,6 +87,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.roundTrips = promreg.Register(reg, m.roundTrips)
 		m.batchSeconds = promreg.Register(reg, m.batchSeconds)
 		m.corrupt = promreg.Register(reg, m.corrupt)
+		m.rewinds = promreg.Register(reg, m.rewinds)
 		m.stateCache = promreg.Register(reg, m.stateCache)
 	}
 	return m

@@ -214,16 +214,17 @@ func dueScore(t time.Time) float64 {
 	return float64(ms)
 }
 
-// writeStates adds the batch's events and rows to the orders' states and
-// updates the hold schedule of the orders partition, in one pipelined round
-// trip (none if there is nothing to write). Every command is idempotent, so
+// writeStates adds the batch's events and rows to the orders' states,
+// updates the hold schedule of the orders partition and sets the
+// partition's applied offset to next, in one pipelined round trip. Every
+// command is idempotent, so
 // a batch retried after a partial write writes the same again. A due hold
 // is written again for every order the batch touched whose state was read
 // from Redis, so that a retry after a write that stored the state but not
 // the schedule repairs it; a state from the cache was stored with its
 // schedule by a write that succeeded, so an unchanged hold is not written
 // again (if the hold emitter removed it since, its expiry is in the log).
-func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order, rt *int) error {
+func (w *Worker) writeStates(ctx context.Context, partition int, next int64, orders []*order, rt *int) error {
 	pipe := w.rdb.Pipeline()
 	var add []redis.Z
 	var rem []any
@@ -251,9 +252,10 @@ func (w *Worker) writeStates(ctx context.Context, partition int, orders []*order
 	if len(rem) > 0 {
 		pipe.ZRem(ctx, w.holdsKey(partition), rem...)
 	}
-	if pipe.Len() == 0 {
-		return nil
-	}
+	// Last: on one Redis, whose append-only file keeps the commands in
+	// order, an applied offset that survived a crash means the states it
+	// covers did too (StartOffset).
+	pipe.Set(ctx, w.appliedKey(partition), next, 0)
 	*rt++
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write %d order states: %w", len(orders), err)

@@ -204,7 +204,13 @@ func (w *Worker) SubscriberConfig() eventstore.SubscriberConfig {
 // until the subscriber closes it at the end of its group generation.
 func (w *Worker) Handler() eventstore.HandlerFactory {
 	return func(ctx context.Context, a eventstore.Assignment) (eventstore.PartitionHandler, error) {
-		return w.newPartitionHandler(ctx, a.Partition), nil
+		applied, err := w.appliedOffset(ctx, a.Partition)
+		if err != nil {
+			return nil, err
+		}
+		h := w.newPartitionHandler(ctx, a.Partition)
+		h.applied = applied
+		return h, nil
 	}
 }
 
@@ -233,6 +239,9 @@ func (w *Worker) partitions(ctx context.Context, topic string) (int, error) {
 const (
 	kOrder = "order:"
 	kHolds = "holds:"
+	// kApplied is the applied offset of a partition of attrib.orders: the
+	// next offset after the last batch whose states were written.
+	kApplied = "applied:"
 	// fEvent prefixes the field of an applied order event: e:<offset, 20
 	// digits>, so that fields sort in log order.
 	fEvent = "e:"
@@ -242,6 +251,10 @@ const (
 
 func (w *Worker) orderKey(brandID, orderID string) string {
 	return w.prefix + kOrder + seg(brandID) + ":" + seg(orderID)
+}
+
+func (w *Worker) appliedKey(partition int) string {
+	return w.prefix + kApplied + strconv.Itoa(partition)
 }
 
 func (w *Worker) holdsKey(partition int) string {

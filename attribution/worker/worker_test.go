@@ -741,3 +741,83 @@ func TestStatesStoredAsHashes(t *testing.T) {
 		t.Errorf("the states differ from a rebuild\n--- kept\n%s\n--- rebuilt\n%s", before, after)
 	}
 }
+
+// TestRedisLostWrites: when Redis comes back without writes it had
+// acknowledged (a crash of its machine within appendfsync's second, or a
+// restore of an older backup), the worker's states are behind the
+// offsets its group committed. The worker reads the partitions again from
+// its applied offsets, so that the states, and the rows, end as if
+// nothing had been lost.
+func TestRedisLostWrites(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.clock.Set(at(placedAt + time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	half := len(evs) / 2
+	ctx := context.Background()
+
+	r.append(schemas.TopicOrders, evs[:half]...)
+	stop := r.runWorker()
+	r.waitCommitted()
+	stop()
+	// A backup of the worker's keys as they are now.
+	keys, err := r.rdb.Keys(ctx, r.cfg.Prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys: %v (%d)", err, len(keys))
+	}
+	backup := map[string]string{}
+	for _, k := range keys {
+		v, err := r.rdb.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("dump %s: %v", k, err)
+		}
+		backup[k] = v
+	}
+	if !strings.Contains(dump(t, r.rdb, r.cfg.Prefix), "applied:") {
+		t.Fatal("no applied offset stored")
+	}
+
+	r.append(schemas.TopicOrders, evs[half:]...)
+	stop = r.runWorker()
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitCommitted()
+	stop()
+	whole := dump(t, r.rdb, r.cfg.Prefix)
+
+	// Redis comes back with the backup: the second half's writes are lost,
+	// though the group committed them.
+	if err := r.w.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range backup {
+		if err := r.rdb.Restore(ctx, k, 0, v).Err(); err != nil {
+			t.Fatalf("restore %s: %v", k, err)
+		}
+	}
+	if dump(t, r.rdb, r.cfg.Prefix) == whole {
+		t.Fatal("the backup is the whole state")
+	}
+	rewinds := counter(t, r.reg, "attrib_attribution_state_rewinds_total")
+	stop = r.runWorker()
+	defer stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := dump(t, r.rdb, r.cfg.Prefix)
+		if got == whole {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the state did not come back after 30s\n--- want\n%s\n--- got\n%s", whole, got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := counter(t, r.reg, "attrib_attribution_state_rewinds_total") - rewinds; n == 0 {
+		t.Error("no rewind counted")
+	}
+	// The rows emitted again are the rows of before (final checks that a
+	// version is one row), and the final rows are unchanged.
+	waitRows(t, r.store, wants, 30*time.Second)
+}
