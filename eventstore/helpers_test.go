@@ -74,6 +74,14 @@ type collector struct {
 
 func newCollector() *collector { return &collector{notify: make(chan struct{}, 1)} }
 
+// handler is a subscriber's handler that records every batch in c.
+func (c *collector) handler() eventstore.HandlerFactory {
+	return eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+		c.add(b.Messages...)
+		return nil
+	}))
+}
+
 func (c *collector) add(msgs ...eventstore.Message) {
 	c.mu.Lock()
 	c.events = append(c.events, msgs...)

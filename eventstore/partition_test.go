@@ -42,10 +42,7 @@ func TestPartitionOfMatchesAppend(t *testing.T) {
 	c := newCollector()
 	runSubscriber(t, s, eventstore.SubscriberConfig{
 		Group: uniqueName(t, "group"), Topics: []string{topic},
-		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
-			c.add(b.Messages...)
-			return nil
-		})),
+		Handler: c.handler(),
 	})
 	got := c.waitFor(t, 30*time.Second, "67 events", func(m []eventstore.Message) bool { return len(m) >= 67 })
 	for _, m := range got {
@@ -121,10 +118,7 @@ func TestConcurrentAppendsToPartitions(t *testing.T) {
 	c := newCollector()
 	runSubscriber(t, s, eventstore.SubscriberConfig{
 		Group: uniqueName(t, "group"), Topics: []string{topic},
-		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
-			c.add(b.Messages...)
-			return nil
-		})),
+		Handler: c.handler(),
 	})
 	total := writers * appends * perAppend
 	got := c.waitFor(t, 30*time.Second, "every event", func(m []eventstore.Message) bool { return len(m) >= total })

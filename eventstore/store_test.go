@@ -44,10 +44,7 @@ func TestAppendAndConsume(t *testing.T) {
 			c := newCollector()
 			runSubscriber(t, s, eventstore.SubscriberConfig{
 				Group: uniqueName(t, "group"), Topics: []string{topic},
-				Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
-					c.add(b.Messages...)
-					return nil
-				})),
+				Handler: c.handler(),
 			})
 			got := c.waitFor(t, 30*time.Second, "200 events", func(m []eventstore.Message) bool { return len(m) >= 200 })
 			var ids []string
@@ -151,10 +148,7 @@ func TestUncommittedBatchIsRedelivered(t *testing.T) {
 	second := newCollector()
 	stopB := runSubscriber(t, s, eventstore.SubscriberConfig{
 		Group: group, Topics: []string{topic},
-		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
-			second.add(b.Messages...)
-			return nil
-		})),
+		Handler: second.handler(),
 	})
 	got := second.waitFor(t, 30*time.Second, "10 redelivered events", func(m []eventstore.Message) bool { return len(m) >= 10 })
 	if got[0].Offset != 0 {
@@ -166,10 +160,7 @@ func TestUncommittedBatchIsRedelivered(t *testing.T) {
 	third := newCollector()
 	runSubscriber(t, s, eventstore.SubscriberConfig{
 		Group: group, Topics: []string{topic},
-		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
-			third.add(b.Messages...)
-			return nil
-		})),
+		Handler: third.handler(),
 	})
 	if err := s.Append(context.Background(), topic, testEvent("k", 10, 100)); err != nil {
 		t.Fatal(err)
@@ -209,10 +200,7 @@ func TestOrderPerKeyAcrossPartitions(t *testing.T) {
 	c := newCollector()
 	runSubscriber(t, s, eventstore.SubscriberConfig{
 		Group: uniqueName(t, "group"), Topics: []string{topic}, MaxBatch: 37,
-		Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
-			c.add(b.Messages...)
-			return nil
-		})),
+		Handler: c.handler(),
 	})
 	got := c.waitFor(t, 30*time.Second, "all events", func(m []eventstore.Message) bool { return len(m) >= keys*perKey })
 	next := map[string]int{}
@@ -340,10 +328,7 @@ func TestGroupSplitsAndTakesOver(t *testing.T) {
 	member := func(c *collector) func() {
 		return runSubscriber(t, s, eventstore.SubscriberConfig{
 			Group: group, Topics: []string{topic},
-			Handler: eventstore.Stateless(eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
-				c.add(b.Messages...)
-				return nil
-			})),
+			Handler: c.handler(),
 		})
 	}
 	a, bb := newCollector(), newCollector()

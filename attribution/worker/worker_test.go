@@ -401,25 +401,8 @@ func TestRebuild(t *testing.T) {
 	}
 
 	// The rebuilt state goes on: new events extend the same decisions.
-	// Meanwhile NOPE, the unknown code of o-unknown, is issued: deciding
-	// o-unknown again would now say code_not_active; it must stay
-	// unknown_code, the decision in its rows.
-	p := at(placedAt)
-	r.cat.do(at(11*time.Hour), catalog.RequestCode{BrandID: acme, OfferID: offerFixed, RequestID: "req-nope", CreatorID: eve, Platform: "instagram"})
-	r.cat.do(at(11*time.Hour+time.Minute), catalog.ConfirmCode{BrandID: acme, RequestID: "req-nope", Code: "NOPE"})
-	r.waitIndex()
-	r.append(schemas.TopicOrders,
-		confirmed(t, "o-pct", p.Add(3*day)),
-		refunded(t, "o-cyr", p.Add(day), "100.00"),
-		confirmed(t, "o-unknown", p.Add(day)),
-	)
 	r.runWorker()
-	rows := waitRows(t, r.store, map[string]want{
-		"o-pct":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusApproved, earnings: "150.00", version: 3, winner: codeBoris},
-		"o-cyr":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusRejected, earnings: "0.00", version: 2, winner: codeAnna},
-		"o-unknown": {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 2},
-		"o-fixed":   wants["o-fixed"],
-	}, 30*time.Second)
+	rows := goOn(t, r, wants)
 	for id, rs := range rows {
 		n := 0
 		for _, rw := range rs {
@@ -650,6 +633,30 @@ func TestRetryRepeatsTheRow(t *testing.T) {
 	}
 }
 
+// goOn appends later events of three orders of the scenario, after the
+// worker (running) decided them, and waits for their rows. Meanwhile NOPE,
+// the unknown code of o-unknown, is issued: deciding o-unknown again would
+// now say code_not_active; it must stay unknown_code, the decision in its
+// rows.
+func goOn(t *testing.T, r *rig, wants map[string]want) map[string][]row {
+	t.Helper()
+	p := at(placedAt)
+	r.cat.do(at(11*time.Hour), catalog.RequestCode{BrandID: acme, OfferID: offerFixed, RequestID: "req-nope", CreatorID: eve, Platform: "instagram"})
+	r.cat.do(at(11*time.Hour+time.Minute), catalog.ConfirmCode{BrandID: acme, RequestID: "req-nope", Code: "NOPE"})
+	r.waitIndex()
+	r.append(schemas.TopicOrders,
+		confirmed(t, "o-pct", p.Add(3*day)),
+		refunded(t, "o-cyr", p.Add(day), "100.00"),
+		confirmed(t, "o-unknown", p.Add(day)),
+	)
+	return waitRows(t, r.store, map[string]want{
+		"o-pct":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusApproved, earnings: "150.00", version: 3, winner: codeBoris},
+		"o-cyr":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusRejected, earnings: "0.00", version: 2, winner: codeAnna},
+		"o-unknown": {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 2},
+		"o-fixed":   wants["o-fixed"],
+	}, 30*time.Second)
+}
+
 // TestStatesStoredAsHashes: states stored in the former form (a hash of
 // e:<offset> fields and a row field) are read, go on making the same
 // decisions, and are replaced by the string form once their order is
@@ -694,24 +701,8 @@ func TestStatesStoredAsHashes(t *testing.T) {
 		}
 	}
 
-	// As in TestRebuild: NOPE is issued meanwhile, so deciding o-unknown
-	// again would say code_not_active; its rows say unknown_code.
-	p := at(placedAt)
-	r.cat.do(at(11*time.Hour), catalog.RequestCode{BrandID: acme, OfferID: offerFixed, RequestID: "req-nope", CreatorID: eve, Platform: "instagram"})
-	r.cat.do(at(11*time.Hour+time.Minute), catalog.ConfirmCode{BrandID: acme, RequestID: "req-nope", Code: "NOPE"})
-	r.waitIndex()
-	r.append(schemas.TopicOrders,
-		confirmed(t, "o-pct", p.Add(3*day)),
-		refunded(t, "o-cyr", p.Add(day), "100.00"),
-		confirmed(t, "o-unknown", p.Add(day)),
-	)
 	stop = r.runWorker()
-	waitRows(t, r.store, map[string]want{
-		"o-pct":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusApproved, earnings: "150.00", version: 3, winner: codeBoris},
-		"o-cyr":     {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusRejected, earnings: "0.00", version: 2, winner: codeAnna},
-		"o-unknown": {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 2},
-		"o-fixed":   wants["o-fixed"],
-	}, 30*time.Second)
+	goOn(t, r, wants)
 	r.waitCommitted()
 	stop()
 
