@@ -278,10 +278,12 @@ type bodyBuf struct{ b []byte }
 // readBody reads the raw body, once, up to MaxBodyBytes.
 func (w *Webhook) readBody(rw http.ResponseWriter, r *http.Request) (*bodyBuf, response, bool) {
 	limit := w.cfg.MaxBodyBytes
-	tooLarge := refuse(http.StatusRequestEntityTooLarge, "too_large", OutcomeTooLarge,
-		fmt.Sprintf("body larger than %d bytes; send at most %d events per request", limit, MaxEvents))
+	tooLarge := func() response {
+		return refuse(http.StatusRequestEntityTooLarge, "too_large", OutcomeTooLarge,
+			fmt.Sprintf("body larger than %d bytes; send at most %d events per request", limit, MaxEvents))
+	}
 	if r.ContentLength > limit {
-		return nil, tooLarge, false
+		return nil, tooLarge(), false
 	}
 	buf, _ := w.bufs.Get().(*bodyBuf)
 	if buf == nil {
@@ -310,7 +312,7 @@ func (w *Webhook) readBody(rw http.ResponseWriter, r *http.Request) (*bodyBuf, r
 			w.putBuf(buf)
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, tooLarge, false
+				return nil, tooLarge(), false
 			}
 			return nil, refuse(http.StatusBadRequest, "invalid_field", OutcomeInvalid, "body: could not be read: "+err.Error()), false
 		}
