@@ -18,32 +18,19 @@ type column struct {
 	values any
 }
 
-// insert writes a flush: one native batch insert per table that has rows,
-// the tables in parallel (each insert is mostly a round trip and the
-// server's work on its part), then the watermarks, so that a watermark
-// never runs ahead of its data. A failure leaves some tables written and
-// others not; the retry writes them all again, which the versioned tables
-// absorb.
-func (p *Projector) insert(ctx context.Context, r *rows) error {
-	type step struct {
-		table string
-		n     int
-		cols  func() []column
-	}
-	data := []step{
+// insertData writes the rows of a flush: one native batch insert per table
+// that has rows, the tables in parallel (each insert is mostly a round trip
+// and the server's work on its part). A failure leaves some tables written
+// and others not; the retry writes them all again, which the versioned
+// tables absorb.
+func (p *Projector) insertData(ctx context.Context, r *rows) error {
+	data := []insertStep{
 		{TableOrders, len(r.orders), func() []column { return orderColumns(r.orders) }},
 		{TableUnattributed, len(r.unattributed), func() []column { return unattributedColumns(r.unattributed) }},
 		{TableBrands, len(r.brands), func() []column { return principalColumns("brand_id", r.brands) }},
 		{TableCreators, len(r.creators), func() []column { return principalColumns("creator_id", r.creators) }},
 		{TableOfferNames, len(r.offerNames), func() []column { return offerNameColumns(r.offerNames) }},
 		{TableCodeRequestEvents, len(r.requests), func() []column { return requestColumns(r.requests) }},
-	}
-	run := func(s step) error {
-		if err := p.send(ctx, s.table, s.cols()); err != nil {
-			return fmt.Errorf("clickhouse projection: insert %d rows into %s: %w", s.n, s.table, err)
-		}
-		p.metrics.rows.WithLabelValues(s.table).Add(float64(s.n))
-		return nil
 	}
 	var (
 		wg   sync.WaitGroup
@@ -55,7 +42,7 @@ func (p *Projector) insert(ctx context.Context, r *rows) error {
 			continue
 		}
 		wg.Go(func() {
-			if err := run(s); err != nil {
+			if err := p.run(ctx, s); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -63,21 +50,55 @@ func (p *Projector) insert(ctx context.Context, r *rows) error {
 		})
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+// insertPositions writes, after the rows of the flush, its day marks and
+// then its watermarks, leaving out the partitions in skip (whose earlier
+// flush failed), so that neither runs ahead of the rows it stands for.
+func (p *Projector) insertPositions(ctx context.Context, r *rows, skip map[partitionKey]error) error {
+	days, marks := r.days, r.marks
+	if len(skip) > 0 {
+		days = make(map[dayKey]int64, len(r.days))
+		for k, v := range r.days {
+			if _, ok := skip[k.partitionKey]; !ok {
+				days[k] = v
+			}
+		}
+		marks = make(map[partitionKey]mark, len(r.marks))
+		for k, v := range r.marks {
+			if _, ok := skip[k]; !ok {
+				marks[k] = v
+			}
+		}
 	}
 	// The day marks after the orders rows they stand for, and before the
 	// watermarks: a summary that waited for a watermark finds the marks of
 	// every row below it, so it reads no stale roll-up (summary.go).
-	if len(r.days) > 0 {
-		if err := run(step{TableDayMarks, len(r.days), func() []column { return dayMarkColumns(r.days) }}); err != nil {
+	if len(days) > 0 {
+		if err := p.run(ctx, insertStep{TableDayMarks, len(days), func() []column { return dayMarkColumns(days) }}); err != nil {
 			return err
 		}
 	}
-	if len(r.marks) == 0 {
+	if len(marks) == 0 {
 		return nil
 	}
-	return run(step{TableWatermarks, len(r.marks), func() []column { return watermarkColumns(r.marks) }})
+	return p.run(ctx, insertStep{TableWatermarks, len(marks), func() []column { return watermarkColumns(marks) }})
+}
+
+// insertStep is the insert of one table's rows.
+type insertStep struct {
+	table string
+	n     int
+	cols  func() []column
+}
+
+func (p *Projector) run(ctx context.Context, s insertStep) error {
+	if err := p.send(ctx, s.table, s.cols()); err != nil {
+		return fmt.Errorf("clickhouse projection: insert %d rows into %s: %w", s.n, s.table, err)
+	}
+	p.metrics.rows.WithLabelValues(s.table).Add(float64(s.n))
+	return nil
 }
 
 // send inserts columns into table with one PrepareBatch. The explicit

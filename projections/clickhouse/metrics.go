@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		flushErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_flush_errors_total",
-			Help: "Failed flushes (ClickHouse unreachable or refusing); their batches are retried with backoff and nothing is committed meanwhile.",
+			Help: "Failed flushes: ClickHouse unreachable or refusing, or, for some of their partitions only, the flush of an earlier batch of the partition failed (their marks and watermarks are then not written). The failed batches are retried and nothing of them is committed meanwhile.",
 		}),
 		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "attrib_clickhouse_flush_seconds",
