@@ -109,6 +109,12 @@ type PartitionHandler interface {
 // So batch k+1 may begin before batch k is done and succeed before it: a
 // handler whose effects must follow the order of the log orders them
 // itself, from the order of the Begin calls.
+//
+// It pays when a batch mostly waits (for an insert, a round trip): the
+// ClickHouse projector, whose handlers pipeline with a window of 3, went
+// from 76,000-85,000 to 138,000-157,000 events/s in BenchmarkProjector (2
+// cores, run alternately; 103,000-119,000 with a window of 2). Each batch
+// in flight holds its messages, so memory grows with the window.
 type PipelinedHandler interface {
 	PartitionHandler
 	// Window is the most batches of one partition in flight at once.

@@ -197,23 +197,53 @@
 //
 // # Writing
 //
-// A Subscriber in the group Group on Topics hands batches of each
-// partition to Handle. Handle decodes them (schemas.DecodeTrusted; unknown
-// types, events the projection does not take and values the columns cannot
-// hold exactly are rejected to the dead-letter topic), then joins the
-// current flush: the batches of all partitions that arrive within BatchWait
-// (or until BatchRows events) are inserted together, one native batch
-// insert (PrepareBatch, column-wise) per table, keeping only the highest
-// version of each row of the flush, then one insert of the watermarks. Each
-// Handle returns once its flush is in ClickHouse, so the subscriber
-// commits offsets only after the insert; an error (ClickHouse down)
-// returns to every batch of the flush, which the subscriber retries with
-// backoff, committing nothing meanwhile. Rows re-inserted after a crash or
-// a retry replace themselves. ClickHouse gets about one insert per table
-// per BatchWait, however many partitions there are (many small inserts
-// would make too many parts).
+// A Subscriber in the group Group on Topics hands the batches of each
+// partition to that partition's handler (Handler), an
+// eventstore.PipelinedHandler: up to Config.Window batches of a partition
+// in flight, so that the partition decodes its next batch while the
+// flushes of the earlier ones are inserted; the subscriber still commits in
+// order. A batch is decoded (schemas.DecodeTrusted; unknown types, events
+// the projection does not take and values the columns cannot hold exactly
+// are rejected to the dead-letter topic), then joins the current flush: the
+// batches of all partitions that arrive within BatchWait (or until
+// BatchRows events: a full flush takes no more) are inserted together, one
+// native batch insert (PrepareBatch, column-wise) per table, the tables in
+// parallel, keeping only the highest version of each row of the flush; then
+// one insert of the day marks, then one of the watermarks. A batch is done
+// once its flush is in ClickHouse, so the subscriber commits offsets only
+// after the insert; an error (ClickHouse down) returns to every batch of
+// the flush, which the subscriber retries with backoff, committing nothing
+// meanwhile. Rows re-inserted after a crash or a retry replace themselves.
+// ClickHouse gets about one insert per table per BatchWait while live,
+// however many partitions there are (many small inserts would make too
+// many parts); the window does not change that, since a flush that is not
+// full waits BatchWait whatever is in flight. Catching up, up to Window full
+// flushes insert at once.
 //
-// A sequential caller (eventstore.Store.Replay hands one batch at a time)
+// The order of the positions. Flush n+1 may hold batch k+1 of a partition
+// while flush n, holding batch k, is still being inserted, or failed. The
+// rows of a flush go in at once: every table keeps the highest version, so
+// the order of the inserts does not matter. But a flush writes a
+// partition's day marks and watermark only after the flushes of the
+// partition's earlier batches that had not succeeded when its batch joined
+// (the partition's handler keeps them, for its generation), and not at all
+// if one of them failed: then the batch fails too (that partition's
+// batches only; the flush's other partitions are written), and the
+// subscriber begins it again as soon as the earlier batch succeeded. So a
+// watermark still means that every row below it is in ClickHouse
+// (read-your-writes, Freshness), and a day mark still follows the rows it
+// stands for (the roll-ups, below). TestWatermarkWaitsForEarlierFlush and
+// TestWatermarkNeverAheadOfRowsThroughOutages pin it. A plain chain of
+// flushes (n's positions after n-1's, n failed when n-1 did) would not do:
+// failing n whenever n-1 failed never heals (n+1 fails because n did, and
+// so on), and failing only the flushes opened while their predecessor ran
+// lets through a batch begun just after its predecessor's flush failed,
+// before the subscriber saw the failure. Only the partition knows which of
+// its batches came first; the subscriber tells it by calling Begin in
+// offset order.
+//
+// Projector.Handle serves a sequential caller (eventstore.Store.Replay
+// hands one batch at a time), whose earlier batch is always done: it
 // should set BatchRows to its batch size, or every batch waits BatchWait.
 //
 // # Watermarks and read-your-writes
@@ -289,7 +319,7 @@
 //
 // # Throughput
 //
-// BenchmarkProjector (Handle alone, 8 partitions) and
+// BenchmarkProjector (the projector alone, 8 partitions' handlers) and
 // BenchmarkProjectorFromLog (the embedded broker, a subscriber and
 // ClickHouse, all on the same 2 cores), shared with other work on the
 // machine. Before the schemas package's hand-written JSON codec: 27,000-
@@ -310,18 +340,39 @@
 // Per 40,000-event flush: decoding 140 ms (8 handlers on 2 cores), the
 // inserts 160-210 ms; and each BenchmarkProjector op ends with a partial
 // flush that waits BatchWait (the partitions' shares of 80,000 are
-// uneven). The 100,000 events/s target is not met here.
+// uneven).
 //
 // With the day marks (one more small insert per flush, between the data
 // and the watermarks): 80,000-104,000 events/s over seven quiet runs,
 // against 87,000-89,000 for the code without them in between. The machine
-// is 40-55% idle during the benchmark (vmstat): a flush is serial (decode
+// was 40-55% idle during the benchmark (vmstat): a flush is serial (decode
 // on every handler, then the tables' inserts, then the marks, then the
-// watermarks) and every handler waits for its flush before it decodes its
-// next batch. Streaming the benchmark's rounds without a pause changed
-// nothing (80,000-92,000). What would help is overlapping a flush's
-// inserts with the next flush's decoding, which needs a subscriber that
-// lets a handler return before its offsets may be committed.
+// watermarks) and every handler waited for its flush before it decoded its
+// next batch.
+//
+// Pipelined (eventstore.PipelinedHandler; the benchmark drives the
+// partitions' handlers as the subscriber does), run alternately with the
+// code before it, in quiet spells (load average 1.4-2.0): window 2,
+// 100,000-108,000 and 103,000-119,000 events/s in two series, against
+// 65,000-77,000 and 76,000-85,000 before; window 3 (DefaultWindow),
+// 119,000-143,000 and 138,000-157,000. In a busy spell (load average 4-8
+// from other work) all fell and overlapped: before 31,000-73,000, window 2
+// 30,000-98,000, window 3 36,000-140,000. A trace of the flushes
+// shows why 3: 80,000 events are two flushes of 40,000 and a tail (the
+// partitions' shares are uneven, so a few have a small third batch); with
+// 2, the third batches can begin only once the first flush is done, and
+// wait BatchWait (200 ms) in a flush of their own, a third of the
+// benchmark's time; with 3 they fill the second flush. Per flush of 40,000
+// with two in flight: data 150-360 ms, marks and watermarks 25-95 ms.
+// BenchmarkProjectorFromLog (the embedded broker on the same cores) gained
+// little: 56,000-75,000 with 2 and 60,000-92,000 with 3, against
+// 54,000-80,000 before (three quiet series, alternately): its flushes are
+// as big as the broker's fetches make the batches, and of its three or four
+// flushes per 80,000 events, two wait BatchWait part full; the group join
+// comes before them, and the embedded broker and kafka-go's readers take
+// about a quarter of the Go CPU. Go used about 0.8 of a core in
+// BenchmarkProjector, building the rows 44% of it, the inserts' encoding
+// 24%: the limits are ClickHouse's inserts and BatchWait, not Go.
 //
 // Generated data: `attrib loadgen clickhouse` (package chload) fills a
 // database of its own through Migrate, so with exactly these tables; 13.7
