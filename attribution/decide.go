@@ -324,15 +324,15 @@ func (st *OrderState) fold() folded {
 func Emitted(st *OrderState, ev schemas.Event) error {
 	var brandID, orderID string
 	var version uint64
-	var d decision
+	var attr *schemas.Attribution
+	var unattr *schemas.OrderUnattributed
 	switch p := deref(ev).(type) {
 	case schemas.OrderAttributed:
-		brandID, orderID, version, d = p.BrandID, p.OrderID, p.Version, decisionOf(p.Attribution)
+		brandID, orderID, version, attr = p.BrandID, p.OrderID, p.Version, &p.Attribution
 	case schemas.OrderEarningsAdjusted:
-		brandID, orderID, version, d = p.BrandID, p.OrderID, p.Version, decisionOf(p.Attribution)
+		brandID, orderID, version, attr = p.BrandID, p.OrderID, p.Version, &p.Attribution
 	case schemas.OrderUnattributed:
-		brandID, orderID, version = p.BrandID, p.OrderID, p.Version
-		d = decision{reason: p.Reason, candidates: slices.Clone(p.Decision.Candidates)}
+		brandID, orderID, version, unattr = p.BrandID, p.OrderID, p.Version, &p
 	default:
 		return fmt.Errorf("emitted: %T is not an attribution row", ev)
 	}
@@ -343,17 +343,56 @@ func Emitted(st *OrderState, ev schemas.Event) error {
 		return fmt.Errorf("emitted: row of order %s recorded on order %s",
 			schemas.OrderKey(brandID, orderID), schemas.OrderKey(st.brandID, st.orderID))
 	}
-	if d.attributed {
-		if err := d.parseTerms(); err != nil {
-			return fmt.Errorf("emitted: row of order %s version %d: %w", schemas.OrderKey(brandID, orderID), version, err)
+	d := st.emitted.dec
+	if d == nil || !d.states(attr, unattr) {
+		// A decision not recorded yet (or another one): read it from the
+		// row. A later row repeats the recorded decision, which is kept.
+		var nd decision
+		if attr != nil {
+			nd = decisionOf(*attr)
+			if err := nd.parseTerms(); err != nil {
+				return fmt.Errorf("emitted: row of order %s version %d: %w", schemas.OrderKey(brandID, orderID), version, err)
+			}
+		} else {
+			nd = decision{reason: unattr.Reason, candidates: slices.Clone(unattr.Decision.Candidates)}
 		}
+		d = &nd
 	}
 	st.brandID, st.orderID = brandID, orderID
 	if st.emitted.dec == nil || version > st.emitted.version {
-		st.emitted.dec = &d
+		st.emitted.dec = d
 	}
 	st.emitted.version = max(st.emitted.version, version)
 	return nil
+}
+
+// states reports whether the row (attr for an attributed one, unattr
+// otherwise) states exactly decision d: what decisionOf would read from it.
+func (d *decision) states(attr *schemas.Attribution, unattr *schemas.OrderUnattributed) bool {
+	if attr == nil {
+		return !d.attributed && d.reason == unattr.Reason && sameCandidates(d.candidates, unattr.Decision.Candidates)
+	}
+	w := &d.winner
+	return d.attributed && d.reason == "" && w.BrandID == attr.BrandID && w.Code == attr.PromoCode &&
+		w.CreatorID == attr.CreatorID && w.OfferID == attr.OfferID && w.RequestID == attr.RequestID &&
+		w.Platform == attr.Platform && w.ActiveFrom.IsZero() && w.RevokedAt == nil &&
+		d.offerName == attr.OfferName && d.terms == attr.Terms && sameCandidates(d.candidates, attr.Decision.Candidates)
+}
+
+// sameCandidates reports whether two decisions' candidates are equal.
+func sameCandidates(a, b []schemas.Candidate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	sameTime := func(x, y *time.Time) bool { return x == nil && y == nil || x != nil && y != nil && x.Equal(*y) }
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Code != y.Code || x.NormalizedCode != y.NormalizedCode || x.Outcome != y.Outcome || x.CreatorID != y.CreatorID ||
+			x.OfferID != y.OfferID || x.RequestID != y.RequestID || !sameTime(x.ActiveFrom, y.ActiveFrom) || !sameTime(x.RevokedAt, y.RevokedAt) {
+			return false
+		}
+	}
+	return true
 }
 
 // decisionOf reads the decision back from an attribution row.
