@@ -56,13 +56,17 @@ const DefaultDedupeTTL = 7 * 24 * time.Hour
 // request costs a fraction of a round trip instead of two; a lone call is
 // sent at once, once the goroutines ready to run have had their turn.
 //
-// One pipeline in flight, not several: a round trip costs Redis (and this
-// process) far more than a command does, and the calls that arrive during
-// one are the next batch, so several workers taking turns would only send
-// more, smaller pipelines for the same work. On two cores, single-event
-// webhooks measured 3 to 4 calls a pipeline and 12 to 13 µs of Redis CPU
-// per event with four workers, 8 to 13 with one, and 19 to 28 calls and 8
-// µs once the worker also yields before it collects a batch.
+// One pipeline in flight, not several, while the calls waiting fit in one
+// (256 keys): a round trip costs Redis (and this process) far more than a
+// command does, and the calls that arrive during one are the next batch,
+// so workers taking turns would only send more, smaller pipelines for the
+// same work. On two cores, single-event webhooks measured 3 to 4 calls a
+// pipeline and 12 to 13 µs of Redis CPU per event with four workers taking
+// turns, 8 to 13 with one, and 19 to 32 calls and 8 to 10 µs once the
+// worker also yields before it collects a batch. Only a backlog of more
+// keys than that (webhook batches) adds workers, up to four, so that large
+// calls go out as several pipelines at once rather than one long one;
+// they leave when the backlog is gone.
 //
 // A pipeline that fails fails every call in it. The zero value (with
 // Client set) is ready; it is safe for concurrent use and must not be
@@ -77,13 +81,14 @@ type RedisDedupe struct {
 
 	init    sync.Once
 	ops     chan *dedupeOp
+	queued  atomic.Int64 // keys of the calls in ops
 	workers atomic.Int32
 }
 
 // Tuning of the shared pipelines.
 const (
-	dedupeWorkers   = 1    // pipelines in flight at once (see RedisDedupe)
-	dedupeMaxBatch  = 2000 // keys per pipeline (one call is never split)
+	dedupeWorkers   = 4    // pipelines in flight at most (see RedisDedupe)
+	dedupeMaxBatch  = 256  // keys per pipeline (one call is never split)
 	dedupeQueue     = 4096 // calls waiting for a worker
 	dedupeIdle      = 10 * time.Second
 	dedupeOpTimeout = 5 * time.Second // one pipeline, whatever the callers' contexts
@@ -137,17 +142,19 @@ func (d *RedisDedupe) submit(ctx context.Context, op *dedupeOp) error {
 	}
 	d.init.Do(func() { d.ops = make(chan *dedupeOp, dedupeQueue) })
 	op.done = make(chan struct{})
-	d.ensureWorker()
+	d.queued.Add(int64(len(op.keys)))
+	d.scale()
 	select {
 	case d.ops <- op:
 	case <-ctx.Done():
+		d.queued.Add(-int64(len(op.keys)))
 		return ctx.Err()
 	}
-	// A worker that went idle between ensureWorker and the send would
-	// leave op waiting: workers re-check the queue after they leave, and
-	// this checks after the send, so one of the two sees the other.
+	// A worker that left between scale and the send would leave op
+	// waiting: workers re-check the queue after they leave, and this
+	// checks after the send, so one of the two sees the other.
 	if d.workers.Load() == 0 {
-		d.ensureWorker()
+		d.scale()
 	}
 	select {
 	case <-op.done:
@@ -157,11 +164,14 @@ func (d *RedisDedupe) submit(ctx context.Context, op *dedupeOp) error {
 	}
 }
 
-// ensureWorker starts a worker unless dedupeWorkers run.
-func (d *RedisDedupe) ensureWorker() {
+// scale starts a worker when none runs, and another one, up to
+// dedupeWorkers, when more keys wait than a pipeline takes: large calls
+// (webhook batches) then go out as several pipelines at once instead of
+// one long one, while small calls keep sharing one.
+func (d *RedisDedupe) scale() {
 	for {
 		n := d.workers.Load()
-		if n >= dedupeWorkers {
+		if n >= dedupeWorkers || (n > 0 && d.queued.Load() <= dedupeMaxBatch) {
 			return
 		}
 		if d.workers.CompareAndSwap(n, n+1) {
@@ -171,8 +181,24 @@ func (d *RedisDedupe) ensureWorker() {
 	}
 }
 
+// retire reports whether a worker that has just sent a pipeline should
+// leave: one that scale added for a backlog leaves once the backlog is
+// gone, so that small calls go back to sharing one pipeline. The last
+// worker stays until it has been idle for dedupeIdle.
+func (d *RedisDedupe) retire() bool {
+	for {
+		n := d.workers.Load()
+		if n <= 1 || d.queued.Load() > dedupeMaxBatch {
+			return false
+		}
+		if d.workers.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
 // work sends the waiting calls as pipelines until it has been idle for
-// dedupeIdle.
+// dedupeIdle, or retire says so.
 func (d *RedisDedupe) work() {
 	idle := time.NewTimer(dedupeIdle)
 	defer idle.Stop()
@@ -181,13 +207,13 @@ func (d *RedisDedupe) work() {
 	for {
 		select {
 		case op := <-d.ops:
-			batch = append(batch[:0], op)
-			n := len(op.keys)
 			// Let the goroutines that are ready run first: under load they
 			// are requests about to call too, and join this pipeline
 			// instead of waiting for the next (on two cores this doubled
 			// the calls a pipeline carries); idle, it returns at once.
 			runtime.Gosched()
+			batch = append(batch[:0], op)
+			n := len(op.keys)
 		more:
 			for n < dedupeMaxBatch {
 				select {
@@ -198,13 +224,17 @@ func (d *RedisDedupe) work() {
 					break more
 				}
 			}
+			d.queued.Add(-int64(n))
 			cmds = d.exec(batch, cmds)
 			clear(batch)
+			if d.retire() {
+				return
+			}
 			idle.Reset(dedupeIdle)
 		case <-idle.C:
 			d.workers.Add(-1)
 			if len(d.ops) > 0 {
-				d.ensureWorker()
+				d.scale()
 			}
 			return
 		}

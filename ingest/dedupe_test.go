@@ -14,9 +14,9 @@ import (
 	"github.com/attrib-engine/attrib/internal/testenv"
 )
 
-// gatedPipelines records the size of every pipeline of a client and, once
-// armed, holds the next pipeline until released, optionally failing the
-// one after it.
+// gatedPipelines records the size of every dedupe pipeline of a client
+// and, once armed, holds the next one until released, optionally failing
+// the one after it.
 type gatedPipelines struct {
 	mu       sync.Mutex
 	sizes    []int
@@ -30,6 +30,9 @@ func (h *gatedPipelines) DialHook(next redis.DialHook) redis.DialHook          {
 func (h *gatedPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (h *gatedPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) == 0 || (cmds[0].Name() != "exists" && cmds[0].Name() != "set") {
+			return next(ctx, cmds) // a new connection's handshake
+		}
 		h.mu.Lock()
 		h.sizes = append(h.sizes, len(cmds))
 		gate, fail := h.armed, false
@@ -69,12 +72,10 @@ func (h *gatedPipelines) pipelineSizes() []int {
 	return append([]int(nil), h.sizes...)
 }
 
-// TestRedisDedupeSharesPipelines holds one pipeline in flight while calls
-// of several sizes queue behind it, and checks that the worker sends them
-// all as the next pipeline, with each call's answers its own: marked keys
-// seen, others not, and the marks of that pipeline made. Then a failed
-// shared pipeline fails every call in it.
-func TestRedisDedupeSharesPipelines(t *testing.T) {
+// gatedDedupe returns a RedisDedupe on a client of its own, whose
+// pipelines the returned hook records and can hold.
+func gatedDedupe(t *testing.T) (*ingest.RedisDedupe, *gatedPipelines) {
+	t.Helper()
 	opts, err := redis.ParseURL(testenv.RedisURL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,16 @@ func TestRedisDedupeSharesPipelines(t *testing.T) {
 		dropKeys(t, c, prefix)
 		_ = c.Close()
 	})
-	d := &ingest.RedisDedupe{Client: c, Prefix: prefix, TTL: time.Hour}
+	return &ingest.RedisDedupe{Client: c, Prefix: prefix, TTL: time.Hour}, hook
+}
+
+// TestRedisDedupeSharesPipelines holds one pipeline in flight while calls
+// of several sizes queue behind it, and checks that the worker sends them
+// all as the next pipeline, with each call's answers its own: marked keys
+// seen, others not, and the marks of that pipeline made. Then a failed
+// shared pipeline fails every call in it.
+func TestRedisDedupeSharesPipelines(t *testing.T) {
+	d, hook := gatedDedupe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -187,5 +197,71 @@ func TestRedisDedupeSharesPipelines(t *testing.T) {
 		if !errors.Is(err, errInjected) {
 			t.Errorf("call %d in a failed pipeline: err %v, want the injected one", call, err)
 		}
+	}
+}
+
+// TestRedisDedupeAddsWorkersForABacklog holds one pipeline in flight and
+// queues more keys than a pipeline takes: another worker sends them
+// meanwhile, in pipelines of at least DedupeMaxBatch keys, and leaves once
+// the backlog is gone, so that small calls share one pipeline again.
+func TestRedisDedupeAddsWorkersForABacklog(t *testing.T) {
+	d, hook := gatedDedupe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	hook.arm(false)
+	held := make(chan error, 1)
+	go func() { _, err := d.Seen(ctx, []string{ingest.DedupeKey("b1", "held")}); held <- err }()
+	<-hook.entered
+
+	// Calls of a third of a pipeline each: the first three wait (up to a
+	// pipeline's worth queued), the fourth makes it more than a pipeline.
+	const calls = 6
+	size := ingest.DedupeMaxBatch/3 + 1
+	errs := make(chan error, calls)
+	for call := range calls {
+		keys := make([]string, size)
+		for i := range keys {
+			keys[i] = ingest.DedupeKey("b1", fmt.Sprintf("e%d-%d", call, i))
+		}
+		go func() {
+			seen, err := d.Seen(ctx, keys)
+			if err == nil && len(seen) != len(keys) {
+				err = fmt.Errorf("%d answers for %d keys", len(seen), len(keys))
+			}
+			errs <- err
+		}()
+	}
+	for range calls {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("calls still waiting behind the held pipeline: no worker was added for a backlog of %d keys", calls*size)
+		}
+	}
+	// The added worker takes calls up to a pipeline's worth at a time.
+	sizes := hook.pipelineSizes()
+	sent := 0
+	for _, n := range sizes[1:] {
+		sent += n
+		if n > ingest.DedupeMaxBatch+size {
+			t.Errorf("a pipeline of %d commands: want at most %d (a pipeline's worth, or just over)", n, ingest.DedupeMaxBatch+size)
+		}
+	}
+	if sizes[0] != 1 || sent != calls*size {
+		t.Errorf("pipelines of %v commands: want the held one of 1, then the %d calls' %d keys", sizes, calls, calls*size)
+	}
+	close(hook.release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for d.Workers() != 1 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d workers after the backlog, want 1", d.Workers())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
