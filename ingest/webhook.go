@@ -155,10 +155,12 @@ const msgBadSignature = "invalid signature or unknown brand"
 func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	correlationID := schemas.NewEventID()
-	rw.Header().Set("X-Correlation-Id", correlationID)
+	// Canonical keys set in place: Header.Set would canonicalise them
+	// again, on every request.
+	rw.Header()["X-Correlation-Id"] = []string{correlationID}
 	res := w.serve(rw, r, correlationID)
 	if res.status == http.StatusAccepted {
-		rw.Header().Set("Content-Type", "application/json")
+		rw.Header()["Content-Type"] = contentTypeJSON
 		rw.WriteHeader(http.StatusAccepted)
 		buf := make([]byte, 0, 48)
 		buf = append(buf, `{"accepted":`...)
@@ -173,6 +175,11 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.m.requests[res.outcome].Inc()
 	w.m.seconds.Observe(time.Since(start).Seconds())
 }
+
+// contentTypeJSON is the Content-Type of every answer, shared: net/http
+// copies header values when it writes them, and a handler that adds one
+// appends to a full slice, which copies it.
+var contentTypeJSON = []string{"application/json"}
 
 // errorBody is the error shape of API.md:
 // {"error": {"code": "invalid_field", "message": "...", "field": "amount"}}.
