@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 // the one after it.
 type gatedPipelines struct {
 	mu       sync.Mutex
-	sizes    []int
+	sizes    []int          // keys of each pipeline
+	commands map[string]int // commands of the pipelines, by name
 	armed    bool
 	entered  chan struct{}
 	release  chan struct{}
@@ -30,11 +32,23 @@ func (h *gatedPipelines) DialHook(next redis.DialHook) redis.DialHook          {
 func (h *gatedPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (h *gatedPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) == 0 || (cmds[0].Name() != "exists" && cmds[0].Name() != "set") {
+		if len(cmds) == 0 || cmds[0].Name() == "hello" || cmds[0].Name() == "client" {
 			return next(ctx, cmds) // a new connection's handshake
 		}
+		keys := 0
 		h.mu.Lock()
-		h.sizes = append(h.sizes, len(cmds))
+		if h.commands == nil {
+			h.commands = map[string]int{}
+		}
+		for _, c := range cmds {
+			h.commands[c.Name()]++
+			if c.Name() == "set" {
+				keys++
+			} else {
+				keys += len(c.Args()) - 1
+			}
+		}
+		h.sizes = append(h.sizes, keys)
 		gate, fail := h.armed, false
 		if gate {
 			h.armed = false
@@ -63,7 +77,7 @@ func (h *gatedPipelines) arm(failNext bool) {
 	defer h.mu.Unlock()
 	h.armed, h.failNext = true, failNext
 	h.entered, h.release = make(chan struct{}), make(chan struct{})
-	h.sizes = nil
+	h.sizes, h.commands = nil, map[string]int{}
 }
 
 func (h *gatedPipelines) pipelineSizes() []int {
@@ -72,9 +86,16 @@ func (h *gatedPipelines) pipelineSizes() []int {
 	return append([]int(nil), h.sizes...)
 }
 
+func (h *gatedPipelines) commandCounts() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.commands)
+}
+
 // gatedDedupe returns a RedisDedupe on a client of its own, whose
-// pipelines the returned hook records and can hold.
-func gatedDedupe(t *testing.T) (*ingest.RedisDedupe, *gatedPipelines) {
+// pipelines the returned hook records and can hold; oneServer false hides
+// that it is a *redis.Client.
+func gatedDedupe(t *testing.T, oneServer bool) (*ingest.RedisDedupe, *gatedPipelines) {
 	t.Helper()
 	opts, err := redis.ParseURL(testenv.RedisURL(t))
 	if err != nil {
@@ -88,16 +109,27 @@ func gatedDedupe(t *testing.T) (*ingest.RedisDedupe, *gatedPipelines) {
 		dropKeys(t, c, prefix)
 		_ = c.Close()
 	})
-	return &ingest.RedisDedupe{Client: c, Prefix: prefix, TTL: time.Hour}, hook
+	var client redis.UniversalClient = c
+	if !oneServer {
+		client = otherClient{c}
+	}
+	return &ingest.RedisDedupe{Client: client, Prefix: prefix, TTL: time.Hour}, hook
 }
 
 // TestRedisDedupeSharesPipelines holds one pipeline in flight while calls
 // of several sizes queue behind it, and checks that the worker sends them
 // all as the next pipeline, with each call's answers its own: marked keys
-// seen, others not, and the marks of that pipeline made. Then a failed
-// shared pipeline fails every call in it.
+// seen, others not, and the marks of that pipeline made; the checks are
+// one MGET with a client of one server, an EXISTS per key otherwise. Then
+// a failed shared pipeline fails every call in it.
 func TestRedisDedupeSharesPipelines(t *testing.T) {
-	d, hook := gatedDedupe(t)
+	for _, oneServer := range []bool{true, false} {
+		t.Run(fmt.Sprintf("oneServer=%v", oneServer), func(t *testing.T) { testRedisDedupeSharesPipelines(t, oneServer) })
+	}
+}
+
+func testRedisDedupeSharesPipelines(t *testing.T, oneServer bool) {
+	d, hook := gatedDedupe(t, oneServer)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -158,7 +190,22 @@ func TestRedisDedupeSharesPipelines(t *testing.T) {
 		total += size(call)
 	}
 	if got := hook.pipelineSizes(); len(got) != 2 || got[0] != 1 || got[1] != total {
-		t.Errorf("pipelines of %v commands, want [1 %d]: the held one, then every queued call in one", got, total)
+		t.Errorf("pipelines of %v keys, want [1 %d]: the held one, then every queued call in one", got, total)
+	}
+	checked, marks := 0, 0
+	for call := range calls {
+		if call < checks {
+			checked += size(call)
+		} else {
+			marks += size(call)
+		}
+	}
+	want := map[string]int{"mget": 2, "set": marks} // the held call's, and the queued calls' together
+	if !oneServer {
+		want = map[string]int{"exists": 1 + checked, "set": marks}
+	}
+	if got := hook.commandCounts(); !maps.Equal(got, want) {
+		t.Errorf("commands %v, want %v", got, want)
 	}
 	for call := range checks {
 		if errs[call] != nil {
@@ -205,7 +252,7 @@ func TestRedisDedupeSharesPipelines(t *testing.T) {
 // meanwhile, in pipelines of at least DedupeMaxBatch keys, and leaves once
 // the backlog is gone, so that small calls share one pipeline again.
 func TestRedisDedupeAddsWorkersForABacklog(t *testing.T) {
-	d, hook := gatedDedupe(t)
+	d, hook := gatedDedupe(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -242,7 +289,7 @@ func TestRedisDedupeAddsWorkersForABacklog(t *testing.T) {
 			t.Fatalf("calls still waiting behind the held pipeline: no worker was added for a backlog of %d keys", calls*size)
 		}
 	}
-	// The added worker takes calls up to a pipeline's worth at a time.
+	// The added workers take calls up to a pipeline's worth at a time.
 	sizes := hook.pipelineSizes()
 	sent := 0
 	for _, n := range sizes[1:] {

@@ -440,10 +440,26 @@ func TestRedisDownAtMarkStillAccepts(t *testing.T) {
 	}
 }
 
+// TestRedisDedupe runs with a client of one server, which checks keys
+// with one MGET, and with one that looks like any other UniversalClient
+// (a cluster's), which checks them with EXISTS each.
 func TestRedisDedupe(t *testing.T) {
+	for _, oneServer := range []bool{true, false} {
+		t.Run(fmt.Sprintf("oneServer=%v", oneServer), func(t *testing.T) { testRedisDedupe(t, oneServer) })
+	}
+}
+
+// otherClient is a UniversalClient that is not a *redis.Client.
+type otherClient struct{ *redis.Client }
+
+func testRedisDedupe(t *testing.T, oneServer bool) {
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
-	d := &ingest.RedisDedupe{Client: r.redis, Prefix: r.prefix, TTL: time.Hour}
+	var client redis.UniversalClient = r.redis
+	if !oneServer {
+		client = otherClient{r.redis}
+	}
+	d := &ingest.RedisDedupe{Client: client, Prefix: r.prefix, TTL: time.Hour}
 	keys := []string{ingest.DedupeKey("b1", "e1"), ingest.DedupeKey("b1", "e2"), ingest.DedupeKey("b1", strings.Repeat("x", 300))}
 	for _, n := range []int{0, 1, 3} {
 		seen, err := d.Seen(ctx, keys[:n])
@@ -471,7 +487,7 @@ func TestRedisDedupe(t *testing.T) {
 	if err := d.Mark(ctx, keys[1:2]); err != nil {
 		t.Fatal(err)
 	}
-	def := &ingest.RedisDedupe{Client: r.redis, Prefix: r.prefix + "def:"}
+	def := &ingest.RedisDedupe{Client: client, Prefix: r.prefix + "def:"}
 	if err := def.Mark(ctx, keys[:2]); err != nil {
 		t.Fatal(err)
 	}
