@@ -144,6 +144,22 @@
 // 18.6-18.9 µs on the quiet machine, and the round's gains (fewer
 // allocations) fall within the noise there.
 //
+// The next round, alternated with the code before it in a quiet spell:
+// 17.8-18.5 µs in the process against 18.9-20.8, 4.3-4.8 µs in
+// redis-server against 4.8-5.7, 66.7 allocations per event against 74.8;
+// the best run 88,000 events/s (steady 95,000); three runs at the end of
+// the session, 77,400-84,800 (steady 83,500-93,500) at 17.3-18.2 µs plus
+// 4.5-5.0 µs, 65 allocations per event. Its parts: the state as
+// appended records read with GET (no map per state read), money's
+// formatting without big.Int (a third of Decide), the append's record
+// buffers reused, and Emitted keeping a decision it already has. Redis
+// itself (commandstats, and redis-benchmark on this machine) costs about
+// 1.3 µs per write command plus 1.5 µs per KiB written, and its
+// append-only file's rewrites, which fork and serialise the dataset, had
+// taken much of a core during runs at Redis's default rewrite growth
+// (deploy/local/redis.conf.in). The machine's noise (other work on the
+// same cores moves a run by up to a third) is larger than any one part.
+//
 // Tried and not kept (BenchmarkWorker, alternated runs):
 //   - The subscriber's reader with MaxBytes 1 MiB, 512, 256 or 128 KiB
 //     instead of 16 MiB: the broker builds a fetch's answer by appending
