@@ -370,7 +370,11 @@
 // as big as the broker's fetches make the batches, and of its three or four
 // flushes per 80,000 events, two wait BatchWait part full; the group join
 // comes before them, and the embedded broker and kafka-go's readers take
-// about a quarter of the Go CPU. Go used about 0.8 of a core in
+// about a quarter of the Go CPU. Those fixed costs were most of a run of
+// 80,000 events: the benchmark now catches up on 400,000, as a projector
+// catching up on a backlog does, and does 108,000-112,000 events/s (two
+// runs at the end of the session, window 3; 83,000-100,000 with 80,000
+// events at the same time). Go used about 0.8 of a core in
 // BenchmarkProjector, building the rows 44% of it, the inserts' encoding
 // 24%: the limits are ClickHouse's inserts and BatchWait, not Go.
 //
