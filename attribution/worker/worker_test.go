@@ -369,10 +369,10 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
-// TestRebuild: the state rebuilt from the log is the live state, key for
-// key, and goes on making the same decisions.
-func TestRebuild(t *testing.T) {
-	t.Parallel()
+// scenarioRun runs the worker over the scenario's events until every
+// order has its final row, and stops it.
+func scenarioRun(t *testing.T) (*rig, map[string]want) {
+	t.Helper()
 	r := newRig(t)
 	r.clock.Set(at(placedAt + time.Hour))
 	r.cat.standardCatalog()
@@ -383,6 +383,14 @@ func TestRebuild(t *testing.T) {
 	stop := r.runWorker()
 	waitRows(t, r.store, wants, 30*time.Second)
 	stop()
+	return r, wants
+}
+
+// TestRebuild: the state rebuilt from the log is the live state, key for
+// key, and goes on making the same decisions.
+func TestRebuild(t *testing.T) {
+	t.Parallel()
+	r, wants := scenarioRun(t)
 
 	before := dump(t, r.rdb, r.cfg.Prefix)
 	if !strings.Contains(before, "holds:") {
@@ -663,16 +671,7 @@ func goOn(t *testing.T, r *rig, wants map[string]want) map[string][]row {
 // touched; the result is what a rebuild from the log stores.
 func TestStatesStoredAsHashes(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
-	r.clock.Set(at(placedAt + time.Hour))
-	r.cat.standardCatalog()
-	r.runProjection()
-	r.waitIndex()
-	evs, wants := scenario(t)
-	r.append(schemas.TopicOrders, evs...)
-	stop := r.runWorker()
-	waitRows(t, r.store, wants, 30*time.Second)
-	stop()
+	r, wants := scenarioRun(t)
 
 	// Rewrite every order state as the former hash.
 	ctx := context.Background()
@@ -701,7 +700,7 @@ func TestStatesStoredAsHashes(t *testing.T) {
 		}
 	}
 
-	stop = r.runWorker()
+	stop := r.runWorker()
 	goOn(t, r, wants)
 	r.waitCommitted()
 	stop()
