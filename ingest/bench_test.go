@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/ingest"
+	"github.com/attrib-engine/attrib/internal/testenv"
 )
 
 // BenchmarkWebhookSingle measures signed one-event webhook requests from a
@@ -228,22 +229,11 @@ func benchBody(buf []byte, run string, n int64, size int) []byte {
 // redisCPU returns the user and system CPU time the Redis server has used,
 // from INFO cpu.
 func redisCPU(b *testing.B, r *rig) time.Duration {
-	info, err := r.redis.Info(context.Background(), "cpu").Result()
+	d, err := testenv.RedisCPU(context.Background(), r.redis)
 	if err != nil {
-		b.Fatalf("redis INFO cpu: %v", err)
+		b.Fatal(err)
 	}
-	var total float64
-	for line := range strings.SplitSeq(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatalf("redis INFO cpu: %s: %v", line, err)
-			}
-			total += f
-		}
-	}
-	return time.Duration(total * float64(time.Second))
+	return d
 }
 
 // machineCPU returns the CPU time every core of the machine has spent busy,

@@ -20,6 +20,7 @@ import (
 	"github.com/attrib-engine/attrib/attribution/worker"
 	"github.com/attrib-engine/attrib/catalog"
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -270,22 +271,11 @@ func cpuTime() time.Duration {
 // redisCPU is the CPU time the Redis server used so far (INFO cpu), which
 // shares the machine's cores with the process.
 func redisCPU(b *testing.B, r *rig) time.Duration {
-	info, err := r.rdb.Info(context.Background(), "cpu").Result()
+	d, err := testenv.RedisCPU(context.Background(), r.rdb)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var total float64
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				b.Fatalf("redis INFO cpu: %s: %v", line, err)
-			}
-			total += f
-		}
-	}
-	return time.Duration(total * float64(time.Second))
+	return d
 }
 
 // machineIdle is the idle time of all the machine's cores so far

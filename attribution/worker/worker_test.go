@@ -315,12 +315,7 @@ func TestPoison(t *testing.T) {
 // expected row, and no version is emitted twice.
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
-	r.clock.Set(at(placedAt + time.Hour))
-	r.cat.standardCatalog()
-	r.runProjection()
-	r.waitIndex()
-	evs, wants := scenario(t)
+	r, evs, wants := scenarioRig(t)
 	half := len(evs) / 2
 	for half < len(evs) && evs[half].AggregateKey == evs[half-1].AggregateKey {
 		half++ // keep each order's events on one side, so the first half's wants are known
@@ -369,9 +364,9 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
-// scenarioRun runs the worker over the scenario's events until every
-// order has its final row, and stops it.
-func scenarioRun(t *testing.T) (*rig, map[string]want) {
+// scenarioRig makes a rig with the standard catalog in the code index, its
+// clock an hour after the scenario's orders, and returns the scenario.
+func scenarioRig(t *testing.T) (*rig, []schemas.Envelope, map[string]want) {
 	t.Helper()
 	r := newRig(t)
 	r.clock.Set(at(placedAt + time.Hour))
@@ -379,6 +374,14 @@ func scenarioRun(t *testing.T) (*rig, map[string]want) {
 	r.runProjection()
 	r.waitIndex()
 	evs, wants := scenario(t)
+	return r, evs, wants
+}
+
+// scenarioRun runs the worker over the scenario's events until every
+// order has its final row, and stops it.
+func scenarioRun(t *testing.T) (*rig, map[string]want) {
+	t.Helper()
+	r, evs, wants := scenarioRig(t)
 	r.append(schemas.TopicOrders, evs...)
 	stop := r.runWorker()
 	waitRows(t, r.store, wants, 30*time.Second)
@@ -740,12 +743,7 @@ func TestStatesStoredAsHashes(t *testing.T) {
 // nothing had been lost.
 func TestRedisLostWrites(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
-	r.clock.Set(at(placedAt + time.Hour))
-	r.cat.standardCatalog()
-	r.runProjection()
-	r.waitIndex()
-	evs, wants := scenario(t)
+	r, evs, wants := scenarioRig(t)
 	half := len(evs) / 2
 	ctx := context.Background()
 

@@ -3,7 +3,10 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -43,4 +46,26 @@ func (h *RedisRoundTrips) Total() int64 { return h.Commands.Load() + h.Pipelines
 // String describes the counts.
 func (h *RedisRoundTrips) String() string {
 	return fmt.Sprintf("%d commands + %d pipelines", h.Commands.Load(), h.Pipelines.Load())
+}
+
+// RedisCPU returns the CPU time the Redis server has used so far (INFO
+// cpu, user and system), which a benchmark on the same cores adds to its
+// own.
+func RedisCPU(ctx context.Context, rdb redis.UniversalClient) (time.Duration, error) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis INFO cpu: %w", err)
+	}
+	var total float64
+	for line := range strings.SplitSeq(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("redis INFO cpu: %s: %w", line, err)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second)), nil
 }
