@@ -382,6 +382,16 @@ function load(v) {
 
 function noteBrand(id, name) { if (id && name) state.brandNames.set(id, name); }
 
+// clearPaged empties a paged list (its rows, its count, its paging) so that
+// nothing of an earlier query stays under an error.
+function clearPaged(name, s, tbody, more) {
+  tbody.replaceChildren();
+  $(name + "-shown").textContent = "";
+  s.cursor = null;
+  s.shown = 0;
+  more.hidden = true;
+}
+
 async function loadOrders(append) {
   const s = views.orders;
   if (append && (!s.cursor || s.ctl)) return; // nothing more, or a page already coming
@@ -417,12 +427,8 @@ async function loadOrders(append) {
     if (err.name === "AbortError" || s.ctl !== ctl) return;
     if (!append) {
       // Never leave the rows and totals of other filters under an error.
-      tbody.replaceChildren();
+      clearPaged("orders", s, tbody, more);
       $("orders-totals").textContent = "";
-      $("orders-shown").textContent = "";
-      s.cursor = null;
-      s.shown = 0;
-      more.hidden = true;
     }
     showError("orders-error", err, () => loadOrders(append));
   } finally {
@@ -617,13 +623,7 @@ async function loadUnattributed(append) {
     if (append && !s.cursor) $("unattributed-shown").focus();
   } catch (err) {
     if (err.name === "AbortError" || s.ctl !== ctl) return;
-    if (!append) {
-      tbody.replaceChildren();
-      $("unattributed-shown").textContent = "";
-      s.cursor = null;
-      s.shown = 0;
-      more.hidden = true;
-    }
+    if (!append) clearPaged("unattributed", s, tbody, more);
     showError("unattributed-error", err, () => loadUnattributed(append));
   } finally {
     more.disabled = false;
