@@ -216,9 +216,12 @@ func BenchmarkWorker(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Unix(0, first.Load()).Sub(start).Milliseconds()), "first-batch-ms")
 	b.ReportMetric(1000*sumOf(b, r.reg, "attrib_attribution_batch_seconds")/batches, "handle-ms/batch")
-	hits := counterWith(b, r.reg, "attrib_attribution_state_cache_total", "result", "hit")
-	if total := hits + counterWith(b, r.reg, "attrib_attribution_state_cache_total", "result", "miss"); total > 0 {
-		b.ReportMetric(100*hits/total, "state-cache-hit-%")
+	for _, c := range []string{"state", "code"} {
+		name := "attrib_attribution_" + c + "_cache_total"
+		hits := counterWith(b, r.reg, name, "result", "hit")
+		if total := hits + counterWith(b, r.reg, name, "result", "miss"); total > 0 {
+			b.ReportMetric(100*hits/total, c+"-cache-hit-%")
+		}
 	}
 }
 

@@ -107,6 +107,14 @@
 // the alert names what to look at. The wait is observed in
 // attrib_attribution_index_wait_seconds.
 //
+// The answers of the code index are cached per catalog partition
+// (codeCache) for as long as the partition's end offset stays where it
+// was when they were read with the index caught up to it: no catalog event
+// of the brand can have changed them. A batch uses them only if its own
+// end offsets, read after it began, still say so; a moved partition's
+// codes are looked up again. With a quiet catalog this saves the lookup
+// of every code seen before (attrib_attribution_code_cache_total).
+//
 // If a winning code's offer is missing from the offer index (or its terms
 // do not parse), the core cannot decide: the worker asks again until
 // IndexWait, then fails the batch, which is retried with backoff. The

@@ -159,12 +159,18 @@ func (p *offerProbe) Offer(brandID, offerID string) (attribution.Offer, bool) {
 // for the orders' first decisions if the watermarks known before the
 // lookup started already show the index current (behindOf with wm); else
 // the batch waits for the index and looks them up again.
+//
+// Codes the code cache answers at the last end offsets known are not
+// looked up; if the batch's own end offsets (read after it began) show
+// their catalog partition moved since, they are left out of the prefetch
+// (keys), as codes the batch did not prefetch.
 type prefetch struct {
 	done  chan struct{}
 	keys  map[attribution.CodeKey]bool
 	ends  []int64
 	wm    map[int]rediscatalog.Watermark
 	codes attribution.CodeMap
+	trips int // Redis round trips
 	err   error
 }
 
@@ -199,6 +205,14 @@ func (w *Worker) startPrefetch(ctx context.Context, batchStart time.Time, orders
 	for k := range keys {
 		list = append(list, k)
 	}
+	// The cache's answers at the last end offsets known; the others are
+	// looked up at once.
+	hits, lookup := attribution.CodeMap{}, list
+	was := w.lag.lastEnds()
+	nCat, cacheErr := w.partitions(ctx, schemas.TopicCatalog)
+	if cacheErr == nil && was != nil {
+		hits, lookup = w.codes.get(list, was, nCat)
+	}
 	var endsErr error
 	ends := make(chan struct{})
 	go func() {
@@ -207,11 +221,52 @@ func (w *Worker) startPrefetch(ctx context.Context, batchStart time.Time, orders
 	}()
 	go func() {
 		defer close(pf.done)
-		codes, err := w.index.LookupCodes(ctx, list)
+		codes := attribution.CodeMap{}
+		var err error
+		if len(lookup) > 0 {
+			pf.trips++
+			codes, err = w.index.LookupCodes(ctx, lookup)
+		}
 		<-ends
+		if err == nil && endsErr == nil && cacheErr == nil {
+			w.codes.put(lookup, codes, pf.wm, pf.ends, nCat)
+			stale := w.codes.stale(keysOf(list, lookup), was, pf.ends, nCat)
+			// Partitions that moved since: their answers may be old. They
+			// are not prefetched; decideAndEmit looks them up if the index
+			// is current, and looks everything up if not.
+			for _, k := range stale {
+				delete(hits, k)
+				delete(pf.keys, k)
+			}
+			for k, recs := range hits {
+				codes[k] = recs
+			}
+			answered := len(list) - len(lookup) - len(stale)
+			w.m.codeCache.WithLabelValues("hit").Add(float64(answered))
+			w.m.codeCache.WithLabelValues("miss").Add(float64(len(list) - answered))
+		}
 		pf.codes, pf.err = codes, errors.Join(endsErr, err)
 	}()
 	return pf
+}
+
+// keysOf returns the keys of list that are not in lookup: those the cache
+// answered.
+func keysOf(list, lookup []attribution.CodeKey) []attribution.CodeKey {
+	if len(lookup) == len(list) {
+		return nil
+	}
+	asked := make(map[attribution.CodeKey]bool, len(lookup))
+	for _, k := range lookup {
+		asked[k] = true
+	}
+	out := make([]attribution.CodeKey, 0, len(list)-len(lookup))
+	for _, k := range list {
+		if !asked[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // decideAndEmit decides every order of the batch and appends the rows to
@@ -239,7 +294,7 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 	}
 	if pf != nil {
 		pf.wait()
-		*rt++
+		*rt += pf.trips
 	}
 	if len(first) > 0 {
 		need, err := w.catalogNeed(ctx, brands)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -640,4 +641,20 @@ func sumOf(t testing.TB, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return total
+}
+
+// batcher returns a function that makes batches of attrib.orders'
+// partition for a handler called directly, at consecutive offsets.
+func batcher(partition int) func(envs []schemas.Envelope) *eventstore.Batch {
+	offset := int64(0)
+	return func(envs []schemas.Envelope) *eventstore.Batch {
+		b := &eventstore.Batch{Topic: schemas.TopicOrders, Partition: partition}
+		for _, env := range envs {
+			raw, _ := json.Marshal(env)
+			b.Messages = append(b.Messages, eventstore.Message{Topic: schemas.TopicOrders, Offset: offset, Key: []byte(env.AggregateKey), Value: raw, Envelope: env})
+			offset++
+		}
+		b.Next = offset
+		return b
+	}
 }

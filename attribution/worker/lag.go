@@ -104,6 +104,14 @@ func (l *lagTracker) known() map[int]rediscatalog.Watermark {
 	return out
 }
 
+// lastEnds returns the last end offsets of the catalog partitions read
+// (nil if none yet): a lower bound of the current ones.
+func (l *lagTracker) lastEnds() []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ends
+}
+
 // catalogEnds returns the end offsets of the catalog partitions as read by
 // a fetch that started at or after after.
 func (l *lagTracker) catalogEnds(ctx context.Context, store *eventstore.Store, after time.Time) ([]int64, error) {

@@ -19,6 +19,7 @@ type metrics struct {
 	batchSeconds  prometheus.Histogram
 	corrupt       prometheus.Counter
 	stateCache    *prometheus.CounterVec
+	codeCache     *prometheus.CounterVec
 	rewinds       prometheus.Counter
 }
 
@@ -67,6 +68,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "attrib_attribution_state_cache_total",
 			Help: "Order states a batch found in its partition handler's cache (hit) or read from Redis (miss).",
 		}, []string{"result"}),
+		codeCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attrib_attribution_code_cache_total",
+			Help: "Codes of a batch's placements the worker's code cache answered (hit) or the code index in Redis did (miss), when the catalog's end offsets were known.",
+		}, []string{"result"}),
 		rewinds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "attrib_attribution_state_rewinds_total",
 			Help: "Partitions whose consumption started before the group's committed offset because the worker's state in Redis had lost writes (its applied offset was behind): the events since are read again. Any increase means Redis lost acknowledged writes; see the log.",
@@ -89,6 +94,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.corrupt = promreg.Register(reg, m.corrupt)
 		m.rewinds = promreg.Register(reg, m.rewinds)
 		m.stateCache = promreg.Register(reg, m.stateCache)
+		m.codeCache = promreg.Register(reg, m.codeCache)
 	}
 	return m
 }

@@ -147,6 +147,8 @@ type Worker struct {
 	// lag holds what the index's catalog watermarks and the catalog
 	// topic's bounds were last seen to be, shared by the handlers.
 	lag lagTracker
+	// codes caches the code index's answers (codeCache).
+	codes *codeCache
 
 	mu    sync.Mutex
 	parts map[string]int // partition counts of topics, once known
@@ -169,6 +171,7 @@ func New(cfg Config) (*Worker, error) {
 		log:       cfg.Logger.With("component", "attribution-worker"),
 		m:         newMetrics(cfg.Registerer),
 		parts:     make(map[string]int),
+		codes:     newCodeCache(maxCachedCodes),
 	}
 	w.lag.init()
 	return w, nil

@@ -462,16 +462,7 @@ func testRoundTrips(t *testing.T, cacheSize int, confirmState int64) {
 		t.Fatal(err)
 	}
 	defer h.(interface{ Close() error }).Close()
-	offset := int64(0)
-	batch := func(envs []schemas.Envelope) *eventstore.Batch {
-		b := &eventstore.Batch{Topic: schemas.TopicOrders, Partition: 0}
-		for _, env := range envs {
-			raw, _ := json.Marshal(env)
-			b.Messages = append(b.Messages, eventstore.Message{Topic: schemas.TopicOrders, Offset: offset, Key: []byte(env.AggregateKey), Value: raw, Envelope: env})
-			offset++
-		}
-		return b
-	}
+	batch := batcher(0)
 	codes := []string{codeAnna, codeBoris, "NOPE", codeRevoked, codeHold, "anna10"}
 	orders := func(prefix string, when time.Time) []schemas.Envelope {
 		var envs []schemas.Envelope
