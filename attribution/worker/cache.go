@@ -27,7 +27,15 @@ type partitionState struct {
 	// order decided after an index-wait timeout could otherwise be
 	// emitted twice with one version and two contents).
 	pending map[string]schemas.Event
+	// records is the buffer of the orders' records of a batch (order.rec),
+	// free between batches.
+	records []byte
 }
+
+// maxKeptRecords bounds the records buffer a partition keeps between
+// batches: a larger one (a batch of very large events) is left to the
+// collector.
+const maxKeptRecords = 8 << 20
 
 func newPartitionState(cacheSize int) *partitionState {
 	return &partitionState{cache: newStateCache(cacheSize), pending: make(map[string]schemas.Event)}

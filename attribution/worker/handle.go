@@ -45,14 +45,32 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 	if err := w.loadStates(ctx, orders, ps, &rt); err != nil {
 		return err
 	}
-	var applied, duplicates int
-	for _, o := range orders {
-		// Room for the records of the batch: its events and a row.
+	// Room for each order's records of the batch, its events and a row, in
+	// one buffer (the partition's, reused once the states are written).
+	sizes := make([]int, len(orders))
+	total := 0
+	for i, o := range orders {
 		size := rowRecordSize
 		for _, it := range o.items {
 			size += eventRecordOverhead + len(b.Messages[it.i].Envelope.Payload)
 		}
-		o.rec = make([]byte, 0, size)
+		sizes[i] = size
+		total += size
+	}
+	var buf []byte
+	if ps != nil {
+		buf = ps.records
+	}
+	if cap(buf) < total {
+		buf = make([]byte, total)
+	}
+	whole := buf[:cap(buf)]
+	buf = whole
+	var applied, duplicates int
+	for i, o := range orders {
+		// A record that outgrows its room moves out of the buffer.
+		o.rec = buf[:0:sizes[i]]
+		buf = buf[sizes[i]:]
 		for _, it := range o.items {
 			m := &b.Messages[it.i]
 			changed, err := attribution.Apply(&o.st, m.Envelope, it.ev)
@@ -85,7 +103,11 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 		return err
 	}
 	if ps != nil {
-		// Written: what Redis holds now, for the next batches.
+		// Written: the records are Redis's now, and the buffer is free.
+		if cap(whole) <= maxKeptRecords {
+			ps.records = whole
+		}
+		// What Redis holds now, for the next batches.
 		for _, o := range orders {
 			ps.cache.put(o.key, &cachedState{st: o.st, hold: o.holdAfter})
 			delete(ps.pending, o.key)
