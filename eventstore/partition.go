@@ -20,12 +20,26 @@ import (
 // is what lets a single owner of a partition of one topic read the matching
 // partition of another.
 func PartitionOf(key string, n int) int {
-	parts := make([]int, n)
-	for i := range parts {
-		parts[i] = i
+	parts := identity[:]
+	if n <= len(identity) {
+		parts = parts[:n] // the balancer only reads it
+	} else {
+		parts = make([]int, n)
+		for i := range parts {
+			parts[i] = i
+		}
 	}
 	return kafka.Murmur2Balancer{Consistent: true}.Balance(kafka.Message{Key: []byte(key)}, parts...)
 }
+
+// identity lists the partitions of topics of up to 256 partitions, for
+// PartitionOf (which the worker calls for every row and code).
+var identity = func() (ids [256]int) {
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}()
 
 // Partitions returns the partition count of topic.
 func (s *Store) Partitions(ctx context.Context, topic string) (int, error) {

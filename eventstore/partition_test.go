@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/eventstore/embedded"
 	"github.com/attrib-engine/attrib/schemas"
@@ -131,4 +133,41 @@ func TestConcurrentAppendsToPartitions(t *testing.T) {
 		}
 		delete(want, m.Envelope.EventID)
 	}
+}
+
+// TestPartitionOfKnownKeys pins PartitionOf to the Java client's murmur2
+// partitioner (values from kafka-go's Murmur2Balancer with a fresh list of
+// partitions), on both sides of the partition counts it keeps a list for.
+func TestPartitionOfKnownKeys(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		n    int
+		want int
+	}{
+		{"brand-7", 8, reference("brand-7", 8)},
+		{"", 3, reference("", 3)},
+		{"brd_29de8d4467cbf14e5c190079", 256, reference("brd_29de8d4467cbf14e5c190079", 256)},
+		{"brd_29de8d4467cbf14e5c190079", 1000, reference("brd_29de8d4467cbf14e5c190079", 1000)},
+		{"brd_29de8d4467cbf14e5c190079/order-1", 1, 0},
+	} {
+		if got := eventstore.PartitionOf(tc.key, tc.n); got != tc.want {
+			t.Errorf("PartitionOf(%q, %d) = %d, want %d", tc.key, tc.n, got, tc.want)
+		}
+	}
+	// Spread over the partitions, not stuck on a few.
+	seen := map[int]bool{}
+	for i := range 5000 {
+		seen[eventstore.PartitionOf("key-"+strconv.Itoa(i), 300)] = true
+	}
+	if len(seen) < 290 {
+		t.Errorf("5000 keys on %d of 300 partitions", len(seen))
+	}
+}
+
+func reference(key string, n int) int {
+	parts := make([]int, n)
+	for i := range parts {
+		parts[i] = i
+	}
+	return kafka.Murmur2Balancer{Consistent: true}.Balance(kafka.Message{Key: []byte(key)}, parts...)
 }
