@@ -29,6 +29,10 @@ import (
 // Envelope wraps one domain event with the metadata every consumer needs.
 // Payload is the event's body, encoded as JSON and described by the JSON
 // Schema of (Type, SchemaVersion).
+//
+// An envelope made by NewEnvelope carries an unexported mark of the payload
+// it wrote, so that encoding it skips a check; as with time.Time, compare
+// envelopes by their fields, not with == or reflect.DeepEqual.
 type Envelope struct {
 	// EventID is unique per event; consumers dedupe on it.
 	EventID string `json:"event_id"`
@@ -54,6 +58,30 @@ type Envelope struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 	// Payload is the event body as JSON.
 	Payload json.RawMessage `json:"payload"`
+
+	// written is the Payload newEnvelope wrote (its first byte and length):
+	// canonical JSON, which MarshalEnvelope copies without scanning it
+	// again as long as Payload is still that slice.
+	written payloadRef
+}
+
+// payloadRef identifies a payload slice.
+type payloadRef struct {
+	first *byte
+	n     int
+}
+
+func refOf(p []byte) payloadRef {
+	if len(p) == 0 {
+		return payloadRef{}
+	}
+	return payloadRef{first: &p[0], n: len(p)}
+}
+
+// writtenCanonical reports whether e.Payload is the canonical JSON
+// newEnvelope wrote.
+func (e *Envelope) writtenCanonical() bool {
+	return e.written.first != nil && e.written == refOf(e.Payload)
 }
 
 // NewEventID returns a random 128-bit identifier in hex.
@@ -123,6 +151,7 @@ func newEnvelope(p Event, aggregateKey, brandID string, occurredAt, recordedAt t
 		OccurredAt:    occurredAt.UTC(),
 		RecordedAt:    recordedAt.UTC(),
 		Payload:       payload,
+		written:       refOf(payload),
 	}, nil
 }
 

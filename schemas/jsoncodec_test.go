@@ -82,7 +82,45 @@ func TestMarshalNormalizedMatchesEncodingJSON(t *testing.T) {
 			if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
 				t.Errorf("%T:\n got %s (%v)\nwant %s (%v)", v, got, err, want, wantErr)
 			}
+			// MarshalEnvelope trusts newEnvelope's payloads to be canonical.
+			if err == nil && !canonicalPayload(got) {
+				t.Errorf("%T: payload %s is not canonical", v, got)
+			}
 		}
+	}
+}
+
+// TestMarshalEnvelopeWrittenPayload: an envelope's payload written by
+// newEnvelope is copied as is; one replaced since is checked again (and
+// compacted by the fallback when it is not canonical).
+func TestMarshalEnvelopeWrittenPayload(t *testing.T) {
+	env, err := NewEnvelopeFor(OrderConfirmed{OrderID: "o-1", BrandID: "b-1", ShopEventID: "s-1"}, time.Unix(1, 0), time.Unix(2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !env.writtenCanonical() {
+		t.Fatal("a new envelope's payload is not marked as written")
+	}
+	copied := env.CausedBy(Envelope{EventID: "parent"})
+	if !copied.writtenCanonical() {
+		t.Error("a copy of the envelope lost the mark")
+	}
+	replaced := env
+	replaced.Payload = json.RawMessage(`{ "order_id" : "o-1" }`)
+	if replaced.writtenCanonical() {
+		t.Error("a replaced payload is still marked as written")
+	}
+	got, err := MarshalEnvelope(nil, &replaced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(got, []byte(`"payload":{"order_id":"o-1"}`)) {
+		t.Errorf("replaced payload not compacted: %s", got)
+	}
+	shortened := env
+	shortened.Payload = env.Payload[:len(env.Payload)-1]
+	if shortened.writtenCanonical() {
+		t.Error("a shortened payload is still marked as written")
 	}
 }
 

@@ -32,7 +32,7 @@ import (
 // MarshalEnvelope appends the JSON of e to dst: the bytes json.Marshal(e)
 // returns, and its error.
 func MarshalEnvelope(dst []byte, e *Envelope) ([]byte, error) {
-	if !canonicalPayload(e.Payload) {
+	if !e.writtenCanonical() && !canonicalPayload(e.Payload) {
 		return marshalFallback(dst, e)
 	}
 	n := len(dst)
