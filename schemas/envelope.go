@@ -105,41 +105,44 @@ func OrderKey(brandID, orderID string) string { return brandID + "/" + orderID }
 // stored in UTC and must not be zero. Nil lists of the payload are written
 // as [].
 func NewEnvelope(p Event, aggregateKey, brandID string, occurredAt, recordedAt time.Time) (Envelope, error) {
-	return newEnvelope(p, aggregateKey, brandID, occurredAt, recordedAt, true)
+	env, _, err := newEnvelope(nil, p, aggregateKey, brandID, occurredAt, recordedAt, true)
+	return env, err
 }
 
 // newEnvelope builds an envelope; validate runs the payload's JSON Schema.
-func newEnvelope(p Event, aggregateKey, brandID string, occurredAt, recordedAt time.Time, validate bool) (Envelope, error) {
+// With buf, the payload is written at its end (see AppendEnvelopeValidated)
+// and buf is returned grown.
+func newEnvelope(buf []byte, p Event, aggregateKey, brandID string, occurredAt, recordedAt time.Time, validate bool) (Envelope, []byte, error) {
 	if p == nil {
-		return Envelope{}, errors.New("new envelope: nil payload")
+		return Envelope{}, buf, errors.New("new envelope: nil payload")
 	}
 	t := p.EventType()
 	s, err := lookup(t, 1)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("new envelope: %w", err)
+		return Envelope{}, buf, fmt.Errorf("new envelope: %w", err)
 	}
 	wantKey, wantBrand, ok := KeyOf(p)
 	if !ok {
-		return Envelope{}, fmt.Errorf("new envelope: %w: payload type %T", ErrUnknownType, p)
+		return Envelope{}, buf, fmt.Errorf("new envelope: %w: payload type %T", ErrUnknownType, p)
 	}
 	if aggregateKey != wantKey || brandID != wantBrand {
-		return Envelope{}, fmt.Errorf("new envelope %s: aggregate key %q and brand %q, want %q and %q",
+		return Envelope{}, buf, fmt.Errorf("new envelope %s: aggregate key %q and brand %q, want %q and %q",
 			t, aggregateKey, brandID, wantKey, wantBrand)
 	}
 	if occurredAt.IsZero() || recordedAt.IsZero() {
-		return Envelope{}, fmt.Errorf("new envelope %s: occurred_at and recorded_at must be set", t)
+		return Envelope{}, buf, fmt.Errorf("new envelope %s: occurred_at and recorded_at must be set", t)
 	}
-	payload, err := marshalNormalized(p)
+	payload, grown, err := appendNormalized(buf, p)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("new envelope %s: %w", t, err)
+		return Envelope{}, buf, fmt.Errorf("new envelope %s: %w", t, err)
 	}
 	if validate {
 		cs, err := schemaOf(t, s.version)
 		if err != nil {
-			return Envelope{}, fmt.Errorf("new envelope %s: %w", t, err)
+			return Envelope{}, buf, fmt.Errorf("new envelope %s: %w", t, err)
 		}
 		if err := validateAgainst(cs.schema, payload); err != nil {
-			return Envelope{}, fmt.Errorf("new envelope %s: %w", t, err)
+			return Envelope{}, buf, fmt.Errorf("new envelope %s: %w", t, err)
 		}
 	}
 	return Envelope{
@@ -152,7 +155,7 @@ func newEnvelope(p Event, aggregateKey, brandID string, occurredAt, recordedAt t
 		RecordedAt:    recordedAt.UTC(),
 		Payload:       payload,
 		written:       refOf(payload),
-	}, nil
+	}, grown, nil
 }
 
 // NewEnvelopeFor is NewEnvelope with the aggregate key and brand derived

@@ -17,5 +17,17 @@ import "time"
 // nil lists are written as []. The EventID is a new random one; callers
 // that need a deterministic id set it on the result.
 func NewEnvelopeValidated(p Event, aggregateKey, brandID string, occurredAt, recordedAt time.Time) (Envelope, error) {
-	return newEnvelope(p, aggregateKey, brandID, occurredAt, recordedAt, false)
+	env, _, err := newEnvelope(nil, p, aggregateKey, brandID, occurredAt, recordedAt, false)
+	return env, err
+}
+
+// AppendEnvelopeValidated is NewEnvelopeValidated writing the payload at the
+// end of buf, which it returns grown: a caller that makes many envelopes
+// and is done with all of them at once (the attribution worker, once a
+// batch's rows are appended to the log) reuses one buffer for their
+// payloads. The payload is buf's bytes: they must not be overwritten while
+// the envelope is in use. Types without a hand encoder get a payload of
+// their own.
+func AppendEnvelopeValidated(buf []byte, p Event, aggregateKey, brandID string, occurredAt, recordedAt time.Time) (Envelope, []byte, error) {
+	return newEnvelope(buf, p, aggregateKey, brandID, occurredAt, recordedAt, false)
 }

@@ -401,3 +401,42 @@ func TestFastPathTakesTheEnginesOwnForm(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendEnvelopeValidated: payloads written into a shared buffer are
+// the ones NewEnvelopeValidated writes, each its own slice of the buffer,
+// unchanged by the envelopes written after it.
+func TestAppendEnvelopeValidated(t *testing.T) {
+	buf := []byte{}
+	var envs []Envelope
+	var want [][]byte
+	for _, ev := range append(codecVariants(), strangeEvent{}) {
+		key, brand, ok := KeyOf(ev)
+		if !ok {
+			continue
+		}
+		ref, err := NewEnvelopeValidated(ev, key, brand, time.Unix(1, 0), time.Unix(2, 0))
+		if err != nil {
+			continue // refused alike below
+		}
+		var env Envelope
+		env, buf, err = AppendEnvelopeValidated(buf, ev, key, brand, time.Unix(1, 0), time.Unix(2, 0))
+		if err != nil {
+			t.Fatalf("%T: %v", ev, err)
+		}
+		if !env.writtenCanonical() {
+			t.Errorf("%T: payload not marked as written", ev)
+		}
+		envs, want = append(envs, env), append(want, ref.Payload)
+	}
+	if len(envs) < 5 {
+		t.Fatalf("only %d variants encoded", len(envs))
+	}
+	for _, env := range envs {
+		_ = append(env.Payload, "overwrite?"...) // must not reach another payload
+	}
+	for i, env := range envs {
+		if !bytes.Equal(env.Payload, want[i]) {
+			t.Errorf("%s:\n got %s\nwant %s", env.Type, env.Payload, want[i])
+		}
+	}
+}

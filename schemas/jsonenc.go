@@ -101,13 +101,29 @@ func MarshalPayload(p Event) ([]byte, error) {
 // written as [], see normalizer) without making the normalized copy for
 // the hot types.
 func marshalNormalized(p Event) ([]byte, error) {
-	if b, ok := appendPayload(make([]byte, 0, payloadSize(p)), p, true); ok {
-		return b, nil
+	b, _, err := appendNormalized(nil, p)
+	return b, err
+}
+
+// appendNormalized is marshalNormalized writing at the end of buf when buf
+// is not nil: it returns the payload (buf's bytes, capacity clipped) and
+// buf grown. Types without a hand encoder get a payload of their own.
+func appendNormalized(buf []byte, p Event) (payload, grown []byte, err error) {
+	if buf == nil {
+		if b, ok := appendPayload(make([]byte, 0, payloadSize(p)), p, true); ok {
+			return b, nil, nil
+		}
+	} else {
+		start := len(buf)
+		if b, ok := appendPayload(slices.Grow(buf, payloadSize(p)), p, true); ok {
+			return b[start:len(b):len(b)], b, nil
+		}
 	}
 	if n, ok := p.(normalizer); ok {
 		p = n.normalized()
 	}
-	return json.Marshal(p)
+	payload, err = json.Marshal(p)
+	return payload, buf, err
 }
 
 // payloadSize guesses the size of a payload's JSON, so that it is written

@@ -30,11 +30,13 @@ type partitionState struct {
 	// records is the buffer of the orders' records of a batch (order.rec),
 	// free between batches.
 	records []byte
+	// payloads is the buffer of the payloads of a batch's rows, free once
+	// they are appended to attrib.attributions.
+	payloads []byte
 }
 
-// maxKeptRecords bounds the records buffer a partition keeps between
-// batches: a larger one (a batch of very large events) is left to the
-// collector.
+// maxKeptRecords bounds each buffer a partition keeps between batches: a
+// larger one (a batch of very large events) is left to the collector.
 const maxKeptRecords = 8 << 20
 
 func newPartitionState(cacheSize int) *partitionState {

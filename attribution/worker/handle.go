@@ -453,6 +453,12 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order,
 		return err
 	}
 	recorded := w.now()
+	// The rows' payloads in one buffer (the partition's, free again once
+	// they are appended).
+	payloads := []byte{}
+	if ps != nil && ps.payloads != nil {
+		payloads = ps.payloads[:0]
+	}
 	envs := make([]schemas.Envelope, 0, len(orders))
 	parts := make([]int, 0, len(orders))
 	counts := make([]int, nAttr)
@@ -465,7 +471,9 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order,
 		// The core builds complete rows (no nil lists, every field set),
 		// which the tests check against the JSON Schemas: skip the schema
 		// check, which would cost more than everything else per row.
-		env, err := schemas.NewEnvelopeValidated(o.out.Event, key, brand, o.out.OccurredAt, recorded)
+		var env schemas.Envelope
+		var err error
+		env, payloads, err = schemas.AppendEnvelopeValidated(payloads, o.out.Event, key, brand, o.out.OccurredAt, recorded)
 		if err != nil {
 			return fmt.Errorf("order %s/%s: envelope of %s: %w", o.brandID, o.orderID, o.out.Event.EventType(), err)
 		}
@@ -493,6 +501,9 @@ func (w *Worker) emit(ctx context.Context, b *eventstore.Batch, orders []*order,
 	}
 	if err := w.appendRows(ctx, groups); err != nil {
 		return err
+	}
+	if ps != nil && cap(payloads) <= maxKeptRecords {
+		ps.payloads = payloads
 	}
 	for _, o := range emitted {
 		if ps != nil {
