@@ -137,11 +137,11 @@ func (s *Store) replayPartition(ctx context.Context, topic string, b PartitionBo
 				return err
 			}
 			next = m.Offset + 1
-			msg := Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
-			if err := decodeEnvelope(m.Value, &msg.Envelope); err != nil {
-				batch.Reject(len(batch.Messages), err.Error())
+			// Decoded in place (see newBatch).
+			batch.Messages = append(batch.Messages, Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time})
+			if err := decodeEnvelope(m.Value, &batch.Messages[len(batch.Messages)-1].Envelope); err != nil {
+				batch.Reject(len(batch.Messages)-1, err.Error())
 			}
-			batch.Messages = append(batch.Messages, msg)
 			batch.Next = next
 			// Do not wait for more than the queue holds when it runs dry.
 			if r.Stats().QueueLength == 0 {

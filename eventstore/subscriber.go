@@ -452,12 +452,14 @@ func newBatch(a Assignment, raw []kafka.Message) (*Batch, []deadLetter) {
 	b := &Batch{Topic: a.Topic, Partition: a.Partition, Messages: make([]Message, 0, len(raw)), Next: raw[len(raw)-1].Offset + 1}
 	var undecodable []deadLetter
 	for _, m := range raw {
-		msg := Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
+		// Decoded in place: a message of its own would escape to the heap.
+		b.Messages = append(b.Messages, Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time})
+		msg := &b.Messages[len(b.Messages)-1]
 		if err := decodeEnvelope(m.Value, &msg.Envelope); err != nil {
-			undecodable = append(undecodable, deadLetter{msg: msg, reason: err.Error()})
+			undecodable = append(undecodable, deadLetter{msg: *msg, reason: err.Error()})
+			b.Messages = b.Messages[:len(b.Messages)-1]
 			continue
 		}
-		b.Messages = append(b.Messages, msg)
 	}
 	return b, undecodable
 }

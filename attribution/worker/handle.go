@@ -62,7 +62,8 @@ func (w *Worker) handle(ctx context.Context, b *eventstore.Batch, decide bool, p
 		buf = ps.records
 	}
 	if cap(buf) < total {
-		buf = make([]byte, total)
+		// Room to spare, so that batches a little larger reuse it too.
+		buf = make([]byte, total+total/4)
 	}
 	whole := buf[:cap(buf)]
 	buf = whole
