@@ -161,7 +161,9 @@ func BenchmarkWorker(b *testing.B) {
 	var once sync.Once
 	cfg := r.w.SubscriberConfig()
 	inner := cfg.Handler
+	var assigned atomic.Int64
 	cfg.Handler = func(ctx context.Context, a eventstore.Assignment) (eventstore.PartitionHandler, error) {
+		assigned.CompareAndSwap(0, time.Now().UnixNano())
 		h, err := inner(ctx, a)
 		if err != nil {
 			return nil, err
@@ -215,6 +217,7 @@ func BenchmarkWorker(b *testing.B) {
 		b.ReportMetric(100*idle.Seconds()/(end.Sub(start).Seconds()*float64(runtime.NumCPU())), "machine-idle-%")
 	}
 	b.ReportMetric(float64(time.Unix(0, first.Load()).Sub(start).Milliseconds()), "first-batch-ms")
+	b.ReportMetric(float64(time.Unix(0, assigned.Load()).Sub(start).Milliseconds()), "assigned-ms")
 	b.ReportMetric(1000*sumOf(b, r.reg, "attrib_attribution_batch_seconds")/batches, "handle-ms/batch")
 	for _, c := range []string{"state", "code"} {
 		name := "attrib_attribution_" + c + "_cache_total"
