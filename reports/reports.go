@@ -4,9 +4,10 @@
 // unattributed orders.
 //
 // Every query reads orders (and unattributed_orders) with FINAL and keeps
-// every filter in WHERE, never PREWHERE (see chproj's doc). Filter values
-// reach ClickHouse only through client-side ? binding: no filter text is
-// ever spliced into SQL; only the database name is, and New checks it.
+// every filter on a column that changes in WHERE, never PREWHERE (see
+// chproj's doc). Filter values reach ClickHouse only through client-side ?
+// binding: no filter text is ever spliced into SQL; only the database name
+// is, and New checks it.
 package reports
 
 import (
@@ -184,7 +185,8 @@ func New(conn driver.Conn, database string) *Reports {
 func (r *Reports) table(name string) string { return r.db + "." + name }
 
 // filterSQL is a filter as SQL. Conditions on columns that are the same in
-// every version of an order go to PREWHERE, the others (status) to WHERE.
+// every version of an order go to PREWHERE (but see late), the others
+// (status) to WHERE.
 // PREWHERE filters the rows before FINAL merges the versions (18.16 and
 // current releases); a condition on a column that never changes between
 // versions keeps or drops all versions of an order together, so FINAL still
@@ -211,6 +213,14 @@ func (q *filterSQL) mutable(cond string, a ...any) {
 	q.args = append(q.args, a...)
 }
 
+// late adds a condition on columns that never change to WHERE: as exact
+// there as in PREWHERE (WHERE sees the merged rows), and cheaper for a
+// costly condition when the PREWHERE conditions leave few rows.
+func (q *filterSQL) late(cond string, a ...any) {
+	q.post = append(q.post, cond)
+	q.args = append(q.args, a...)
+}
+
 // clause returns "PREWHERE ... WHERE ..." (either may be absent) and the
 // arguments in order.
 func (q *filterSQL) clause() (string, []any) {
@@ -230,8 +240,17 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 	if f.CreatorID != "" {
 		q.immutable("creator_id = ?", f.CreatorID)
 	}
+	// The name matches (offer, brand) read and search the strings of every
+	// row PREWHERE reads, and run a subquery. A code or an order id leaves
+	// few rows: then they go to WHERE, which runs them on those only (a
+	// page of the busiest creator's offer and code: 35 -> 20 ms;
+	// creator_daily FINAL for its totals: 30 -> 20 ms).
+	byName := q.immutable
+	if f.PromoCode != "" || f.OrderID != "" {
+		byName = q.late
+	}
 	if f.Offer != "" {
-		q.immutable("(offer_id = ? OR positionCaseInsensitiveUTF8(offer_name, ?) > 0 OR (brand_id, offer_id) IN (SELECT brand_id, offer_id FROM "+
+		byName("(offer_id = ? OR positionCaseInsensitiveUTF8(offer_name, ?) > 0 OR (brand_id, offer_id) IN (SELECT brand_id, offer_id FROM "+
 			r.table(chproj.TableOfferNames)+" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Offer, f.Offer, f.Offer)
 	}
 	if f.Status != "" {
@@ -247,7 +266,7 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 		q.immutable("promo_code = ?", f.PromoCode)
 	}
 	if f.Brand != "" {
-		q.immutable("(brand_id = ? OR brand_id IN (SELECT brand_id FROM "+r.table(chproj.TableBrands)+
+		byName("(brand_id = ? OR brand_id IN (SELECT brand_id FROM "+r.table(chproj.TableBrands)+
 			" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Brand, f.Brand)
 	}
 	if !f.From.IsZero() {

@@ -151,19 +151,24 @@ func ids(p reports.Page) []string {
 // (the totals of whole days come from there).
 func TestFilters(t *testing.T) {
 	r, conn, db := fixtureDB(t)
-	t.Run("from orders", func(t *testing.T) { checkFilters(t, r) })
+	t.Run("from orders", func(t *testing.T) { checkFilters(t, r, nil) })
 	markDays(t, conn, db, 1, t0)
 	if n := refreshSummary(t, conn, db); n != 1 {
 		t.Fatalf("refresh recomputed %d days, want 1", n)
 	}
-	t.Run("from the roll-up", func(t *testing.T) { checkFilters(t, r) })
-	// Only busy creators' totals read creator_daily.
-	reports.MarkBusy(r, "c1")
-	reports.MarkBusy(r, "c2")
-	t.Run("busy, from the roll-up", func(t *testing.T) { checkFilters(t, r) })
+	t.Run("from the roll-up", func(t *testing.T) { checkFilters(t, r, nil) })
+	// Only busy creators' totals read creator_daily; a creator's totals
+	// teach r its size, so it is told again before every case.
+	busy := func() {
+		reports.MarkBusy(r, "c1")
+		reports.MarkBusy(r, "c2")
+	}
+	t.Run("busy, from the roll-up", func(t *testing.T) { checkFilters(t, r, busy) })
 }
 
-func checkFilters(t *testing.T, r *reports.Reports) {
+// checkFilters checks the orders and totals of each filter, calling before
+// (when not nil) before each.
+func checkFilters(t *testing.T, r *reports.Reports, before func()) {
 	ctx := context.Background()
 	day := t0.Truncate(24 * time.Hour)
 	cases := []struct {
@@ -197,11 +202,21 @@ func checkFilters(t *testing.T, r *reports.Reports) {
 		{"country and status (latest version)", reports.OrderFilter{CreatorID: "c1", Country: "RU", Status: "pending"}, 2}, // o6, b2/o4
 		{"order id and status (latest version)", reports.OrderFilter{CreatorID: "c1", OrderID: "o0", Status: "pending"}, 0},
 		{"order id, code and status", reports.OrderFilter{CreatorID: "c1", OrderID: "o0", PromoCode: "ANNA10", Status: "approved"}, 1},
+		// With a code or an order id, the name matches go to WHERE.
+		{"code and current offer name", reports.OrderFilter{CreatorID: "c1", PromoCode: "ANNA20", Offer: "renamed"}, 6},
+		{"code and offer id", reports.OrderFilter{CreatorID: "c1", PromoCode: "ANNA10", Offer: "f1", Status: "approved"}, 2}, // o0 (v2), o4
+		{"code and another offer", reports.OrderFilter{CreatorID: "c1", PromoCode: "ANNA10", Offer: "renamed"}, 0},
+		{"code, brand name and country", reports.OrderFilter{CreatorID: "c1", PromoCode: "ANNA10", Brand: "acme", Country: "ru"}, 5},
+		{"order id and brand name", reports.OrderFilter{CreatorID: "c1", OrderID: "o4", Brand: "zeta"}, 1},
+		{"order id, offer and brand", reports.OrderFilter{CreatorID: "c1", OrderID: "o4", Offer: "winter", Brand: "acme", Status: "approved"}, 1},
 		{"injection", reports.OrderFilter{CreatorID: "c1", Offer: "' OR 1=1 --", Brand: "x') OR ('1'='1"}, 0},
 		{"injection in creator", reports.OrderFilter{CreatorID: "c1' OR '1'='1"}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if before != nil {
+				before()
+			}
 			tc.f.Limit = 500
 			p, err := r.Orders(ctx, tc.f)
 			if err != nil {
