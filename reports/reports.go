@@ -500,21 +500,44 @@ func (r *Reports) narrowedBusy(f OrderFilter) bool {
 // there: the start of such a day for date_desc, its end for date_asc.
 // found is false when those days hold fewer. The counts only size the
 // first slice: the page is read from orders whatever they say.
+//
+// So they need not be exact, and are read in one query without FINAL: a
+// day's rows of the version that equals the day's marks' sum now (as
+// chproj.SummaryDays sums them, in a subquery) are its current roll-up,
+// and the rows of its earlier recomputations are left out by their
+// version, as with FINAL. Only rows written twice at the current version
+// (two summarizers at once, or one that failed before noting the day)
+// count twice until merged: a first slice too short, then the slices
+// after it. For the busiest creator with an offer, a code and a status:
+// SummaryDays then FINAL 35-50 ms alone, 45-60 ms beside its totals; this
+// query 8-11 ms alone.
 func (r *Reports) pageEdge(ctx context.Context, f OrderFilter, lo, hi time.Time, n int) (edge time.Time, found bool, err error) {
-	states, err := chproj.SummaryDays(ctx, r.conn, r.database)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("reports: orders: %w", err)
-	}
-	days, _ := splitRange(lo, hi, states, chproj.DayState.CreatorsCurrent)
-	from, col, _, args, ok := r.rollup(f, days, states)
+	col, _, ok := rollupColumns(f.Status)
 	if !ok {
 		return time.Time{}, false, nil
 	}
+	g := f
+	g.Status, g.From, g.To, g.OrderID = "", time.Time{}, time.Time{}, ""
+	fs := r.filter(g)
+	if !lo.IsZero() { // the first whole day
+		first := lo.UTC().Truncate(24 * time.Hour)
+		if first.Before(lo) {
+			first = first.Add(24 * time.Hour)
+		}
+		fs.immutable("day >= toDate(?)", first.Format(time.DateOnly))
+	}
+	if !hi.IsZero() {
+		fs.immutable("day < toDate(?)", hi.UTC().Truncate(24*time.Hour).Format(time.DateOnly))
+	}
+	fs.mutable("(day, version) IN (SELECT day, sum(n) FROM (SELECT day, topic, kafka_partition, max(next_offset) AS n FROM " +
+		r.table(chproj.TableDayMarks) + " GROUP BY day, topic, kafka_partition) GROUP BY day)")
+	where, args := fs.clause()
 	dir := "DESC"
 	if f.Sort == SortDateAsc {
 		dir = "ASC"
 	}
-	rows, err := r.conn.Query(ctx, "SELECT day, sum("+col+") AS n"+from+" GROUP BY day HAVING n > 0 ORDER BY day "+dir, args...)
+	rows, err := r.conn.Query(ctx, "SELECT day, sum("+col+") AS n FROM "+r.table(chproj.TableCreatorDaily)+where+
+		" GROUP BY day HAVING n > 0 ORDER BY day "+dir, args...)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reports: orders: page edge: %w", err)
 	}
@@ -583,21 +606,26 @@ func (r *Reports) fillBrands(ctx context.Context, orders []Order, cache map[stri
 	return nil
 }
 
+// rollupColumns returns the creator_daily columns that count the orders of
+// a status ("": all) and sum their earnings; ok is false for a status
+// without columns.
+func rollupColumns(status string) (n, earned string, ok bool) {
+	switch status {
+	case "":
+		return "orders", "earnings", true
+	case StatusPending, StatusApproved, StatusRejected:
+		return status, "earnings_" + status, true
+	}
+	return "", "", false
+}
+
 // rollup returns the FROM ... PREWHERE ... WHERE clause that selects the
 // creator_daily rows of the orders matching f (its range and order_id
 // ignored) on the given days, current in states, with its arguments, and
 // the columns that count them and sum their earnings: those of f.Status.
 // ok is false when there are no days, or the status has no columns.
 func (r *Reports) rollup(f OrderFilter, days []time.Time, states map[time.Time]chproj.DayState) (from, n, earned string, args []any, ok bool) {
-	n, earned = "orders", "earnings"
-	switch f.Status {
-	case "":
-	case StatusPending, StatusApproved, StatusRejected:
-		n, earned = f.Status, "earnings_"+f.Status
-	default:
-		return "", "", "", nil, false
-	}
-	if len(days) == 0 {
+	if n, earned, ok = rollupColumns(f.Status); !ok || len(days) == 0 {
 		return "", "", "", nil, false
 	}
 	f.Status, f.From, f.To, f.OrderID = "", time.Time{}, time.Time{}, ""
