@@ -3,6 +3,7 @@ package reports_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,6 +165,55 @@ func TestFilters(t *testing.T) {
 		reports.MarkBusy(r, "c2")
 	}
 	t.Run("busy, from the roll-up", func(t *testing.T) { checkFilters(t, r, busy) })
+	// Every creator_daily row twice at the same version (two summarizers
+	// at once), until merged: a busy creator's totals (argMax per key, not
+	// FINAL) must count each key once, and its pages are still exact
+	// (creator_daily's counts, read without FINAL, only size them). A
+	// background merge may fold the copies at any time (18.16 cannot stop
+	// a table's merges): the checks count only if every key still has two
+	// rows after them, else they run again on new copies.
+	ctx := context.Background()
+	cols := "creator_id, day, brand_id, offer_id, offer_name, promo_code, platform, country, currency, earnings_currency, " +
+		"orders, pending, approved, rejected, gmv, earnings, earnings_pending, earnings_approved, earnings_rejected, version"
+	twice := func() bool {
+		var least uint64
+		if err := conn.QueryRow(ctx, "SELECT min(c) FROM (SELECT count() AS c FROM "+db+".creator_daily GROUP BY "+
+			reports.CreatorDailyKey+")").Scan(&least); err != nil {
+			t.Fatal(err)
+		}
+		return least >= 2
+	}
+	for attempt := 1; ; attempt++ {
+		if err := conn.Exec(ctx, "INSERT INTO "+db+".creator_daily ("+cols+") SELECT "+cols+" FROM "+db+".creator_daily"); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(fmt.Sprintf("busy, from a roll-up with every row twice (%d)", attempt), func(t *testing.T) { checkFilters(t, r, busy) })
+		if twice() {
+			break
+		}
+		if attempt == 5 {
+			t.Fatal("background merges folded the copies of creator_daily's rows before every check, 5 times")
+		}
+	}
+}
+
+// TestRollupKey checks that the key the totals take the latest version of
+// each creator_daily row by is the table's sorting key: a column missing
+// there would merge distinct keys.
+func TestRollupKey(t *testing.T) {
+	conn, db := setup(t)
+	var ddl string
+	if err := conn.QueryRow(context.Background(), "SHOW CREATE TABLE "+db+".creator_daily").Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(ddl, "ORDER BY (")
+	key, _, ok2 := strings.Cut(after, ")")
+	if !ok || !ok2 {
+		t.Fatalf("no ORDER BY (...) in %s", ddl)
+	}
+	if key != reports.CreatorDailyKey {
+		t.Fatalf("creator_daily ORDER BY (%s), the totals group by %s", key, reports.CreatorDailyKey)
+	}
 }
 
 // checkFilters checks the orders and totals of each filter, calling before
