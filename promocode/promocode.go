@@ -34,6 +34,14 @@ var lookalikes = map[rune]rune{
 // upper case of "ǅ" is "Ǆ", whose NFKC form is "DŽ"); this makes Normalize
 // idempotent, which a fuzz test checks.
 func Normalize(code string) string {
+	if n, ok := normalizeASCII(code); ok {
+		return n
+	}
+	return normalize(code)
+}
+
+// normalize is Normalize for any text.
+func normalize(code string) string {
 	s := norm.NFKC.String(strings.ToValidUTF8(code, "\uFFFD"))
 	s = strings.ToUpper(s)
 	s = strings.Map(func(r rune) rune {
@@ -43,6 +51,25 @@ func Normalize(code string) string {
 		return r
 	}, s)
 	return strings.TrimSpace(norm.NFKC.String(s))
+}
+
+// normalizeASCII is Normalize for a text of ASCII only (ok false for any
+// other): NFKC leaves ASCII as it is and the look-alikes are Cyrillic, so
+// what remains is upper-casing and trimming, without an allocation for a
+// text that is already upper case and trimmed (the codes shops send).
+func normalizeASCII(code string) (string, bool) {
+	lower := false
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if c >= utf8.RuneSelf {
+			return "", false
+		}
+		lower = lower || ('a' <= c && c <= 'z')
+	}
+	if lower {
+		code = strings.ToUpper(code)
+	}
+	return strings.TrimSpace(code), true
 }
 
 // ErrInvalid is wrapped by the errors of Validate.

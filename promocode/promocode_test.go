@@ -2,6 +2,7 @@ package promocode
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -79,6 +80,43 @@ func FuzzNormalizeIdempotent(f *testing.F) {
 		once := Normalize(s)
 		if twice := Normalize(once); twice != once {
 			t.Fatalf("Normalize not idempotent on %q: %q then %q", s, once, twice)
+		}
+	})
+}
+
+// TestNormalizeASCII: the ASCII path gives what the general one does, for
+// every single byte below 0x80 and for random ASCII texts.
+func TestNormalizeASCII(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		if got, want := Normalize(s), normalize(s); got != want {
+			t.Errorf("Normalize(%q) = %q, the general path says %q", s, got, want)
+		}
+	}
+	for c := range 0x80 {
+		check(string(rune(c)))
+		check(" a" + string(rune(c)) + "b\t")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = byte(rng.IntN(0x80))
+		}
+		check(string(b))
+	}
+	if _, ok := normalizeASCII("АННА"); ok {
+		t.Error("Cyrillic text taken by the ASCII path")
+	}
+}
+
+// FuzzNormalizeASCII compares the ASCII path with the general one.
+func FuzzNormalizeASCII(f *testing.F) {
+	f.Add(" anna10 ")
+	f.Add("BORIS\x00\x7f")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, ok := normalizeASCII(s); ok && got != normalize(s) {
+			t.Errorf("normalizeASCII(%q) = %q, the general path says %q", s, got, normalize(s))
 		}
 	})
 }
