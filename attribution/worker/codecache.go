@@ -52,10 +52,11 @@ func newCodeCache(max int) *codeCache {
 }
 
 // get returns the cached answers of keys that were valid at the end
-// offsets ends (index = catalog partition, n partitions), and the keys it
-// has no answer for at those ends. ends may be nil (none known): every
-// key is then missing.
-func (c *codeCache) get(keys []attribution.CodeKey, ends []int64, n int) (hits attribution.CodeMap, missing []attribution.CodeKey) {
+// offsets ends (index = catalog partition, n partitions): the records of
+// those with records (hits), every key answered, with records or without,
+// and the keys it has no answer for at those ends. ends may be nil (none
+// known): every key is then missing.
+func (c *codeCache) get(keys []attribution.CodeKey, ends []int64, n int) (hits attribution.CodeMap, answered, missing []attribution.CodeKey) {
 	hits = make(attribution.CodeMap)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -65,12 +66,13 @@ func (c *codeCache) get(keys []attribution.CodeKey, ends []int64, n int) (hits a
 				if len(recs) > 0 {
 					hits[k] = recs
 				}
+				answered = append(answered, k)
 				continue
 			}
 		}
 		missing = append(missing, k)
 	}
-	return hits, missing
+	return hits, answered, missing
 }
 
 // valid returns the part of k's catalog partition if it is valid at ends.

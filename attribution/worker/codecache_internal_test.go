@@ -63,12 +63,15 @@ func TestCodeCacheValidity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCodeCache(100)
 			c.put(keys, got, tc.putWM, tc.putEnds, n)
-			hits, miss := c.get(keys, tc.getEnds, n)
+			hits, answered, miss := c.get(keys, tc.getEnds, n)
 			if len(hits) != len(tc.wantHits) || (tc.wantHits[ka] != nil && len(hits[ka]) != 1) {
 				t.Errorf("hits = %v, want %v", hits, tc.wantHits)
 			}
 			if !slices.Equal(miss, tc.wantMiss) {
 				t.Errorf("missing = %v, want %v", miss, tc.wantMiss)
+			}
+			if len(answered)+len(miss) != len(keys) {
+				t.Errorf("answered %v and missing %v, want every key in one of them", answered, miss)
 			}
 		})
 	}
@@ -87,10 +90,10 @@ func TestCodeCacheValidity(t *testing.T) {
 		c := newCodeCache(100)
 		c.put(keys, got, wm(10, 20), ends(10, 20), n)
 		c.put([]attribution.CodeKey{kb}, got, wm(10, 21), ends(10, 21), n)
-		if hits, miss := c.get(keys, ends(10, 21), n); len(hits) != 1 || len(miss) != 0 {
+		if hits, _, miss := c.get(keys, ends(10, 21), n); len(hits) != 1 || len(miss) != 0 {
 			t.Errorf("after the new end: hits %v, missing %v; want A1 and answers for all", hits, miss)
 		}
-		if _, miss := c.get(keys, ends(10, 20), n); !slices.Equal(miss, []attribution.CodeKey{kb}) {
+		if _, _, miss := c.get(keys, ends(10, 20), n); !slices.Equal(miss, []attribution.CodeKey{kb}) {
 			t.Errorf("at the old end: missing %v, want [%v]", miss, kb)
 		}
 		if c.size != 3 {
@@ -104,7 +107,7 @@ func TestCodeCacheValidity(t *testing.T) {
 		if c.size > 2 {
 			t.Errorf("size %d, want at most 2", c.size)
 		}
-		if _, miss := c.get(keys, ends(10, 20), n); len(miss) == 0 {
+		if _, _, miss := c.get(keys, ends(10, 20), n); len(miss) == 0 {
 			t.Error("a cache bounded to 2 keys answered 3")
 		}
 	})

@@ -230,11 +230,11 @@ func (w *Worker) startPrefetch(ctx context.Context, batchStart time.Time, orders
 	}
 	// The cache's answers at the last end offsets known; the others are
 	// looked up at once.
-	hits, lookup := attribution.CodeMap{}, list
+	hits, answered, lookup := attribution.CodeMap{}, []attribution.CodeKey(nil), list
 	was := w.lag.lastEnds()
 	nCat, cacheErr := w.partitions(ctx, schemas.TopicCatalog)
 	if cacheErr == nil && was != nil {
-		hits, lookup = w.codes.get(list, was, nCat)
+		hits, answered, lookup = w.codes.get(list, was, nCat)
 	}
 	var endsErr error
 	ends := make(chan struct{})
@@ -253,7 +253,7 @@ func (w *Worker) startPrefetch(ctx context.Context, batchStart time.Time, orders
 		<-ends
 		if err == nil && endsErr == nil && cacheErr == nil {
 			w.codes.put(lookup, codes, pf.wm, pf.ends, nCat)
-			stale := w.codes.stale(keysOf(list, lookup), was, pf.ends, nCat)
+			stale := w.codes.stale(answered, was, pf.ends, nCat)
 			// Partitions that moved since: their answers may be old. They
 			// are not prefetched; decideAndEmit looks them up if the index
 			// is current, and looks everything up if not.
@@ -264,32 +264,13 @@ func (w *Worker) startPrefetch(ctx context.Context, batchStart time.Time, orders
 			for k, recs := range hits {
 				codes[k] = recs
 			}
-			answered := len(list) - len(lookup) - len(stale)
-			w.m.codeCache.WithLabelValues("hit").Add(float64(answered))
-			w.m.codeCache.WithLabelValues("miss").Add(float64(len(list) - answered))
+			n := len(answered) - len(stale)
+			w.m.codeCache.WithLabelValues("hit").Add(float64(n))
+			w.m.codeCache.WithLabelValues("miss").Add(float64(len(list) - n))
 		}
 		pf.codes, pf.err = codes, errors.Join(endsErr, err)
 	}()
 	return pf
-}
-
-// keysOf returns the keys of list that are not in lookup: those the cache
-// answered.
-func keysOf(list, lookup []attribution.CodeKey) []attribution.CodeKey {
-	if len(lookup) == len(list) {
-		return nil
-	}
-	asked := make(map[attribution.CodeKey]bool, len(lookup))
-	for _, k := range lookup {
-		asked[k] = true
-	}
-	out := make([]attribution.CodeKey, 0, len(list)-len(lookup))
-	for _, k := range list {
-		if !asked[k] {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // decideAndEmit decides every order of the batch and appends the rows to
