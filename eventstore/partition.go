@@ -20,9 +20,9 @@ import (
 // is what lets a single owner of a partition of one topic read the matching
 // partition of another.
 func PartitionOf(key string, n int) int {
-	parts := identity[:]
+	var parts []int
 	if n <= len(identity) {
-		parts = parts[:n] // the balancer only reads it
+		parts = identity[:n] // the balancer only reads it
 	} else {
 		parts = make([]int, n)
 		for i := range parts {

@@ -135,9 +135,9 @@ func TestConcurrentAppendsToPartitions(t *testing.T) {
 	}
 }
 
-// TestPartitionOfKnownKeys pins PartitionOf to the Java client's murmur2
-// partitioner (values from kafka-go's Murmur2Balancer with a fresh list of
-// partitions), on both sides of the partition counts it keeps a list for.
+// TestPartitionOfKnownKeys compares PartitionOf with kafka-go's
+// Murmur2Balancer given a fresh list of partitions (the Java client's
+// partitioner), on both sides of the partition counts it keeps a list for.
 func TestPartitionOfKnownKeys(t *testing.T) {
 	for _, tc := range []struct {
 		key  string
