@@ -178,8 +178,11 @@
 // buffers each partition handler reuses, envelopes decoded in place in
 // the batch (each had escaped to the heap), PartitionOf without an
 // allocation, and MarshalEnvelope trusting the payloads NewEnvelope wrote
-// (its canonical-JSON scan was 3%). With other work on the cores the same
-// code falls to 65,000-80,000 events/s.
+// (its canonical-JSON scan was 3%), and promocode.Normalize without NFKC
+// for ASCII codes. Over all 21 runs of the final code, quiet or not:
+// 84,500-109,700 events/s, median 100,200; the slow ones ran beside other
+// work, or during a rewrite of Redis's append-only file (the benchmark
+// adds about 177 MB to it, so one run in two or three sets one off).
 //
 // Tried and not kept (BenchmarkWorker, alternated runs):
 //   - The subscriber's reader with MaxBytes 1 MiB, 512, 256 or 128 KiB
