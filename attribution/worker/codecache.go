@@ -22,7 +22,7 @@ import (
 // partition drops the partition's answers. The end offsets are read
 // anyway for every batch with placements (lag safety), so a live catalog
 // costs the cache nothing but misses, and a quiet one saves the lookups:
-// about a third of the worker's Redis commands, one per distinct code of
+// about a fifth of the worker's Redis commands, one per distinct code of
 // a batch.
 //
 // Answers without records (an unknown code) are kept too: they are the

@@ -174,7 +174,7 @@
 // 3.5-3.8 µs in redis-server against 3.9-4.1; 60 allocations and 11 KB
 // per event against 65 and 12.9 KB. Its parts: the code cache (codeCache:
 // 85% of a batch's codes answered without Redis, whose lookups had been a
-// third of its commands), the batch's records and rows' payloads in
+// fifth of its commands), the batch's records and rows' payloads in
 // buffers each partition handler reuses, envelopes decoded in place in
 // the batch (each had escaped to the heap), PartitionOf without an
 // allocation, and MarshalEnvelope trusting the payloads NewEnvelope wrote
