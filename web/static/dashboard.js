@@ -236,6 +236,20 @@ function cell(tr, text, cls) {
   return td;
 }
 
+// keyCell shows a group's name, with its key (an id) below it when the two
+// differ; a group without a name shows its key alone.
+function keyCell(tr, name, key, cls) {
+  const td = cell(tr, name || key, cls);
+  if (name && key && name !== key) {
+    td.appendChild(document.createElement("br"));
+    const k = document.createElement("span");
+    k.className = "key";
+    k.textContent = key;
+    td.appendChild(k);
+  }
+  return td;
+}
+
 // moneyCell shows amounts per currency, one per line.
 function moneyCell(tr, byCurrency) {
   const td = cell(tr, "", "num");
@@ -484,14 +498,7 @@ async function loadEarnings() {
     for (const p of body.series) {
       if (groupBy === "brand") noteBrand(p.key, p.name);
       const tr = document.createElement("tr");
-      const key = cell(tr, p.name || p.key, groupBy === "status" ? "status-" + p.key : "");
-      if (p.name && p.name !== p.key) {
-        key.appendChild(document.createElement("br"));
-        const k = document.createElement("span");
-        k.className = "key";
-        k.textContent = p.key;
-        key.appendChild(k);
-      }
+      keyCell(tr, p.name, p.key, groupBy === "status" ? "status-" + p.key : "");
       cell(tr, p.orders, "num");
       moneyCell(tr, p.earnings);
       const bars = cell(tr, "", "barcol");
@@ -556,14 +563,7 @@ async function loadSummary() {
 
 function summaryRow(g, groupBy) {
   const tr = document.createElement("tr");
-  const key = cell(tr, g.name || g.key);
-  if (g.name && g.key && g.name !== g.key) {
-    key.appendChild(document.createElement("br"));
-    const k = document.createElement("span");
-    k.className = "key";
-    k.textContent = g.key;
-    key.appendChild(k);
-  }
+  keyCell(tr, g.name, g.key);
   cell(tr, g.orders, "num");
   moneyCell(tr, g.gmv);
   moneyCell(tr, g.earnings);
