@@ -3,7 +3,6 @@ package attribution
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -142,7 +141,7 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	poison := func(format string, args ...any) error {
 		return &PoisonError{EventID: env.EventID, Type: env.Type, Reason: fmt.Sprintf(format, args...)}
 	}
-	if ev = deref(ev); ev == nil {
+	if ev = pointer(ev); ev == nil {
 		return false, poison("no payload")
 	}
 	if env.Type != ev.EventType() {
@@ -158,7 +157,7 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	var brandID, orderID, shopID, fingerprint string
 	var place *placement
 	switch p := ev.(type) {
-	case schemas.OrderPlaced:
+	case *schemas.OrderPlaced:
 		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precPlaced
 		if !money.ValidCurrency(p.Currency) {
 			return false, poison("currency %q is not an ISO 4217 code", p.Currency)
@@ -167,17 +166,23 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 		if err != nil {
 			return false, poison("amount: %v", err)
 		}
-		place = &placement{at: e.at, codes: slices.Clone(p.PromoCodes), amount: amount, country: p.Country}
-		place.normalized = make([]string, len(p.PromoCodes))
+		// The codes as sent and normalised, in one allocation.
+		n := len(p.PromoCodes)
+		codes := make([]string, 2*n)
+		copy(codes, p.PromoCodes)
+		place = &placement{at: e.at, codes: codes[:n:n], normalized: codes[n:], amount: amount, country: p.Country}
+		if p.PromoCodes == nil {
+			place.codes = nil
+		}
 		for i, c := range p.PromoCodes {
 			place.normalized[i] = promocode.Normalize(c)
 		}
-		fingerprint = placedFingerprint(place)
-	case schemas.OrderConfirmed:
+		fingerprint = placedFingerprint(place, e.at)
+	case *schemas.OrderConfirmed:
 		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precConfirmed
-	case schemas.OrderCancelled:
+	case *schemas.OrderCancelled:
 		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precCancelled
-	case schemas.OrderRefunded:
+	case *schemas.OrderRefunded:
 		brandID, orderID, shopID, e.prec = p.BrandID, p.OrderID, p.ShopEventID, precRefunded
 		// The refund has no currency of its own: it is in the order's. Its
 		// precision is checked against the widest minor unit, not the
@@ -189,8 +194,8 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 			return false, poison("refund_amount: %v", err)
 		}
 		e.refund = r
-		fingerprint = e.typ + "|" + r.String()
-	case schemas.OrderHoldExpired:
+		fingerprint = shopFingerprint(e.typ, r.String(), e.at)
+	case *schemas.OrderHoldExpired:
 		brandID, orderID, e.prec = p.BrandID, p.OrderID, precHoldExpired
 		if p.HoldEndsAt.IsZero() {
 			return false, poison("hold_ends_at is zero")
@@ -218,9 +223,8 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	}
 	if shopID != "" {
 		if fingerprint == "" {
-			fingerprint = e.typ
+			fingerprint = shopFingerprint(e.typ, "", e.at)
 		}
-		fingerprint += "|" + e.at.Format(time.RFC3339Nano)
 		if prev, ok := st.shopEvents.get(shopID); ok {
 			if prev != fingerprint {
 				return false, poison("shop_event_id %q was already used for a different event", shopID)
@@ -254,6 +258,11 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 		st.holdSeen = true
 	}
 	e.seq = uint64(len(st.events)) + 1
+	if st.events == nil {
+		// Room for an order's usual events (placement, refund, status,
+		// hold expiry) at once.
+		st.events = make([]orderEvent, 0, 4)
+	}
 	i, _ := slices.BinarySearchFunc(st.events, &e, func(a orderEvent, b *orderEvent) int {
 		if a.less(b) {
 			return -1
@@ -325,10 +334,41 @@ func (s *smallMap) set(k, v string) {
 	s.kv = nil
 }
 
-// placedFingerprint identifies a placement's facts, for a reused shop_event_id.
-func placedFingerprint(p *placement) string {
-	return schemas.TypeOrderPlaced + "|" + p.amount.String() + "|" + p.amount.Currency() + "|" +
-		p.country + "|" + strings.Join(p.codes, "\x00")
+// placedFingerprint identifies a placement's facts and time, for a reused
+// shop_event_id.
+func placedFingerprint(p *placement, at time.Time) string {
+	var buf [160]byte
+	b := append(buf[:0], schemas.TypeOrderPlaced...)
+	b = append(b, '|')
+	b = p.amount.AppendTo(b)
+	b = append(b, '|')
+	b = append(b, p.amount.Currency()...)
+	b = append(b, '|')
+	b = append(b, p.country...)
+	b = append(b, '|')
+	for i, c := range p.codes {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, c...)
+	}
+	b = append(b, '|')
+	b = at.AppendFormat(b, time.RFC3339Nano)
+	return string(b)
+}
+
+// shopFingerprint identifies another event for a reused shop_event_id: its
+// type, its facts (if it has any) and its time.
+func shopFingerprint(typ, facts string, at time.Time) string {
+	var buf [96]byte
+	b := append(buf[:0], typ...)
+	if facts != "" {
+		b = append(b, '|')
+		b = append(b, facts...)
+	}
+	b = append(b, '|')
+	b = at.AppendFormat(b, time.RFC3339Nano)
+	return string(b)
 }
 
 // deref returns the value a pointer payload points to, so that Apply and
@@ -354,6 +394,47 @@ func deref(ev schemas.Event) schemas.Event {
 		return value(p)
 	}
 	return ev
+}
+
+// pointer returns the pointer form of an order event payload, so that Apply
+// takes both *T (as schemas.Decode returns, without a copy) and T; a nil
+// pointer gives nil.
+func pointer(ev schemas.Event) schemas.Event {
+	switch p := ev.(type) {
+	case *schemas.OrderPlaced:
+		return nonNil(p)
+	case *schemas.OrderConfirmed:
+		return nonNil(p)
+	case *schemas.OrderCancelled:
+		return nonNil(p)
+	case *schemas.OrderRefunded:
+		return nonNil(p)
+	case *schemas.OrderHoldExpired:
+		return nonNil(p)
+	case schemas.OrderPlaced:
+		return &p
+	case schemas.OrderConfirmed:
+		return &p
+	case schemas.OrderCancelled:
+		return &p
+	case schemas.OrderRefunded:
+		return &p
+	case schemas.OrderHoldExpired:
+		return &p
+	}
+	return ev
+}
+
+// nonNil returns p, or nil (not a typed nil) when p is nil.
+func nonNil[P interface {
+	comparable
+	schemas.Event
+}](p P) schemas.Event {
+	var none P
+	if p == none {
+		return nil
+	}
+	return p
 }
 
 func value[T schemas.Event](p *T) schemas.Event {

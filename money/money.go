@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -119,6 +121,18 @@ func ParseDecimal(s string, maxFraction int) (decimal.Decimal, error) {
 	if len(frac) > maxFraction {
 		return decimal.Decimal{}, fmt.Errorf("%w: %q: %w (at most %d)", ErrInvalid, s, errTooManyFractionDigits, maxFraction)
 	}
+	if len(intPart)+len(frac) <= 18 {
+		// The common case, without decimal.NewFromString's big.Int parse:
+		// the digits fit an int64, and the value is the same (coefficient
+		// and exponent) as NewFromString's.
+		var c int64
+		for _, part := range [2]string{intPart, frac} {
+			for i := 0; i < len(part); i++ {
+				c = c*10 + int64(part[i]-'0')
+			}
+		}
+		return decimal.New(c, -int32(len(frac))), nil
+	}
 	d, err := decimal.NewFromString(s)
 	if err != nil { // unreachable after the checks above
 		return decimal.Decimal{}, fmt.Errorf("%w: %q: %v", ErrInvalid, s, err)
@@ -163,8 +177,57 @@ func Round(exact decimal.Decimal, currency string) Amount {
 // PercentOf returns percent of amount, rounded by Round in the amount's
 // currency: the earnings of a percent payout.
 func PercentOf(amount Amount, percent Percent) Amount {
+	if a, ok := percentOf64(amount, percent); ok {
+		return a
+	}
 	// Shift(-2) divides by 100 exactly; the product is exact too.
 	return Round(amount.value.Mul(percent.value).Shift(-2), amount.currency)
+}
+
+// percentOf64 is PercentOf for the common case, in integers instead of
+// big.Int: a non-negative amount and percent whose coefficients fit an
+// int64 and whose exact product fits a uint64. ok is false otherwise.
+func percentOf64(amount Amount, percent Percent) (Amount, bool) {
+	a, p := amount.value, percent.value
+	if a.Sign() < 0 || p.Sign() < 0 || a.NumDigits() > 18 || p.NumDigits() > 18 {
+		return Amount{}, false
+	}
+	hi, prod := bits.Mul64(uint64(a.CoefficientInt64()), uint64(p.CoefficientInt64()))
+	if hi != 0 {
+		return Amount{}, false
+	}
+	// The exact value is prod * 10^exp; the result has places digits
+	// after the point.
+	exp := a.Exponent() + p.Exponent() - 2
+	places := int32(MinorUnits(amount.currency))
+	var q uint64
+	switch drop := -exp - places; {
+	case drop <= 0: // exact: scale up
+		q = prod
+		for range -drop {
+			hi, q = bits.Mul64(q, 10)
+			if hi != 0 {
+				return Amount{}, false
+			}
+		}
+	case drop <= 19:
+		pow := uint64(1)
+		for range drop {
+			pow *= 10
+		}
+		q = prod / pow
+		// Half away from zero (the value is not negative): round up when
+		// the remainder is at least half of pow.
+		if r := prod % pow; r >= pow-r {
+			q++
+		}
+	default:
+		return Amount{}, false
+	}
+	if q > math.MaxInt64 {
+		return Amount{}, false
+	}
+	return Amount{value: decimal.New(int64(q), -places), currency: amount.currency}, true
 }
 
 // Currency returns the amount's ISO 4217 code.
@@ -210,6 +273,20 @@ func (a Amount) String() string {
 	if s, ok := fixedInt64(a.value, places); ok {
 		return s
 	}
+	return a.slowString(places)
+}
+
+// AppendTo appends String's text to b.
+func (a Amount) AppendTo(b []byte) []byte {
+	places := int32(MinorUnits(a.currency))
+	if out, ok := appendFixedInt64(b, a.value, places); ok {
+		return out
+	}
+	return append(b, a.slowString(places)...)
+}
+
+// slowString is String for the values fixedInt64 does not take.
+func (a Amount) slowString(places int32) string {
 	if e := -a.value.Exponent(); e > places && !a.value.Equal(a.value.Round(places)) {
 		places = e
 		// Drop trailing zeros beyond the minor digits ("1.2500" -> "1.25").
@@ -225,13 +302,21 @@ func (a Amount) String() string {
 // coefficient scaled to places digits fits in 18 digits. ok is false
 // otherwise.
 func fixedInt64(d decimal.Decimal, places int32) (string, bool) {
+	var buf [24]byte
+	b, ok := appendFixedInt64(buf[:0], d, places)
+	return string(b), ok
+}
+
+// appendFixedInt64 appends fixedInt64's text to dst; ok is false (and dst
+// as it was) when fixedInt64's is.
+func appendFixedInt64(dst []byte, d decimal.Decimal, places int32) ([]byte, bool) {
 	exp := d.Exponent()
 	if exp > 0 || -exp > places || places > 18 {
-		return "", false
+		return dst, false
 	}
 	scale := places + exp // the zeros to add to the coefficient
 	if d.NumDigits()+int(scale) > 18 {
-		return "", false
+		return dst, false
 	}
 	c := d.CoefficientInt64()
 	for range scale {
@@ -265,7 +350,7 @@ func fixedInt64(d decimal.Decimal, places int32) (string, bool) {
 		i--
 		buf[i] = '-'
 	}
-	return string(buf[i:]), true
+	return append(dst, buf[i:]...), true
 }
 
 // MarshalJSON encodes the amount as a JSON string, as String formats it:

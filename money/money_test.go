@@ -309,4 +309,78 @@ func TestFixedInt64(t *testing.T) {
 			t.Errorf("%s %s: String() = %q, want %q", tc.s, tc.currency, got, tc.want)
 		}
 	}
+	// AppendTo appends String's text, on either path.
+	for _, a := range []Amount{MustParse("2500.5", "RUB"), MustParse("1500", "JPY"), FromDecimal(decimal.RequireFromString("1.2345"), "RUB"),
+		FromDecimal(decimal.RequireFromString("-0.5"), "RUB"), FromDecimal(decimal.RequireFromString("12345678901234567890.1"), "RUB")} {
+		if got := string(a.AppendTo([]byte("x="))); got != "x="+a.String() {
+			t.Errorf("AppendTo of %s = %q, want %q", a, got, "x="+a.String())
+		}
+	}
+}
+
+// TestPercentOf64 checks the integer path of PercentOf against the decimal
+// one it stands in for, over amounts and percents of every shape, and that
+// it takes the common ones.
+func TestPercentOf64(t *testing.T) {
+	amounts := []string{"0", "0.01", "0.05", "0.1", "1", "2.5", "99.99", "1001", "1999.99", "2500.00", "123456.78",
+		"999999999999.99", "99999999999999.99", "999999999999999.99", "999999999999999", "0.001", "1.005", "7.125"}
+	percents := []string{"0", "0.0001", "0.5", "1", "5", "7.5", "10", "12.5", "33.3333", "49.9999", "50", "99.9999", "100"}
+	fast := 0
+	for _, currency := range []string{"RUB", "JPY", "KWD"} {
+		for _, as := range amounts {
+			a, err := ParseDecimal(as, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if -a.Exponent() > int32(MinorUnits(currency)) && MinorUnits(currency) < 3 {
+				continue // not an amount of the currency
+			}
+			amount := FromDecimal(a, currency)
+			for _, ps := range percents {
+				p, err := ParsePercent(ps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := Round(amount.value.Mul(p.value).Shift(-2), currency)
+				got, ok := percentOf64(amount, p)
+				if !ok {
+					continue
+				}
+				fast++
+				if !got.Equal(want) || got.String() != want.String() || got.Currency() != currency {
+					t.Errorf("%s%% of %s %s = %s, want %s", ps, as, currency, got, want)
+				}
+			}
+		}
+	}
+	if fast < 300 {
+		t.Errorf("the integer path took only %d cases", fast)
+	}
+	// Exact net amounts have more digits than the currency (a refund of
+	// 0.001 RUB), and the product may not fit: the decimal path answers.
+	for _, tc := range []struct{ amount, percent string }{{"2499.995", "7.5"}, {"99999999999999.99", "99.9999"}} {
+		a, _ := ParseDecimal(tc.amount, 3)
+		p, _ := ParsePercent(tc.percent)
+		want := Round(a.Mul(p.value).Shift(-2), "RUB")
+		if got := PercentOf(FromDecimal(a, "RUB"), p); !got.Equal(want) {
+			t.Errorf("%s%% of %s RUB = %s, want %s", tc.percent, tc.amount, got, want)
+		}
+	}
+}
+
+// TestParseDecimalMatchesDecimal checks that ParseDecimal's integer path
+// gives the value decimal.NewFromString would: the same coefficient and
+// exponent, so that String and JSON show the same digits.
+func TestParseDecimalMatchesDecimal(t *testing.T) {
+	for _, s := range []string{"0", "00", "0.0", "1", "10", "0100", "2500.00", "2500.5", "0.001", "999999999999999.999",
+		"999999999999999", "123456789012345.6789", "1.000", "000000000000000.001"} {
+		got, err := ParseDecimal(s, 4)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		want := decimal.RequireFromString(s)
+		if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 || got.String() != want.String() {
+			t.Errorf("ParseDecimal(%q) = %s (exp %d), want %s (exp %d)", s, got, got.Exponent(), want, want.Exponent())
+		}
+	}
 }
