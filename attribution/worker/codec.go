@@ -37,14 +37,21 @@ func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.
 func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
 
 func (e *encoder) time(t time.Time) {
-	b, err := t.MarshalBinary()
+	// MarshalBinary's form (15 or 16 bytes), appended in place after its
+	// length, which as a uvarint is one byte.
+	at := len(e.b)
+	b, err := t.AppendBinary(append(e.b, 0))
 	if err != nil {
-		// Only a zone offset that is not a whole minute fails, which no
+		// Only a zone offset beyond the binary form's range fails, which no
 		// time read from JSON or made by the core has.
-		t = t.UTC()
-		b, _ = t.MarshalBinary()
+		b, _ = t.UTC().AppendBinary(e.b[:at+1])
 	}
-	e.bytes(b)
+	n := len(b) - at - 1
+	if n >= 0x80 {
+		panic("worker: binary time of more than 127 bytes") // time's forms have 15 or 16
+	}
+	b[at] = byte(n)
+	e.b = b
 }
 
 func (e *encoder) timePtr(t *time.Time) {

@@ -143,3 +143,30 @@ func sameExported(a, b any) bool {
 	}
 	return true
 }
+
+// TestTimeCodec checks that a time is stored as its MarshalBinary form
+// after its length, as the stored states have always had it, and reads
+// back as the same instant and zone offset.
+func TestTimeCodec(t *testing.T) {
+	at := time.Date(2026, 11, 1, 10, 0, 0, 123456789, time.UTC)
+	for _, tm := range []time.Time{
+		{}, at, at.In(time.FixedZone("MSK", 3*3600)), at.In(time.FixedZone("LMT", 2*3600+30*60+17)), at.In(time.FixedZone("W", -9*3600-30*60)),
+	} {
+		want, err := tm.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := encoder{b: []byte("prefix")}
+		e.time(tm)
+		if got := string(e.b); got != "prefix"+string(rune(len(want)))+string(want) {
+			t.Errorf("%v: encoded %q, want the length %d and %q", tm, got, len(want), want)
+		}
+		d := decoder{b: e.b[len("prefix"):]}
+		back := d.time()
+		_, off := back.Zone()
+		_, wantOff := tm.Zone()
+		if d.err != nil || !back.Equal(tm) || off != wantOff || len(d.b) != 0 {
+			t.Errorf("%v: read back %v (offset %d, err %v, %d bytes left)", tm, back, off, d.err, len(d.b))
+		}
+	}
+}
