@@ -65,9 +65,11 @@ type decision struct {
 	winner     CodeRecord
 	offerName  string
 	terms      schemas.Terms
-	// fixed is the parsed payout of fixed terms, percent of percent terms.
-	fixed   money.Amount
-	percent money.Percent
+	// fixed is the parsed payout of fixed terms (fixedText its String),
+	// percent of percent terms.
+	fixed     money.Amount
+	fixedText string
+	percent   money.Percent
 }
 
 // Decide says which attribution row, if any, to emit for the order now. It
@@ -118,7 +120,7 @@ func Decide(st *OrderState, codes Codes, offers Offers) (Outcome, bool) {
 			PromoCodes: codes,
 			Reason:     dec.reason,
 			Decision:   schemas.Decision{Candidates: candidates},
-			Amount:     p.amount.String(),
+			Amount:     p.amountText,
 			Currency:   p.amount.Currency(),
 			Country:    p.country,
 			PlacedAt:   p.at,
@@ -127,6 +129,10 @@ func Decide(st *OrderState, codes Codes, offers Offers) (Outcome, bool) {
 		return out, true
 	}
 	earnings := dec.earnings(f, p.amount.Currency())
+	earningsText := dec.fixedText
+	if dec.terms.Type != schemas.PayoutFixed || f.status == schemas.StatusRejected {
+		earningsText = earnings.String()
+	}
 	row := schemas.Attribution{
 		OrderID:          st.orderID,
 		BrandID:          st.brandID,
@@ -137,12 +143,12 @@ func Decide(st *OrderState, codes Codes, offers Offers) (Outcome, bool) {
 		PromoCode:        dec.winner.Code,
 		Platform:         dec.winner.Platform,
 		Terms:            dec.terms,
-		Amount:           p.amount.String(),
-		NetAmount:        money.FromDecimal(f.net, p.amount.Currency()).String(),
+		Amount:           p.amountText,
+		NetAmount:        f.netText(p),
 		Currency:         p.amount.Currency(),
 		Country:          p.country,
 		Status:           f.status,
-		Earnings:         earnings.String(),
+		Earnings:         earningsText,
 		EarningsCurrency: earnings.Currency(),
 		PlacedAt:         p.at,
 		Version:          version,
@@ -235,7 +241,7 @@ func (d *decision) parseTerms() error {
 		if err != nil {
 			return fmt.Errorf("fixed payout: %w", err)
 		}
-		d.fixed = a
+		d.fixed, d.fixedText = a, a.String()
 	case schemas.PayoutPercent:
 		pct, err := money.ParsePercent(d.terms.Value)
 		if err != nil {
@@ -273,6 +279,18 @@ type folded struct {
 	basis decimal.Decimal
 	// lastAt is the latest occurred_at of the order's events.
 	lastAt time.Time
+	// refunded says a refund was folded in (net may differ from the
+	// amount).
+	refunded bool
+}
+
+// netText is the row's net amount: the amount's text while no refund
+// changed it.
+func (f *folded) netText(p *placement) string {
+	if !f.refunded {
+		return p.amountText
+	}
+	return money.FromDecimal(f.net, p.amount.Currency()).String()
 }
 
 // fold derives status, net and earnings basis from the placed order's
@@ -288,7 +306,7 @@ func (st *OrderState) fold() folded {
 		}
 		switch e.typ {
 		case schemas.TypeOrderRefunded:
-			net = net.Sub(e.refund)
+			net, f.refunded = net.Sub(e.refund), true
 			if f.status == schemas.StatusPending && net.Sign() <= 0 {
 				f.status = schemas.StatusRejected
 			}

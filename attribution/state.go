@@ -68,6 +68,8 @@ type placement struct {
 	codes      []string // as the shop sent them
 	normalized []string // promocode.Normalize of each
 	amount     money.Amount
+	// amountText is amount.String(), which every row shows.
+	amountText string
 	country    string
 }
 
@@ -123,6 +125,15 @@ func (st *OrderState) PromoCodes() []string {
 	return slices.Clone(st.placed.normalized)
 }
 
+// AppendPromoCodes appends PromoCodes to dst, so that a caller going through
+// many orders can reuse one slice.
+func (st *OrderState) AppendPromoCodes(dst []string) []string {
+	if st.placed == nil {
+		return dst
+	}
+	return append(dst, st.placed.normalized...)
+}
+
 // Version returns the number of distinct events applied: the version of the
 // next row Decide emits.
 func (st *OrderState) Version() uint64 { return uint64(len(st.events)) }
@@ -170,7 +181,7 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 		n := len(p.PromoCodes)
 		codes := make([]string, 2*n)
 		copy(codes, p.PromoCodes)
-		place = &placement{at: e.at, codes: codes[:n:n], normalized: codes[n:], amount: amount, country: p.Country}
+		place = &placement{at: e.at, codes: codes[:n:n], normalized: codes[n:], amount: amount, amountText: amount.String(), country: p.Country}
 		if p.PromoCodes == nil {
 			place.codes = nil
 		}
@@ -340,7 +351,7 @@ func placedFingerprint(p *placement, at time.Time) string {
 	var buf [160]byte
 	b := append(buf[:0], schemas.TypeOrderPlaced...)
 	b = append(b, '|')
-	b = p.amount.AppendTo(b)
+	b = append(b, p.amountText...)
 	b = append(b, '|')
 	b = append(b, p.amount.Currency()...)
 	b = append(b, '|')

@@ -373,11 +373,13 @@ func ParsePercent(s string) (Percent, error) {
 	if err != nil {
 		return Percent{}, err
 	}
-	if d.GreaterThan(decimal.NewFromInt(100)) {
+	if d.GreaterThan(hundred) {
 		return Percent{}, fmt.Errorf("%w: percent %q is more than 100", ErrInvalid, s)
 	}
 	return Percent{value: d}, nil
 }
+
+var hundred = decimal.NewFromInt(100)
 
 // Decimal returns the percent's exact value (7.5 for 7.5%).
 func (p Percent) Decimal() decimal.Decimal { return p.value }

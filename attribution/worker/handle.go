@@ -314,8 +314,10 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 		}
 		seen := make(map[attribution.CodeKey]bool)
 		var keys []attribution.CodeKey
+		var promo []string
 		for _, o := range first {
-			for _, c := range o.st.PromoCodes() {
+			promo = o.st.AppendPromoCodes(promo[:0])
+			for _, c := range promo {
 				k := attribution.CodeKey{BrandID: o.brandID, Normalized: c}
 				if c != "" && !seen[k] && !(prefetched && pf.keys[k]) {
 					seen[k] = true
