@@ -296,6 +296,14 @@ func (f *folded) netText(p *placement) string {
 // fold derives status, net and earnings basis from the placed order's
 // events, in fold order; see the package documentation for the rules.
 func (st *OrderState) fold() folded {
+	if !st.folding {
+		st.folded, st.folding = st.foldEvents(), true
+	}
+	return st.folded
+}
+
+// foldEvents is fold without the memo.
+func (st *OrderState) foldEvents() folded {
 	amount := st.placed.amount.Decimal()
 	net := amount
 	f := folded{status: schemas.StatusPending, lastAt: st.placed.at}

@@ -97,6 +97,11 @@ type OrderState struct {
 	placed     *placement
 	holdSeen   bool
 	emitted    emission
+	// folded is fold's result, kept while folding is set: Decide and
+	// HoldDue ask for it several times per event, and only Apply changes
+	// what it derives from.
+	folded  folded
+	folding bool
 }
 
 // BrandID returns the order's brand, "" before the first event.
@@ -259,6 +264,7 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	}
 
 	// Valid and new: from here on, nothing fails.
+	st.folding = false
 	st.brandID, st.orderID = brandID, orderID
 	st.markSeen(env.EventID)
 	st.markShop(shopID, fingerprint)

@@ -44,10 +44,10 @@ func newPartitionState(cacheSize int) *partitionState {
 }
 
 // cachedState is an order's state as written to Redis, with its hold
-// schedule member (holdMember of st).
+// schedule entry.
 type cachedState struct {
 	st   attribution.OrderState
-	hold string
+	hold scheduled
 }
 
 // stateCache keeps up to size order states by key (2 when size is 1),

@@ -35,19 +35,19 @@ func TestStateCache(t *testing.T) {
 			c := newStateCache(tc.size)
 			for _, o := range tc.ops {
 				if o.put != "" {
-					c.put(o.put, &cachedState{hold: o.put})
+					c.put(o.put, &cachedState{hold: scheduled{member: o.put}})
 				}
 				if o.take != "" {
 					s, ok := c.take(o.take)
-					if ok && s.hold != o.take {
-						t.Fatalf("take %s: got the state of %s", o.take, s.hold)
+					if ok && s.hold.member != o.take {
+						t.Fatalf("take %s: got the state of %s", o.take, s.hold.member)
 					}
 				}
 			}
 			var got []string
 			for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
 				if s, ok := c.take(k); ok {
-					got = append(got, s.hold)
+					got = append(got, s.hold.member)
 				}
 			}
 			if !slices.Equal(got, tc.want) {

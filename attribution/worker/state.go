@@ -28,9 +28,9 @@ type order struct {
 	// legacy is the state read from a hash (the former form), as records:
 	// the write replaces the hash with it and rec.
 	legacy []byte
-	// holdBefore is the hold schedule member the order had before the
-	// batch ("" if no hold was due), holdAfter the one it has after.
-	holdBefore, holdAfter string
+	// holdBefore is the hold schedule entry the order had before the
+	// batch (no member if no hold was due), holdAfter the one it has after.
+	holdBefore, holdAfter scheduled
 	// cached: the state came from the partition's cache, so it and its
 	// hold schedule member are what the last successful write stored.
 	cached bool
@@ -106,7 +106,7 @@ func (w *Worker) loadStates(ctx context.Context, orders []*order, ps *partitionS
 		default:
 			return fmt.Errorf("load %d order states: %w", len(load), err)
 		}
-		o.holdBefore = holdMember(&o.st)
+		o.holdBefore = scheduled{}.next(&o.st)
 	}
 	if len(legacy) > 0 {
 		if err := w.loadLegacy(ctx, legacy, rt); err != nil {
@@ -143,7 +143,7 @@ func (w *Worker) loadLegacy(ctx context.Context, orders []*order, rt *int) error
 			return err
 		}
 		o.legacy = b
-		o.holdBefore = holdMember(&o.st)
+		o.holdBefore = scheduled{}.next(&o.st)
 	}
 	return nil
 }
@@ -187,21 +187,32 @@ func (w *Worker) restore(o *order, stored []byte) error {
 	return nil
 }
 
-// holdMember returns the member of the hold schedule for the order when a
-// hold expiry is due for it, "" otherwise. The member is the payload of the
-// order.hold_expired to emit (JSON): deterministic, since the hold's end
+// scheduled is an order's entry in the hold schedule: the hold expiry due
+// for it, and its member, "" when none is due. The member is the payload of
+// the order.hold_expired to emit (JSON): deterministic, since the hold's end
 // and terms never change once the order is attributed, so that writing it
 // again is a no-op and the emitter needs nothing else.
-func holdMember(st *attribution.OrderState) string {
+type scheduled struct {
+	due    schemas.OrderHoldExpired
+	member string
+}
+
+// next returns the entry the order has now; the member is encoded again
+// only when the due expiry differs from s's.
+func (s scheduled) next(st *attribution.OrderState) scheduled {
 	h, ok := attribution.HoldDue(st)
 	if !ok {
-		return ""
+		return scheduled{}
+	}
+	if s.member != "" && h.OrderID == s.due.OrderID && h.BrandID == s.due.BrandID && h.OfferID == s.due.OfferID &&
+		h.HoldDays == s.due.HoldDays && h.HoldEndsAt.Equal(s.due.HoldEndsAt) {
+		return s
 	}
 	b, err := schemas.MarshalPayload(h)
 	if err != nil {
 		panic(fmt.Sprintf("encode hold expiry: %v", err)) // plain strings, ints and a time
 	}
-	return string(b)
+	return scheduled{due: h, member: string(b)}
 }
 
 // dueScore is a hold end as a schedule score: Unix milliseconds rounded
@@ -236,14 +247,13 @@ func (w *Worker) writeStates(ctx context.Context, partition int, next int64, ord
 		case len(o.rec) > 0:
 			pipe.Do(ctx, "append", o.key, o.rec)
 		}
-		after := holdMember(&o.st)
-		o.holdAfter = after
-		if after != "" && (!o.cached || after != o.holdBefore) {
-			h, _ := attribution.HoldDue(&o.st)
-			add = append(add, redis.Z{Score: dueScore(h.HoldEndsAt), Member: after})
+		o.holdAfter = o.holdBefore.next(&o.st)
+		after := o.holdAfter.member
+		if after != "" && (!o.cached || after != o.holdBefore.member) {
+			add = append(add, redis.Z{Score: dueScore(o.holdAfter.due.HoldEndsAt), Member: after})
 		}
-		if o.holdBefore != "" && o.holdBefore != after {
-			rem = append(rem, o.holdBefore)
+		if o.holdBefore.member != "" && o.holdBefore.member != after {
+			rem = append(rem, o.holdBefore.member)
 		}
 	}
 	if len(add) > 0 {
