@@ -174,6 +174,29 @@ func (st *OrderState) cause() string {
 	return st.events[len(st.events)-1].typ
 }
 
+// WinnerOffer returns the offer whose terms the order's first decision
+// needs: that of the code that wins among codes (the one Decide would ask
+// Offers for). ok is false when Decide needs no offer: the order is not
+// placed, its decision is taken already, or none of its codes is active.
+// It lets an adapter look up the offers of many orders at once before it
+// decides them.
+func WinnerOffer(st *OrderState, codes Codes) (OfferKey, bool) {
+	p := st.placed
+	if p == nil || st.emitted.dec != nil {
+		return OfferKey{}, false
+	}
+	for _, n := range p.normalized {
+		if n == "" {
+			continue
+		}
+		// The first active code wins, as in decideCodes.
+		if rec, _, active := resolve(codes.Lookup(st.brandID, n), p.at); active {
+			return OfferKey{BrandID: st.brandID, OfferID: rec.OfferID}, true
+		}
+	}
+	return OfferKey{}, false
+}
+
 // decideCodes takes the attribution decision of a placed order: every code's
 // outcome, the winner and its offer's terms at placed time. ok is false if
 // the winner's offer or its terms are not usable yet.

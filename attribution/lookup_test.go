@@ -79,3 +79,58 @@ func TestTermsAt(t *testing.T) {
 		t.Errorf("firstTerms = %d", first.HoldDays)
 	}
 }
+
+// askedOffers is an Offers that records what Decide asks it for.
+type askedOffers struct {
+	offers OfferMap
+	asked  []OfferKey
+}
+
+func (a *askedOffers) Offer(brandID, offerID string) (Offer, bool) {
+	a.asked = append(a.asked, OfferKey{BrandID: brandID, OfferID: offerID})
+	return a.offers.Offer(brandID, offerID)
+}
+
+// TestWinnerOffer checks that WinnerOffer names the offer Decide asks for,
+// and only when it asks, for placements with every pair of the world's
+// codes (and unknown, blank and other brands' ones) and at several times.
+func TestWinnerOffer(t *testing.T) {
+	codes, offers := world()
+	texts := []string{"", " ", "nope", "ANNA10", "anna10", "BOB", "BOBBY", "OLD", "EDGE", "SOON", "NOW", "LEO", "PAST", "EARLY", "PAUSE", "GHOST", "OTHER"}
+	asked := 0
+	for _, when := range []time.Time{t0, at(-3 * day), at(2 * time.Hour)} {
+		for _, a := range texts {
+			for _, b := range texts {
+				var st OrderState
+				in := placed("p", when, "100.00", a, b)
+				if _, err := Apply(&st, in.env, in.ev); err != nil {
+					t.Fatal(err)
+				}
+				probe := &askedOffers{offers: offers}
+				Decide(&st, codes, probe)
+				got, ok := WinnerOffer(&st, codes)
+				switch {
+				case len(probe.asked) == 0 && ok:
+					t.Errorf("codes %q, %q at %v: WinnerOffer says %v, Decide asked for nothing", a, b, when, got)
+				case len(probe.asked) > 0 && (!ok || got != probe.asked[0]):
+					t.Errorf("codes %q, %q at %v: WinnerOffer says %v (%v), Decide asked for %v", a, b, when, got, ok, probe.asked)
+				}
+				if ok {
+					asked++
+				}
+				// Once a decision is recorded, no offer is needed.
+				if out, decided := Decide(&st, codes, offers); decided {
+					if err := Emitted(&st, out.Event); err != nil {
+						t.Fatal(err)
+					}
+					if k, ok := WinnerOffer(&st, codes); ok {
+						t.Errorf("codes %q, %q: WinnerOffer says %v after the decision", a, b, k)
+					}
+				}
+			}
+		}
+	}
+	if asked < 100 {
+		t.Errorf("only %d placements had a winning code", asked)
+	}
+}

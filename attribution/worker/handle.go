@@ -339,11 +339,16 @@ func (w *Worker) decideAndEmit(ctx context.Context, batchStart time.Time, b *eve
 				}
 			}
 		}
-		// Decide with no offers says which offers the winners need.
+		// The offers of the winning codes, in one round trip.
+		var offers []attribution.OfferKey
+		needed := make(map[attribution.OfferKey]bool)
 		for _, o := range first {
-			attribution.Decide(&o.st, codes, probe)
+			if k, ok := attribution.WinnerOffer(&o.st, codes); ok && !needed[k] {
+				needed[k] = true
+				offers = append(offers, k)
+			}
 		}
-		if err := w.lookupOffers(ctx, probe, probe.asked, rt); err != nil {
+		if err := w.lookupOffers(ctx, probe, offers, rt); err != nil {
 			return err
 		}
 	}
