@@ -204,8 +204,7 @@ func (s scheduled) next(st *attribution.OrderState) scheduled {
 	if !ok {
 		return scheduled{}
 	}
-	if s.member != "" && h.OrderID == s.due.OrderID && h.BrandID == s.due.BrandID && h.OfferID == s.due.OfferID &&
-		h.HoldDays == s.due.HoldDays && h.HoldEndsAt.Equal(s.due.HoldEndsAt) {
+	if s.member != "" && h == s.due { // the same fields, the time's zone included
 		return s
 	}
 	b, err := schemas.MarshalPayload(h)
