@@ -343,6 +343,17 @@ func TestApplyPoison(t *testing.T) {
 			return input{env: schemas.Envelope{EventID: "x", Type: ev.EventType(), AggregateKey: brand, OccurredAt: t0}, ev: ev}
 		}},
 		{"nil payload", func() input { in := good; in.ev = (*schemas.OrderPlaced)(nil); return in }},
+		{"nil row payload", func() input { in := good; in.ev = (*schemas.OrderAttributed)(nil); return in }},
+		{"a row", func() input {
+			in := good
+			in.ev = &schemas.OrderAttributed{Attribution: schemas.Attribution{OrderID: order, BrandID: brand}}
+			return in
+		}},
+		{"a placement as a value", func() input {
+			in := placed("p2", t0, "2600.00", "ANNA10")
+			in.ev = *in.ev.(*schemas.OrderPlaced)
+			return in
+		}},
 		{"another order", func() input {
 			return mk("o2", &schemas.OrderConfirmed{OrderID: "A-2", BrandID: brand, ShopEventID: "o2"}, t0)
 		}},

@@ -428,6 +428,12 @@ func pointer(ev schemas.Event) schemas.Event {
 		return nonNil(p)
 	case *schemas.OrderHoldExpired:
 		return nonNil(p)
+	case *schemas.OrderAttributed: // not order events: Apply refuses them
+		return nonNil(p)
+	case *schemas.OrderEarningsAdjusted:
+		return nonNil(p)
+	case *schemas.OrderUnattributed:
+		return nonNil(p)
 	case schemas.OrderPlaced:
 		return &p
 	case schemas.OrderConfirmed:
