@@ -34,7 +34,6 @@ func (e *encoder) byte(c byte)      { e.b = append(e.b, c) }
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
 
 func (e *encoder) time(t time.Time) {
 	// MarshalBinary's form (15 or 16 bytes), appended in place after its
