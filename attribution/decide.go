@@ -81,8 +81,9 @@ type decision struct {
 //
 // The first call that returns ok looks up the codes and the winning offer;
 // once the adapter has recorded that row with Emitted, later calls repeat
-// its decision without lookups. Decide does not change st: calling it again
-// before Emitted returns the same outcome.
+// its decision without lookups. Decide does not change what st holds (it
+// only keeps the result of folding its events): calling it again before
+// Emitted returns the same outcome.
 func Decide(st *OrderState, codes Codes, offers Offers) (Outcome, bool) {
 	if st.placed == nil {
 		if len(st.events) > 0 {
