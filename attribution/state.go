@@ -121,17 +121,9 @@ func (st *OrderState) PlacedAt() (t time.Time, ok bool) {
 	return st.placed.at, true
 }
 
-// PromoCodes returns the normalised codes of the placement, in its order
-// (nil before the placement): the texts whose index entries decide it.
-func (st *OrderState) PromoCodes() []string {
-	if st.placed == nil {
-		return nil
-	}
-	return slices.Clone(st.placed.normalized)
-}
-
-// AppendPromoCodes appends PromoCodes to dst, so that a caller going through
-// many orders can reuse one slice.
+// AppendPromoCodes appends the normalised codes of the placement to dst, in
+// its order (none before the placement): the texts whose index entries
+// decide it. A caller going through many orders can reuse one slice.
 func (st *OrderState) AppendPromoCodes(dst []string) []string {
 	if st.placed == nil {
 		return dst

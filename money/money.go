@@ -273,20 +273,6 @@ func (a Amount) String() string {
 	if s, ok := fixedInt64(a.value, places); ok {
 		return s
 	}
-	return a.slowString(places)
-}
-
-// AppendTo appends String's text to b.
-func (a Amount) AppendTo(b []byte) []byte {
-	places := int32(MinorUnits(a.currency))
-	if out, ok := appendFixedInt64(b, a.value, places); ok {
-		return out
-	}
-	return append(b, a.slowString(places)...)
-}
-
-// slowString is String for the values fixedInt64 does not take.
-func (a Amount) slowString(places int32) string {
 	if e := -a.value.Exponent(); e > places && !a.value.Equal(a.value.Round(places)) {
 		places = e
 		// Drop trailing zeros beyond the minor digits ("1.2500" -> "1.25").
@@ -302,21 +288,13 @@ func (a Amount) slowString(places int32) string {
 // coefficient scaled to places digits fits in 18 digits. ok is false
 // otherwise.
 func fixedInt64(d decimal.Decimal, places int32) (string, bool) {
-	var buf [24]byte
-	b, ok := appendFixedInt64(buf[:0], d, places)
-	return string(b), ok
-}
-
-// appendFixedInt64 appends fixedInt64's text to dst; ok is false (and dst
-// as it was) when fixedInt64's is.
-func appendFixedInt64(dst []byte, d decimal.Decimal, places int32) ([]byte, bool) {
 	exp := d.Exponent()
 	if exp > 0 || -exp > places || places > 18 {
-		return dst, false
+		return "", false
 	}
 	scale := places + exp // the zeros to add to the coefficient
 	if d.NumDigits()+int(scale) > 18 {
-		return dst, false
+		return "", false
 	}
 	c := d.CoefficientInt64()
 	for range scale {
@@ -350,7 +328,7 @@ func appendFixedInt64(dst []byte, d decimal.Decimal, places int32) ([]byte, bool
 		i--
 		buf[i] = '-'
 	}
-	return append(dst, buf[i:]...), true
+	return string(buf[i:]), true
 }
 
 // MarshalJSON encodes the amount as a JSON string, as String formats it:

@@ -309,13 +309,6 @@ func TestFixedInt64(t *testing.T) {
 			t.Errorf("%s %s: String() = %q, want %q", tc.s, tc.currency, got, tc.want)
 		}
 	}
-	// AppendTo appends String's text, on either path.
-	for _, a := range []Amount{MustParse("2500.5", "RUB"), MustParse("1500", "JPY"), FromDecimal(decimal.RequireFromString("1.2345"), "RUB"),
-		FromDecimal(decimal.RequireFromString("-0.5"), "RUB"), FromDecimal(decimal.RequireFromString("12345678901234567890.1"), "RUB")} {
-		if got := string(a.AppendTo([]byte("x="))); got != "x="+a.String() {
-			t.Errorf("AppendTo of %s = %q, want %q", a, got, "x="+a.String())
-		}
-	}
 }
 
 // TestPercentOf64 checks the integer path of PercentOf against the decimal
