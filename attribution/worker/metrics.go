@@ -1,9 +1,12 @@
 package worker
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/attrib-engine/attrib/internal/promreg"
+	"github.com/attrib-engine/attrib/schemas"
 )
 
 // metrics are the worker's collectors.
@@ -97,4 +100,71 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.codeCache = promreg.Register(reg, m.codeCache)
 	}
 	return m
+}
+
+// batchStats is what handling one batch counted, for its metrics.
+type batchStats struct {
+	applied, duplicates, poison int
+	roundTrips                  int
+	stateHits, stateMisses      int
+	// codesCounted says the code cache could be asked (codeHits and
+	// codeMisses count its answers).
+	codesCounted         bool
+	codeHits, codeMisses int
+	// rows counts the rows emitted by type, in the order of rowTypes.
+	rows [len(rowTypes)]int
+	// indexWaited: orders were decided for the first time, after waiting
+	// indexWait for the code index.
+	indexWaited   bool
+	indexWait     time.Duration
+	indexTimedOut bool
+	offerTimedOut bool
+}
+
+// rowTypes are the types of the rows the worker emits.
+var rowTypes = [...]string{schemas.TypeOrderAttributed, schemas.TypeOrderEarningsAdjusted, schemas.TypeOrderUnattributed}
+
+// countRow counts an emitted row.
+func (s *batchStats) countRow(ev schemas.Event) {
+	t := ev.EventType()
+	for i, rt := range rowTypes {
+		if rt == t {
+			s.rows[i]++
+			return
+		}
+	}
+}
+
+// observe records a handled batch that began at start. The waits for the
+// index count whether the batch then failed or not; everything else counts
+// only once the batch succeeded (a failed batch is retried whole).
+func (m *metrics) observe(s *batchStats, start time.Time, err error) {
+	if s.indexWaited {
+		m.indexWait.Observe(s.indexWait.Seconds())
+	}
+	if s.indexTimedOut {
+		m.indexTimeouts.Inc()
+	}
+	if s.offerTimedOut {
+		m.offerWaits.Inc()
+	}
+	if err != nil {
+		return
+	}
+	m.events.WithLabelValues("applied").Add(float64(s.applied))
+	m.events.WithLabelValues("duplicate").Add(float64(s.duplicates))
+	m.events.WithLabelValues("poison").Add(float64(s.poison))
+	for i, n := range s.rows {
+		if n > 0 {
+			m.rows.WithLabelValues(rowTypes[i]).Add(float64(n))
+		}
+	}
+	m.stateCache.WithLabelValues("hit").Add(float64(s.stateHits))
+	m.stateCache.WithLabelValues("miss").Add(float64(s.stateMisses))
+	if s.codesCounted {
+		m.codeCache.WithLabelValues("hit").Add(float64(s.codeHits))
+		m.codeCache.WithLabelValues("miss").Add(float64(s.codeMisses))
+	}
+	m.roundTrips.Observe(float64(s.roundTrips))
+	m.batchSeconds.Observe(time.Since(start).Seconds())
 }

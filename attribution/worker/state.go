@@ -34,6 +34,9 @@ type order struct {
 	// cached: the state came from the partition's cache, so it and its
 	// hold schedule member are what the last successful write stored.
 	cached bool
+	// res is its codes resolved for its first decision (nil if it has one
+	// already).
+	res *attribution.Resolution
 	// out is what Decide said.
 	out attribution.Outcome
 }
@@ -62,29 +65,28 @@ func orderIDs(ev schemas.Event) (brandID, orderID string, ok bool) {
 	return "", "", false
 }
 
-// loadStates takes the states of orders out of the partition's cache (ps,
-// may be nil), and reads the others from Redis in one pipelined round trip
-// (counted in rt), rebuilding each: the stored events through
+// loadStates takes the states of the batch's orders out of the partition's
+// cache (none in a rebuild), and reads the others from Redis in one
+// pipelined round trip, rebuilding each: the stored events through
 // attribution.Apply, in log order, then the last emitted row through
 // attribution.Emitted.
-func (w *Worker) loadStates(ctx context.Context, orders []*order, ps *partitionState, rt *int) error {
-	load := orders
-	if ps != nil && ps.cache != nil {
-		load = make([]*order, 0, len(orders))
-		for _, o := range orders {
-			if c, ok := ps.cache.take(o.key); ok {
+func (w *Worker) loadStates(ctx context.Context, b *batch) error {
+	load := b.orders
+	if b.ps != nil && b.ps.cache != nil {
+		load = make([]*order, 0, len(b.orders))
+		for _, o := range b.orders {
+			if c, ok := b.ps.cache.take(o.key); ok {
 				o.st, o.holdBefore, o.cached = c.st, c.hold, true
 				continue
 			}
 			load = append(load, o)
 		}
-		w.m.stateCache.WithLabelValues("hit").Add(float64(len(orders) - len(load)))
-		w.m.stateCache.WithLabelValues("miss").Add(float64(len(load)))
+		b.stats.stateHits, b.stats.stateMisses = len(b.orders)-len(load), len(load)
 	}
 	if len(load) == 0 {
 		return nil
 	}
-	*rt++
+	b.stats.roundTrips++
 	pipe := w.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(load))
 	for i, o := range load {
@@ -109,7 +111,7 @@ func (w *Worker) loadStates(ctx context.Context, orders []*order, ps *partitionS
 		o.holdBefore = scheduled{}.next(&o.st)
 	}
 	if len(legacy) > 0 {
-		if err := w.loadLegacy(ctx, legacy, rt); err != nil {
+		if err := w.loadLegacy(ctx, b, legacy); err != nil {
 			return err
 		}
 	}
@@ -124,8 +126,8 @@ func isWrongType(err error) bool {
 
 // loadLegacy reads the states stored as hashes (the former form) in one
 // round trip, and rebuilds them from their records.
-func (w *Worker) loadLegacy(ctx context.Context, orders []*order, rt *int) error {
-	*rt++
+func (w *Worker) loadLegacy(ctx context.Context, b *batch, orders []*order) error {
+	b.stats.roundTrips++
 	pipe := w.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(orders))
 	for i, o := range orders {
@@ -226,7 +228,8 @@ func dueScore(t time.Time) float64 {
 
 // writeStates adds the batch's events and rows to the orders' states,
 // updates the hold schedule of the orders partition and sets the
-// partition's applied offset to next, in one pipelined round trip. Every
+// partition's applied offset to the batch's next offset, in one pipelined
+// round trip. Every
 // command is idempotent, so
 // a batch retried after a partial write writes the same again. A due hold
 // is written again for every order the batch touched whose state was read
@@ -234,11 +237,11 @@ func dueScore(t time.Time) float64 {
 // the schedule repairs it; a state from the cache was stored with its
 // schedule by a write that succeeded, so an unchanged hold is not written
 // again (if the hold emitter removed it since, its expiry is in the log).
-func (w *Worker) writeStates(ctx context.Context, partition int, next int64, orders []*order, rt *int) error {
+func (w *Worker) writeStates(ctx context.Context, b *batch) error {
 	pipe := w.rdb.Pipeline()
 	var add []redis.Z
 	var rem []any
-	for _, o := range orders {
+	for _, o := range b.orders {
 		switch {
 		case o.legacy != nil:
 			// One SET replaces the hash, whatever its type, with all of it.
@@ -256,18 +259,18 @@ func (w *Worker) writeStates(ctx context.Context, partition int, next int64, ord
 		}
 	}
 	if len(add) > 0 {
-		pipe.ZAdd(ctx, w.holdsKey(partition), add...)
+		pipe.ZAdd(ctx, w.holdsKey(b.Partition), add...)
 	}
 	if len(rem) > 0 {
-		pipe.ZRem(ctx, w.holdsKey(partition), rem...)
+		pipe.ZRem(ctx, w.holdsKey(b.Partition), rem...)
 	}
 	// Last: on one Redis, whose append-only file keeps the commands in
 	// order, an applied offset that survived a crash means the states it
 	// covers did too (StartOffset).
-	pipe.Set(ctx, w.appliedKey(partition), next, 0)
-	*rt++
+	pipe.Set(ctx, w.appliedKey(b.Partition), b.Next, 0)
+	b.stats.roundTrips++
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("write %d order states: %w", len(orders), err)
+		return fmt.Errorf("write %d order states: %w", len(b.orders), err)
 	}
 	return nil
 }
