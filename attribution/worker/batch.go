@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,7 +48,9 @@ func (w *Worker) handle(ctx context.Context, eb *eventstore.Batch, ps *partition
 	if err := w.writeStates(ctx, b); err != nil {
 		return err
 	}
-	b.keep()
+	if b.ps != nil {
+		b.ps.keep(b)
+	}
 	return nil
 }
 
@@ -103,83 +104,53 @@ func (w *Worker) newBatch(eb *eventstore.Batch, ps *partitionState) *batch {
 	return b
 }
 
-// apply loads the states of the batch's orders (loadStates) and applies
-// the batch's events to them with attribution.Apply: duplicates by event id
-// or shop_event_id change nothing, a *attribution.PoisonError rejects the
-// event with its reason. Each applied event is added to its order's
-// records, to be written by writeStates.
-func (w *Worker) apply(ctx context.Context, b *batch) error {
-	if err := w.loadStates(ctx, b); err != nil {
-		return err
-	}
-	b.reserveRecords()
-	for _, o := range b.orders {
-		for _, it := range o.items {
-			m := &b.Messages[it.i]
-			changed, err := attribution.Apply(&o.st, m.Envelope, it.ev)
-			var pe *attribution.PoisonError
-			switch {
-			case errors.As(err, &pe):
-				b.Reject(it.i, pe.Error())
-			case err != nil:
-				return fmt.Errorf("apply event %s: %w", m.Envelope.EventID, err)
-			case changed:
-				o.rec = appendEventRecord(o.rec, m.Offset, &m.Envelope)
-				b.stats.applied++
-			default:
-				b.stats.duplicates++
-			}
-		}
-	}
-	for i := range b.Messages {
-		if _, rejected := b.Rejected(i); rejected {
-			b.stats.poison++
-		}
-	}
-	return nil
+// order is one order a batch touches: its state as loaded from Redis and
+// what the batch adds to it.
+type order struct {
+	key              string // the Redis key of its state
+	brandID, orderID string
+	st               attribution.OrderState
+	// items are the batch's events of the order, in offset order.
+	items []item
+	// rec holds the records the batch adds to the stored state (stored.go):
+	// each event it applied, then the row it emitted.
+	rec []byte
+	// legacy is the state read from a hash (the former form), as records:
+	// the write replaces the hash with it and rec.
+	legacy []byte
+	// holdBefore is the hold schedule entry the order had before the
+	// batch (no member if no hold was due), holdAfter the one it has after.
+	holdBefore, holdAfter scheduled
+	// cached: the state came from the partition's cache, so it and its
+	// hold schedule member are what the last successful write stored.
+	cached bool
+	// res is its codes resolved for its first decision (nil if it has one
+	// already).
+	res *attribution.Resolution
+	// out is what Decide said.
+	out attribution.Outcome
 }
 
-// reserveRecords gives each order room for its records of the batch (its
-// events and a row) in one buffer: the partition's, reused once the states
-// are written. A record that outgrows its room moves out of the buffer.
-func (b *batch) reserveRecords() {
-	sizes := make([]int, len(b.orders))
-	total := 0
-	for i, o := range b.orders {
-		size := rowRecordSize
-		for _, it := range o.items {
-			size += eventRecordOverhead + len(b.Messages[it.i].Envelope.Payload)
-		}
-		sizes[i] = size
-		total += size
-	}
-	var buf []byte
-	if b.ps != nil {
-		buf = b.ps.records
-	}
-	if cap(buf) < total {
-		// Room to spare, so that batches a little larger reuse it too.
-		buf = make([]byte, total+total/4)
-	}
-	b.records = buf[:cap(buf)]
-	buf = b.records
-	for i, o := range b.orders {
-		o.rec = buf[:0:sizes[i]]
-		buf = buf[sizes[i]:]
-	}
+// item is one decoded event of a batch.
+type item struct {
+	i  int // index in the batch
+	ev schemas.Event
 }
 
-// keep gives the partition handler what a written batch leaves: its
-// buffers, free again, and its orders' states as Redis now holds them.
-func (b *batch) keep() {
-	if b.ps == nil {
-		return
+// orderIDs returns the brand and order ids of an order event's payload; ok
+// is false for any other event.
+func orderIDs(ev schemas.Event) (brandID, orderID string, ok bool) {
+	switch p := ev.(type) {
+	case *schemas.OrderPlaced:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderConfirmed:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderCancelled:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderRefunded:
+		return p.BrandID, p.OrderID, true
+	case *schemas.OrderHoldExpired:
+		return p.BrandID, p.OrderID, true
 	}
-	if cap(b.records) <= maxKeptRecords {
-		b.ps.records = b.records
-	}
-	for _, o := range b.orders {
-		b.ps.cache.put(o.key, &cachedState{st: o.st, hold: o.holdAfter})
-		delete(b.ps.pending, o.key)
-	}
+	return "", "", false
 }

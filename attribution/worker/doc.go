@@ -8,33 +8,37 @@
 //
 // # A batch
 //
-// Worker.handle (batch.go) runs the steps of a live batch in order, each on
-// what the one before left in the batch; a rebuild runs steps 1, 2 and 5
-// (Worker.rebuildBatch), so an order's state is built the same way either
-// way.
+// Worker.handle (batch.go) runs the steps of a live batch in order, each
+// in a file of its own and each on what the step before left in the batch
+// value; a rebuild runs steps 1, 2 and 5 (Worker.rebuildBatch), so an
+// order's state is built the same way either way.
 //
-//  1. newBatch: decode the payloads and group them by order (events that
-//     are not order events go to the dead-letter topic). If the batch has
-//     placements, startPrefetch looks up their codes and the catalog's end
-//     offsets (below) at once, so that they overlap step 2.
-//  2. apply: take the states of the batch's orders from the partition
-//     handler's cache (below), load the others in one pipelined round trip
-//     and rebuild each attribution.OrderState (the stored events through
-//     Apply in log order, then Emitted of the last row); then Apply the
-//     batch's events (duplicates by event id or shop_event_id are ignored;
-//     a *attribution.PoisonError rejects the event with its reason, and the
-//     partition moves on).
+//  1. newBatch (batch.go): decode the payloads and group them by order
+//     (events that are not order events go to the dead-letter topic). If
+//     the batch has placements, startPrefetch (prefetch.go) looks up their
+//     codes and the catalog's end offsets (below) at once, so that they
+//     overlap step 2.
+//  2. apply (load.go): take the states of the batch's orders from the
+//     partition handler's cache (below), load the others in one pipelined
+//     round trip and rebuild each attribution.OrderState (the stored events
+//     through Apply in log order, then Emitted of the last row); then Apply
+//     the batch's events (duplicates by event id or shop_event_id are
+//     ignored; a *attribution.PoisonError rejects the event with its
+//     reason, and the partition moves on).
 //  3. decide (decide.go): for orders decided for the first time, make sure
 //     the code index has caught up (below) and use the codes looked up in
 //     step 1 (or look them up again after waiting), resolve each order's
 //     codes once (attribution.Resolve), then look up the winning codes'
-//     offers in one round trip. Decide every order (attribution.
-//     DecideResolved); later rows repeat the first decision without lookups.
+//     offers in one round trip. Decide every order
+//     (attribution.DecideResolved); later rows repeat the first decision
+//     without lookups.
 //  4. emit (emit.go): append the rows, keyed by order, to
 //     attrib.attributions (one request per partition and maxAppendBytes,
 //     sent concurrently); record them with Emitted.
-//  5. writeStates: write the new events, the last rows and the hold
-//     schedule in one pipelined round trip, ending with the applied offset.
+//  5. writeStates (write.go): write the new events, the last rows and the
+//     hold schedule in one pipelined round trip, ending with the applied
+//     offset. The partition handler then keeps the states it wrote
+//     (partitionState.keep, cache.go).
 //
 // The batch's metrics are recorded in one place (metrics.observe) when it
 // ends.
