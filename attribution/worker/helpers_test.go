@@ -140,7 +140,7 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	r.rdb = redis.NewClient(&wopt)
 	r.rdb.AddHook(r.workerRT)
 
-	r.cfg.Store, r.cfg.Redis, r.cfg.Prefix, r.cfg.Index = r.store, r.rdb, testenv.UniqueName("tw:")+":", r.proj
+	r.cfg.Store, r.cfg.Redis, r.cfg.Prefix, r.cfg.Index = r.store, r.rdb, testenv.UniqueName("tw:")+":", codeIndex{r.proj}
 	r.cfg.Now, r.cfg.Logger, r.cfg.Registerer, r.cfg.HoldTick = r.clock.Now, testLogger(), r.reg, 50*time.Millisecond
 	for _, f := range ro.worker {
 		f(&r.cfg)
@@ -657,4 +657,20 @@ func batcher(partition int) func(envs []schemas.Envelope) *eventstore.Batch {
 		b.Next = offset
 		return b
 	}
+}
+
+// codeIndex is the worker's index on the real Redis catalog projection, as
+// cmd/attrib adapts it.
+type codeIndex struct{ *rediscatalog.Projection }
+
+func (c codeIndex) Watermarks(ctx context.Context) (map[int]worker.Watermark, error) {
+	wms, err := c.Projection.Watermarks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]worker.Watermark, len(wms))
+	for p, w := range wms {
+		out[p] = worker.Watermark{Offset: w.Offset, OccurredAt: w.OccurredAt}
+	}
+	return out, nil
 }

@@ -105,7 +105,7 @@ func (w *Worker) Rebuild(ctx context.Context, progress func(eventstore.ReplayPro
 	}
 	skipped := 0
 	events := eventstore.HandlerFunc(func(ctx context.Context, b *eventstore.Batch) error {
-		if err := w.handle(ctx, b, false, nil); err != nil {
+		if err := w.rebuildBatch(ctx, b); err != nil {
 			return err
 		}
 		for i, m := range b.Messages {

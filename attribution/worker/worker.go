@@ -15,7 +15,6 @@ import (
 
 	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/projections/rediscatalog"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -38,9 +37,9 @@ const (
 	DefaultHoldTick = time.Second
 )
 
-// Index is what the worker reads of the catalog's Redis projection:
-// *rediscatalog.Projection implements it. Each method is expected to take
-// one round trip whatever the number of keys.
+// Index is what the worker reads of the code and offer index (the
+// catalog's Redis projection, adapted in cmd/attrib). Each method is
+// expected to take one round trip whatever the number of keys.
 type Index interface {
 	// LookupCodes returns the code records of every (brand, normalised
 	// text) key; a key without records has no entry.
@@ -50,10 +49,19 @@ type Index interface {
 	LookupOffers(ctx context.Context, keys []attribution.OfferKey) (attribution.OfferMap, error)
 	// Watermarks says how far the index has applied each partition of the
 	// catalog topic.
-	Watermarks(ctx context.Context) (map[int]rediscatalog.Watermark, error)
+	Watermarks(ctx context.Context) (map[int]Watermark, error)
 }
 
-var _ Index = (*rediscatalog.Projection)(nil)
+// Watermark tells how far the index has applied one partition of the
+// catalog topic. Watermarks only move forward.
+type Watermark struct {
+	// Offset is the next offset to apply: every event before it is in the
+	// index (0: nothing applied).
+	Offset int64
+	// OccurredAt is the latest occurred_at among the events applied (zero:
+	// none).
+	OccurredAt time.Time
+}
 
 // Config configures a Worker. The zero value of every optional field is a
 // default that works on one machine.

@@ -183,7 +183,7 @@ func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalCli
 		Store:      store,
 		Redis:      rdb,
 		Prefix:     strings.TrimSuffix(ec.RedisPrefix, ":") + "-worker:",
-		Index:      proj,
+		Index:      codeIndex{proj},
 		Logger:     log,
 		Registerer: reg,
 	})
