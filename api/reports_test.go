@@ -20,7 +20,7 @@ import (
 	"github.com/attrib-engine/attrib/api"
 	"github.com/attrib-engine/attrib/credentials"
 	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/reports"
 )
 

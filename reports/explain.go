@@ -10,7 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 )
 
 // ErrNoSuchOrder is returned by Explain for an order the tables do not

@@ -9,7 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 )
 
 // Groupings of the analysts' summary besides GroupByDay, GroupByOffer and

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 )
 
 // UnattributedFilter selects unattributed orders, newest first.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
-	"github.com/attrib-engine/attrib/projections/clickhouse/chload"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/projections/chproj/chload"
 )
 
 // loadgenOptions are the flags of `attrib loadgen clickhouse`.

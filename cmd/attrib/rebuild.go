@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/eventstore"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 

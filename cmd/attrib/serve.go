@@ -20,7 +20,7 @@ import (
 	"github.com/attrib-engine/attrib/commands"
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/eventstore/embedded"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/schemas"
 	"github.com/attrib-engine/attrib/web"
 )

@@ -17,7 +17,7 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/schemas"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
-	"github.com/attrib-engine/attrib/projections/clickhouse/chload"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/projections/chproj/chload"
 	"github.com/attrib-engine/attrib/reports"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
