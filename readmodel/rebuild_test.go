@@ -1,13 +1,56 @@
-package chproj_test
+package readmodel_test
 
 import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/attrib-engine/attrib/projections/chproj"
-	"github.com/attrib-engine/attrib/schemas"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+
+	"github.com/attrib-engine/attrib/readmodel"
 )
+
+// insertOrder writes a row of orders into db, as the projector would.
+func insertOrder(t *testing.T, conn driver.Conn, db, id, earnings string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".orders (creator_id, placed_at, brand_id, order_id, status, currency, earnings, earnings_currency, version)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	if err := b.Append("c", placed, "b", id, "approved", "RUB", decimal.RequireFromString(earnings), "RUB", uint64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// earnings returns the earnings of every order of db after FINAL.
+func earnings(t *testing.T, conn driver.Conn, db string) map[string]string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT order_id, earnings FROM "+db+".orders FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id string
+		var e decimal.Decimal
+		if err := rows.Scan(&id, &e); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = e.StringFixed(2)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 // TestSwapPutsTheFreshTablesInPlace: PrepareFresh clears what an earlier
 // rebuild left; Swap moves the live tables into the backup and the fresh
@@ -16,7 +59,7 @@ import (
 func TestSwapPutsTheFreshTablesInPlace(t *testing.T) {
 	ctx := context.Background()
 	conn, target := migrated(t)
-	fresh, backup := chproj.FreshDatabase(target), target+"_backup"
+	fresh, backup := readmodel.FreshDatabase(target), target+"_backup"
 	t.Cleanup(func() {
 		for _, db := range []string{fresh, backup} {
 			if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
@@ -24,39 +67,32 @@ func TestSwapPutsTheFreshTablesInPlace(t *testing.T) {
 			}
 		}
 	})
-	project := func(db string, o order) {
-		t.Helper()
-		p := newProjector(t, conn, db)
-		if err := p.Handle(ctx, batch(schemas.TopicAttributions, 0, 0, o.envelope(t))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	project(target, order{brand: "b", id: "OLD-1", creator: "c", status: schemas.StatusApproved, earnings: "10.00", version: 1})
+	insertOrder(t, conn, target, "OLD-1", "10.00")
 
 	// A leftover of an interrupted rebuild is dropped.
-	if err := chproj.PrepareFresh(ctx, conn, fresh); err != nil {
+	if err := readmodel.PrepareFresh(ctx, conn, fresh); err != nil {
 		t.Fatal(err)
 	}
-	project(fresh, order{brand: "b", id: "LEFTOVER", creator: "c", status: schemas.StatusApproved, earnings: "1.00", version: 1})
-	if err := chproj.PrepareFresh(ctx, conn, fresh); err != nil {
+	insertOrder(t, conn, fresh, "LEFTOVER", "1.00")
+	if err := readmodel.PrepareFresh(ctx, conn, fresh); err != nil {
 		t.Fatal(err)
 	}
-	if got := ordersFinal(t, conn, fresh); len(got) != 0 {
+	if got := earnings(t, conn, fresh); len(got) != 0 {
 		t.Fatalf("fresh database after PrepareFresh holds %v, want nothing", got)
 	}
-	project(fresh, order{brand: "b", id: "NEW-1", creator: "c", status: schemas.StatusPending, earnings: "25.00", version: 1})
+	insertOrder(t, conn, fresh, "NEW-1", "25.00")
 
-	swapped, err := chproj.Swap(ctx, conn, target, fresh, backup)
+	swapped, err := readmodel.Swap(ctx, conn, target, fresh, backup)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(swapped, " "); got != "brands code_request_events creator_daily creators offer_names order_day_marks orders projection_watermarks rollup_days summary_daily unattributed_orders" {
 		t.Errorf("swapped %s", got)
 	}
-	if got := ordersFinal(t, conn, target); len(got) != 1 || got["NEW-1"].Earnings != "25.00" {
+	if got := earnings(t, conn, target); len(got) != 1 || got["NEW-1"] != "25.00" {
 		t.Errorf("live orders after the swap %v, want only NEW-1", got)
 	}
-	if got := ordersFinal(t, conn, backup); len(got) != 1 || got["OLD-1"].Earnings != "10.00" {
+	if got := earnings(t, conn, backup); len(got) != 1 || got["OLD-1"] != "10.00" {
 		t.Errorf("backup orders %v, want only OLD-1", got)
 	}
 	if n := count(t, conn, "SELECT count() FROM "+target+".earnings_daily WHERE earnings = 25"); n != 1 {
@@ -70,13 +106,13 @@ func TestSwapPutsTheFreshTablesInPlace(t *testing.T) {
 	}
 
 	// Again onto the same backup: refused before anything moves.
-	if err := chproj.PrepareFresh(ctx, conn, fresh); err != nil {
+	if err := readmodel.PrepareFresh(ctx, conn, fresh); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chproj.Swap(ctx, conn, target, fresh, backup); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, err := readmodel.Swap(ctx, conn, target, fresh, backup); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("swap onto an existing backup: %v, want refused", err)
 	}
-	if got := ordersFinal(t, conn, target); len(got) != 1 || got["NEW-1"].Earnings != "25.00" {
+	if got := earnings(t, conn, target); len(got) != 1 || got["NEW-1"] != "25.00" {
 		t.Errorf("live orders after a refused swap %v, want NEW-1 still", got)
 	}
 }

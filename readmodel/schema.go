@@ -1,4 +1,4 @@
-package chproj
+package readmodel
 
 // Table names of the projection, in the database given to Migrate and New.
 const (

@@ -1,4 +1,4 @@
-package chproj
+package readmodel
 
 import (
 	"context"
@@ -90,10 +90,10 @@ const (
 // rows, keyed by the day's UTC midnight. Two small aggregates, no FINAL:
 // marks and versions only grow.
 func SummaryDays(ctx context.Context, conn driver.Conn, database string) (map[time.Time]DayState, error) {
-	if err := checkDatabase(database); err != nil {
+	if err := CheckDatabase(database); err != nil {
 		return nil, fmt.Errorf("summary days: %w", err)
 	}
-	db := quoteIdent(database)
+	db := QuoteIdent(database)
 	out := map[time.Time]DayState{}
 	rows, err := conn.Query(ctx, "SELECT '', day, sum(n) FROM (SELECT day, topic, kafka_partition, max(next_offset) AS n FROM "+
 		db+"."+TableDayMarks+" GROUP BY day, topic, kafka_partition) GROUP BY day"+
@@ -229,14 +229,14 @@ func NewSummarizer(conn driver.Conn, database string, logger *slog.Logger, reg p
 	if conn == nil {
 		return nil, errors.New("summarizer: no connection")
 	}
-	if err := checkDatabase(database); err != nil {
+	if err := CheckDatabase(database); err != nil {
 		return nil, fmt.Errorf("summarizer: %w", err)
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
 	s := &Summarizer{
-		conn: conn, database: database, db: quoteIdent(database), log: logger.With("component", "summarizer"),
+		conn: conn, database: database, db: QuoteIdent(database), log: logger.With("component", "summarizer"),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "attrib_clickhouse_summary_refresh_seconds",
 			Help:    "Time of one refresh of the roll-ups (creator_daily, summary_daily): reading the days' state and recomputing the days that changed.",

@@ -25,7 +25,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // Sort orders of the order list, by placed time.
@@ -173,7 +173,7 @@ type Reports struct {
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // New returns the reports of database (the projection's, as given to
-// chproj.Migrate). A database name that would need quoting panics: it is
+// readmodel.Migrate). A database name that would need quoting panics: it is
 // configuration, spliced into SQL, never user input.
 func New(conn driver.Conn, database string) *Reports {
 	if !identifier.MatchString(database) {
@@ -251,7 +251,7 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 	}
 	if f.Offer != "" {
 		byName("(offer_id = ? OR positionCaseInsensitiveUTF8(offer_name, ?) > 0 OR (brand_id, offer_id) IN (SELECT brand_id, offer_id FROM "+
-			r.table(chproj.TableOfferNames)+" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Offer, f.Offer, f.Offer)
+			r.table(readmodel.TableOfferNames)+" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Offer, f.Offer, f.Offer)
 	}
 	if f.Status != "" {
 		q.mutable("status = ?", f.Status)
@@ -266,7 +266,7 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 		q.immutable("promo_code = ?", f.PromoCode)
 	}
 	if f.Brand != "" {
-		byName("(brand_id = ? OR brand_id IN (SELECT brand_id FROM "+r.table(chproj.TableBrands)+
+		byName("(brand_id = ? OR brand_id IN (SELECT brand_id FROM "+r.table(readmodel.TableBrands)+
 			" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Brand, f.Brand)
 	}
 	if !f.From.IsZero() {
@@ -292,7 +292,7 @@ func (r *Reports) orderQuery(f OrderFilter, limit int) (string, []any) {
 		q.immutable("(placed_at, brand_id, order_id) "+cmp+" (toDateTime(?, 'UTC'), ?, ?)", f.After.PlacedAt.Unix(), f.After.BrandID, f.After.OrderID)
 	}
 	where, args := q.clause()
-	sql := "SELECT " + orderColumns + "\nFROM " + r.table(chproj.TableOrders) + " FINAL" + where +
+	sql := "SELECT " + orderColumns + "\nFROM " + r.table(readmodel.TableOrders) + " FINAL" + where +
 		"\nORDER BY placed_at " + dir + ", brand_id " + dir + ", order_id " + dir
 	if limit > 0 {
 		sql += fmt.Sprintf("\nLIMIT %d", limit)
@@ -444,7 +444,7 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilt
 			// The creator's oldest order: every version of an order has the
 			// same placed time, so the minimum needs no FINAL.
 			var oldest time.Time
-			if err := r.conn.QueryRow(ctx, "SELECT min(placed_at) FROM "+r.table(chproj.TableOrders)+
+			if err := r.conn.QueryRow(ctx, "SELECT min(placed_at) FROM "+r.table(readmodel.TableOrders)+
 				" PREWHERE creator_id = ?", f.CreatorID).Scan(&oldest); err != nil {
 				return nil, fmt.Errorf("reports: orders: oldest order: %w", err)
 			}
@@ -503,7 +503,7 @@ func (r *Reports) narrowedBusy(f OrderFilter) bool {
 //
 // So they need not be exact, and are read in one query without FINAL: a
 // day's rows of the version that equals the day's marks' sum now (as
-// chproj.SummaryDays sums them, in a subquery) are its current roll-up,
+// readmodel.SummaryDays sums them, in a subquery) are its current roll-up,
 // and the rows of its earlier recomputations are left out by their
 // version, as with FINAL. Only rows written twice at the current version
 // (two summarizers at once, or one that failed before noting the day)
@@ -530,13 +530,13 @@ func (r *Reports) pageEdge(ctx context.Context, f OrderFilter, lo, hi time.Time,
 		fs.immutable("day < toDate(?)", hi.UTC().Truncate(24*time.Hour).Format(time.DateOnly))
 	}
 	fs.mutable("(day, version) IN (SELECT day, sum(n) FROM (SELECT day, topic, kafka_partition, max(next_offset) AS n FROM " +
-		r.table(chproj.TableDayMarks) + " GROUP BY day, topic, kafka_partition) GROUP BY day)")
+		r.table(readmodel.TableDayMarks) + " GROUP BY day, topic, kafka_partition) GROUP BY day)")
 	where, args := fs.clause()
 	dir := "DESC"
 	if f.Sort == SortDateAsc {
 		dir = "ASC"
 	}
-	rows, err := r.conn.Query(ctx, "SELECT day, sum("+col+") AS n FROM "+r.table(chproj.TableCreatorDaily)+where+
+	rows, err := r.conn.Query(ctx, "SELECT day, sum("+col+") AS n FROM "+r.table(readmodel.TableCreatorDaily)+where+
 		" GROUP BY day HAVING n > 0 ORDER BY day "+dir, args...)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reports: orders: page edge: %w", err)
@@ -578,7 +578,7 @@ func (r *Reports) fillBrands(ctx context.Context, orders []Order, cache map[stri
 		}
 	}
 	if len(missing) > 0 {
-		rows, err := r.conn.Query(ctx, "SELECT brand_id, name FROM "+r.table(chproj.TableBrands)+
+		rows, err := r.conn.Query(ctx, "SELECT brand_id, name FROM "+r.table(readmodel.TableBrands)+
 			" FINAL WHERE has(?, brand_id)", missing)
 		if err != nil {
 			return fmt.Errorf("reports: brand names: %w", err)
@@ -626,17 +626,17 @@ func rollupColumns(status string) (n, earned string, ok bool) {
 // ok is false when there are no days, or the status has no columns. With
 // FINAL when final; without, every row of a key at the day's version or
 // above is selected (see creatorDailyKey).
-func (r *Reports) rollup(f OrderFilter, days []time.Time, states map[time.Time]chproj.DayState, final bool) (from, n, earned string, args []any, ok bool) {
+func (r *Reports) rollup(f OrderFilter, days []time.Time, states map[time.Time]readmodel.DayState, final bool) (from, n, earned string, args []any, ok bool) {
 	if n, earned, ok = rollupColumns(f.Status); !ok || len(days) == 0 {
 		return "", "", "", nil, false
 	}
 	f.Status, f.From, f.To, f.OrderID = "", time.Time{}, time.Time{}, ""
 	fs := r.filter(f)
-	dc, dargs := chproj.DaysSQL(days)
+	dc, dargs := readmodel.DaysSQL(days)
 	fs.immutable(dc, dargs...)
-	fs.mutable("version >= " + chproj.DayMarksSQL(days, states))
+	fs.mutable("version >= " + readmodel.DayMarksSQL(days, states))
 	where, args := fs.clause()
-	from = " FROM " + r.table(chproj.TableCreatorDaily)
+	from = " FROM " + r.table(readmodel.TableCreatorDaily)
 	if final {
 		from += " FINAL"
 	}
@@ -739,7 +739,7 @@ func (r *Reports) noteTotals(creator string, n uint64, narrowed bool) {
 //
 // For all creators, and a creator not known to have fewer than
 // rollupOrders, whole UTC days whose creator_daily rows are current
-// (chproj.SummaryDays) are summed from there: a busy creator's day is a
+// (readmodel.SummaryDays) are summed from there: a busy creator's day is a
 // few rows instead of thousands of orders to merge. The rest of the range
 // (its partial days, today, days changed since the summarizer's last pass)
 // comes from orders FINAL, for a busy creator in slices (totalsSlices).
@@ -756,12 +756,12 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 	rest := [][2]time.Time{{f.From, f.To}}
 	busy := f.CreatorID != "" && r.isBusy(f.CreatorID)
 	if f.OrderID == "" && (f.CreatorID == "" || r.readsRollup(f.CreatorID)) {
-		states, err := chproj.SummaryDays(ctx, r.conn, r.database)
+		states, err := readmodel.SummaryDays(ctx, r.conn, r.database)
 		if err != nil {
 			return Totals{}, fmt.Errorf("reports: totals: %w", err)
 		}
 		var rolled []time.Time
-		rolled, rest = splitRange(f.From, f.To, states, chproj.DayState.CreatorsCurrent)
+		rolled, rest = splitRange(f.From, f.To, states, readmodel.DayState.CreatorsCurrent)
 		// One creator's rows narrowed by a key column: the latest version
 		// of each key by argMax, not FINAL (see creatorDailyKey).
 		byKey := f.CreatorID != "" && (f.Offer != "" || f.Brand != "" || f.PromoCode != "" || f.Country != "")
@@ -797,12 +797,12 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 			if len(in) == 0 {
 				continue
 			}
-			cond, cargs := chproj.RangesSQL(in)
+			cond, cargs := readmodel.RangesSQL(in)
 			fs := r.filter(g)
 			fs.immutable(cond, cargs...)
 			where, a := fs.clause()
 			parts = append(parts, "SELECT earnings_currency AS cur, count() AS n, sum(earnings) AS earned FROM "+
-				r.table(chproj.TableOrders)+" FINAL"+where+" GROUP BY cur")
+				r.table(readmodel.TableOrders)+" FINAL"+where+" GROUP BY cur")
 			args = append(args, a...)
 		}
 	}

@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/internal/testenv"
-	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -24,29 +23,13 @@ type row struct {
 	version                                                                           uint64
 }
 
+// setup returns a connection and a migrated database of the test's own.
 func setup(t *testing.T) (driver.Conn, string) {
 	t.Helper()
-	opts, err := clickhouse.ParseDSN(testenv.ClickHouseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Protocol = clickhouse.Native
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := testenv.UniqueName("t_reports_")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		_ = conn.Close()
-	})
+	conn, db := testenv.ClickHouse(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := chproj.Migrate(ctx, conn, db); err != nil {
+	if _, err := readmodel.Migrate(ctx, conn, db); err != nil {
 		t.Fatal(err)
 	}
 	return conn, db

@@ -11,7 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -116,7 +116,7 @@ func groupLine(g reports.SummaryGroup, attribution bool) string {
 // partition 0, as the projector does after writing orders rows.
 func markDays(t *testing.T, conn driver.Conn, db string, next uint64, days ...time.Time) {
 	t.Helper()
-	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+chproj.TableDayMarks+" (day, topic, kafka_partition, next_offset)")
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+readmodel.TableDayMarks+" (day, topic, kafka_partition, next_offset)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func markDays(t *testing.T, conn driver.Conn, db string, next uint64, days ...ti
 
 func refreshSummary(t *testing.T, conn driver.Conn, db string) int {
 	t.Helper()
-	s, err := chproj.NewSummarizer(conn, db, nil, nil)
+	s, err := readmodel.NewSummarizer(conn, db, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestSummary(t *testing.T) {
 		}, 3},
 		{"stale day", func(t *testing.T) {
 			markDays(t, conn, db, 2, t0)
-			b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+chproj.TableSummaryDaily+
+			b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+readmodel.TableSummaryDaily+
 				" (grouping, day, key, currency, earnings_currency, orders, version)")
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +190,7 @@ func TestSummary(t *testing.T) {
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
 			step.prepare(t)
-			states, err := chproj.SummaryDays(context.Background(), conn, db)
+			states, err := readmodel.SummaryDays(context.Background(), conn, db)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -122,10 +122,10 @@ type pipelineEnv struct {
 func newPipelineEnv(t *testing.T, part int) *pipelineEnv {
 	t.Helper()
 	_, db := migrated(t)
-	opts := chOptions(t)
+	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])
-	conn := openConn(t, opts)
+	conn := testenv.ClickHouseConn(t, opts)
 	// Every batch fills its flush: a batch begun after another is in the
 	// next flush.
 	p := newProjector(t, conn, db, func(c *chproj.Config) {
@@ -139,7 +139,7 @@ func newPipelineEnv(t *testing.T, part int) *pipelineEnv {
 	if !ok || ph.Window() < 2 {
 		t.Fatalf("the projector's handler %T does not pipeline", h)
 	}
-	return &pipelineEnv{db: db, out: out, check: openConn(t, chOptions(t)), p: p, h: ph, part: part, waits: []func() error{nil}}
+	return &pipelineEnv{db: db, out: out, check: testenv.ClickHouseConn(t, testenv.ClickHouseOptions(t)), p: p, h: ph, part: part, waits: []func() error{nil}}
 }
 
 func (env *pipelineEnv) exec(t *testing.T, query string) {
@@ -175,11 +175,11 @@ func TestWatermarkNeverAheadOfRowsThroughOutages(t *testing.T) {
 func testThroughOutages(t *testing.T, window int) {
 	const partitions, rounds, perRound = 2, 30, 20
 	_, db := migrated(t)
-	opts := chOptions(t)
+	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])
-	conn := openConn(t, opts)
-	check := openConn(t, chOptions(t))
+	conn := testenv.ClickHouseConn(t, opts)
+	check := testenv.ClickHouseConn(t, testenv.ClickHouseOptions(t))
 	p := newProjector(t, conn, db, func(c *chproj.Config) {
 		c.BatchRows, c.BatchWait, c.InsertTimeout, c.Window = 20, 5*time.Millisecond, 2*time.Second, window
 	})

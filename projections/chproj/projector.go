@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -80,7 +81,7 @@ func (c *Config) Validate() error {
 	if c.Conn == nil {
 		return errors.New("clickhouse projection: no connection")
 	}
-	if err := checkDatabase(c.Database); err != nil {
+	if err := readmodel.CheckDatabase(c.Database); err != nil {
 		return fmt.Errorf("clickhouse projection: %w", err)
 	}
 	if c.BatchRows <= 0 {
@@ -154,7 +155,7 @@ func New(cfg Config) (*Projector, error) {
 	}
 	return &Projector{
 		conn:    cfg.Conn,
-		db:      quoteIdent(cfg.Database),
+		db:      readmodel.QuoteIdent(cfg.Database),
 		cfg:     cfg,
 		log:     cfg.Logger.With("projection", "clickhouse"),
 		metrics: newMetrics(cfg.Registerer),

@@ -18,6 +18,7 @@ import (
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -223,7 +224,7 @@ func deadLetters(t *testing.T, r *rig) int64 {
 
 func optimize(t *testing.T, conn driver.Conn, db string) {
 	t.Helper()
-	for _, table := range []string{chproj.TableOrders, chproj.TableUnattributed, chproj.TableCodeRequestEvents, chproj.TableOfferNames} {
+	for _, table := range []string{readmodel.TableOrders, readmodel.TableUnattributed, readmodel.TableCodeRequestEvents, readmodel.TableOfferNames} {
 		if err := conn.Exec(context.Background(), "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
 			t.Fatalf("optimize %s: %v", table, err)
 		}
@@ -386,11 +387,11 @@ func TestFinalFiltersTheLatestVersion(t *testing.T) {
 // lost; once it is back, everything arrives.
 func TestClickHouseDown(t *testing.T) {
 	_, db := migrated(t)
-	opts := chOptions(t)
+	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])
-	conn := openConn(t, opts)
-	check := openConn(t, chOptions(t))
+	conn := testenv.ClickHouseConn(t, opts)
+	check := testenv.ClickHouseConn(t, testenv.ClickHouseOptions(t))
 	reg := prometheus.NewRegistry()
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.Registerer = reg; c.InsertTimeout = 2 * time.Second })
 	r := newRig(t, 2)
@@ -474,3 +475,15 @@ func TestFlushesAcrossPartitions(t *testing.T) {
 		}
 	})
 }
+
+func TestNewRefusesBadDatabaseNames(t *testing.T) {
+	for _, db := range []string{"", "1abc", "a-b", "a`b", "x; DROP DATABASE default", "a.b"} {
+		// A connection that is never called: the name must be refused first.
+		if _, err := chproj.New(chproj.Config{Conn: nilConn{}, Database: db}); err == nil {
+			t.Errorf("New with database %q succeeded, want an error", db)
+		}
+	}
+}
+
+// nilConn is a driver.Conn that is never called.
+type nilConn struct{ driver.Conn }

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -60,7 +61,7 @@ func dayLines(t *testing.T, conn driver.Conn, db, from string) string {
 
 func dayStates(t *testing.T, conn driver.Conn, db string) string {
 	t.Helper()
-	states, err := chproj.SummaryDays(context.Background(), conn, db)
+	states, err := readmodel.SummaryDays(context.Background(), conn, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestSummarizerFollowsTheProjector(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := chproj.NewSummarizer(conn, db, testLogger(), nil)
+	s, err := readmodel.NewSummarizer(conn, db, testLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestBackfillMarksDaysWithoutMarks(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := chproj.NewSummarizer(conn, db, testLogger(), nil)
+	s, err := readmodel.NewSummarizer(conn, db, testLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
