@@ -11,6 +11,7 @@ import (
 
 	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 )
 
 var wantTables = []string{
@@ -117,5 +118,24 @@ func TestMigrateRefusesBadDatabaseNames(t *testing.T) {
 				t.Errorf("CheckDatabase(%q) = nil, want an error", tc.db)
 			}
 		})
+	}
+}
+
+// TestCreatorDailyKey: CreatorDailyKey is creator_daily's sorting key (the
+// reports take the latest version of each row by it: a column missing
+// there would merge distinct keys).
+func TestCreatorDailyKey(t *testing.T) {
+	conn, db := readmodeltest.Migrated(t)
+	var ddl string
+	if err := conn.QueryRow(context.Background(), "SHOW CREATE TABLE "+db+".creator_daily").Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(ddl, "ORDER BY (")
+	key, _, ok2 := strings.Cut(after, ")")
+	if !ok || !ok2 {
+		t.Fatalf("no ORDER BY (...) in %s", ddl)
+	}
+	if key != readmodel.CreatorDailyKey {
+		t.Fatalf("creator_daily ORDER BY (%s), CreatorDailyKey %s", key, readmodel.CreatorDailyKey)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 )
 
 // insertOrder writes a row of orders into db, as the projector would.
@@ -58,7 +59,7 @@ func earnings(t *testing.T, conn driver.Conn, db string) map[string]string {
 // second swap onto the same backup is refused with nothing moved.
 func TestSwapPutsTheFreshTablesInPlace(t *testing.T) {
 	ctx := context.Background()
-	conn, target := migrated(t)
+	conn, target := readmodeltest.Migrated(t)
 	fresh, backup := readmodel.FreshDatabase(target), target+"_backup"
 	t.Cleanup(func() {
 		for _, db := range []string{fresh, backup} {

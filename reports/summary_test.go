@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -46,7 +47,7 @@ func insertSummaryOrders(t *testing.T, conn driver.Conn, db string, rows ...summ
 // (no name); orders s1..s5 over three UTC days, RUB and USD; unattributed
 // orders u1..u4, u3 of a brand b3 with no attributed orders.
 func summaryFixture(t *testing.T) (*reports.Reports, driver.Conn, string) {
-	conn, db := setup(t)
+	conn, db := readmodeltest.Migrated(t)
 	insertBrands(t, conn, db, map[string]string{"b1": "Acme", "b2": "Zeta"})
 	cb, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".creators (creator_id, name, registered_at, version)")
 	if err != nil {

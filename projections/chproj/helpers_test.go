@@ -13,26 +13,11 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/kafkatest"
-	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/projections/chproj"
-	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
 func testLogger() *slog.Logger { return kafkatest.Logger() }
-
-// migrated returns a connection and a database of the test's own with the
-// schema applied.
-func migrated(t testing.TB) (driver.Conn, string) {
-	t.Helper()
-	conn, db := testenv.ClickHouse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := readmodel.Migrate(ctx, conn, db); err != nil {
-		t.Fatalf("migrate %s: %v", db, err)
-	}
-	return conn, db
-}
 
 func newProjector(t testing.TB, conn driver.Conn, db string, tune ...func(*chproj.Config)) *chproj.Projector {
 	t.Helper()

@@ -76,7 +76,7 @@ func (p *Projector) insertPositions(ctx context.Context, r *rows, skip map[parti
 	}
 	// The day marks after the orders rows they stand for, and before the
 	// watermarks: a summary that waited for a watermark finds the marks of
-	// every row below it, so it reads no stale roll-up (summary.go).
+	// every row below it, so it reads no stale roll-up (readmodel.DayState).
 	if len(days) > 0 {
 		if err := p.run(ctx, insertStep{readmodel.TableDayMarks, len(days), func() []column { return dayMarkColumns(days) }}); err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/testenv"
 	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -121,7 +122,7 @@ type pipelineEnv struct {
 
 func newPipelineEnv(t *testing.T, part int) *pipelineEnv {
 	t.Helper()
-	_, db := migrated(t)
+	_, db := readmodeltest.Migrated(t)
 	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])
@@ -174,7 +175,7 @@ func TestWatermarkNeverAheadOfRowsThroughOutages(t *testing.T) {
 
 func testThroughOutages(t *testing.T, window int) {
 	const partitions, rounds, perRound = 2, 30, 20
-	_, db := migrated(t)
+	_, db := readmodeltest.Migrated(t)
 	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])

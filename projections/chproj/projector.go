@@ -25,18 +25,13 @@ const Group = "attrib-clickhouse"
 
 // Defaults of Config. DefaultBatchRows only matters when catching up (live
 // traffic flushes every BatchWait): each flush costs ClickHouse 18.16 a
-// part per table and a watermark insert after the data, 20-50 ms here
-// whatever its size, so 40,000-event flushes project faster than 10,000
-// (BenchmarkProjector run alternately: 69,000-90,000 events/s against
-// 65,000-80,000; doc.go), for at most Window times that many messages per
-// partition in memory.
+// part per table and the position inserts after the data whatever its
+// size, so fewer, bigger flushes project faster, for at most Window times
+// that many messages per partition in memory.
 //
-// DefaultWindow: with three batches of a partition in flight,
-// BenchmarkProjector projected 119,000-143,000 events/s in a quiet spell,
-// against 100,000-108,000 with two and 65,000-77,000 for the code before
-// pipelining, run alternately; the live path (the embedded broker on the
-// same cores) gained about a tenth with two and nothing more with three
-// (doc.go, "Throughput").
+// DefaultWindow: with three batches of a partition in flight, the small
+// last batches of the partitions fill the flush being gathered instead of
+// waiting BatchWait in a flush of their own.
 const (
 	DefaultBatchRows     = 40000
 	DefaultBatchWait     = 200 * time.Millisecond

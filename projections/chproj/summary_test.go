@@ -14,6 +14,7 @@ import (
 
 	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -81,7 +82,7 @@ func dayStates(t *testing.T, conn driver.Conn, db string) string {
 // recomputes exactly the days whose marks moved, and its rows equal what
 // orders FINAL gives; concurrent refreshes are harmless.
 func TestSummarizerFollowsTheProjector(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.BatchWait = time.Millisecond })
 	ctx := context.Background()
 	day := 24 * time.Hour
@@ -164,7 +165,7 @@ func TestSummarizerFollowsTheProjector(t *testing.T) {
 // TestBackfillMarksDaysWithoutMarks: orders rows written without marks
 // (before the marks existed) get a mark per day, once, and are rolled up.
 func TestBackfillMarksDaysWithoutMarks(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.BatchWait = time.Millisecond })
 	ctx := context.Background()
 	if err := p.Handle(ctx, batch(schemas.TopicAttributions, 0, 0,

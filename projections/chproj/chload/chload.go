@@ -1,6 +1,6 @@
 // Package chload fills a ClickHouse database with generated orders, straight
-// into the projection's tables (created by readmodel.Migrate, so they are the
-// production tables), for benchmarks of the reports at scale: `attrib loadgen
+// into the read model's tables (created by readmodel.Migrate, so they are
+// the production tables), for benchmarks of the reports at scale: `attrib loadgen
 // clickhouse` runs it.
 //
 // The data is deterministic for a Config (the same Seed, End and sizes give
@@ -223,7 +223,7 @@ func Load(ctx context.Context, cfg Config) (*Stats, error) {
 			return err
 		}
 		// Marks after the rows, as the projector writes them, so that the
-		// summarizer rolls these days up (see chproj's summary.go).
+		// summarizer rolls these days up (readmodel.Summarizer).
 		marked += uint64(len(ch.Earlier) + len(ch.Final))
 		if err := insert(ctx, cfg.Conn, db, readmodel.TableDayMarks, dayMarkColumns(ch, marked)); err != nil {
 			return err
