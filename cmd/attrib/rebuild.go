@@ -68,7 +68,7 @@ func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 
 // rebuildClickHouse fills fresh tables from the whole log, swaps them in
 // for the live ones (kept in a backup database) and replays what was
-// appended meanwhile; see chproj's rebuild.go. A running engine keeps
+// appended meanwhile; see readmodel's rebuild.go. A running engine keeps
 // serving and projecting throughout.
 func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) error {
 	store, comps, err := openKafka(ctx, ec, log, nil)
