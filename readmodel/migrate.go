@@ -34,7 +34,8 @@ func Migrations() []Migration {
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // CheckDatabase refuses database names that would need escaping: they are
-// spliced into DDL, which takes no parameters.
+// spliced into SQL (DDL takes no parameters). Every function of this
+// package that takes a database name checks it.
 func CheckDatabase(database string) error {
 	if !identifier.MatchString(database) || len(database) > 128 {
 		return fmt.Errorf("clickhouse database %q: want letters, digits and '_', not starting with a digit", database)
@@ -42,6 +43,7 @@ func CheckDatabase(database string) error {
 	return nil
 }
 
+// QuoteIdent quotes an identifier that CheckDatabase accepted, for SQL.
 func QuoteIdent(name string) string { return "`" + name + "`" }
 
 // Migrate creates database if it is missing, then applies every migration
