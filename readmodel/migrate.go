@@ -35,7 +35,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // CheckDatabase refuses database names that would need escaping: they are
 // spliced into SQL (DDL takes no parameters). Every function of this
-// package that takes a database name checks it.
+// package that runs SQL on a database checks its name first.
 func CheckDatabase(database string) error {
 	if !identifier.MatchString(database) || len(database) > 128 {
 		return fmt.Errorf("clickhouse database %q: want letters, digits and '_', not starting with a digit", database)
