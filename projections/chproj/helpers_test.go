@@ -7,69 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/kafkatest"
-	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
 func testLogger() *slog.Logger { return kafkatest.Logger() }
-
-// chOptions returns the options of the test ClickHouse server.
-func chOptions(t testing.TB) *clickhouse.Options {
-	t.Helper()
-	opts, err := clickhouse.ParseDSN(testenv.ClickHouseURL(t))
-	if err != nil {
-		t.Fatalf("parse clickhouse url: %v", err)
-	}
-	opts.Protocol = clickhouse.Native
-	opts.DialTimeout = 5 * time.Second
-	return opts
-}
-
-func openConn(t testing.TB, opts *clickhouse.Options) driver.Conn {
-	t.Helper()
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatalf("open clickhouse: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
-
-// newDatabase returns a connection and the name of a database of its own
-// (not created yet), dropped at the end of the test.
-func newDatabase(t testing.TB) (driver.Conn, string) {
-	t.Helper()
-	conn := openConn(t, chOptions(t))
-	db := testenv.UniqueName("t_")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop database %s: %v", db, err)
-		}
-	})
-	return conn, db
-}
-
-// migrated is newDatabase with the schema applied.
-func migrated(t testing.TB) (driver.Conn, string) {
-	t.Helper()
-	conn, db := newDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := chproj.Migrate(ctx, conn, db); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return conn, db
-}
 
 func newProjector(t testing.TB, conn driver.Conn, db string, tune ...func(*chproj.Config)) *chproj.Projector {
 	t.Helper()

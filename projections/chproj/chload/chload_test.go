@@ -7,13 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
-	"github.com/attrib-engine/attrib/projections/clickhouse/chload"
+	"github.com/attrib-engine/attrib/projections/chproj/chload"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -131,28 +129,13 @@ func TestShape(t *testing.T) {
 	}
 }
 
-func connect(t *testing.T) driver.Conn {
-	t.Helper()
-	opts, err := clickhouse.ParseDSN(testenv.ClickHouseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Protocol = clickhouse.Native
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
-
 // TestLoad loads 20,000 orders and checks the tables and the reports
 // against sums the test computes from the generated rows.
 func TestLoad(t *testing.T) {
-	conn := connect(t)
+	conn, db := testenv.ClickHouse(t)
 	ctx := context.Background()
 	cfg := smallConfig()
-	cfg.Conn, cfg.Database = conn, testenv.UniqueName("t_chload_")
+	cfg.Conn, cfg.Database = conn, db
 	t.Cleanup(func() {
 		if err := chload.Drop(context.Background(), conn, cfg.Database); err != nil {
 			t.Error(err)
@@ -211,7 +194,6 @@ func TestLoad(t *testing.T) {
 	}
 
 	// The tables, read directly.
-	db := "`" + cfg.Database + "`"
 	var raw, final uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".orders").Scan(&raw); err != nil {
 		t.Fatal(err)
@@ -312,14 +294,14 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	checkSummary("from orders")
-	summarizer, err := chproj.NewSummarizer(conn, cfg.Database, nil, nil)
+	summarizer, err := readmodel.NewSummarizer(conn, cfg.Database, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, err := summarizer.Refresh(ctx, nil); err != nil || n == 0 {
 		t.Fatalf("summary refresh: %d days, %v; want the days of the load", n, err)
 	}
-	states, err := chproj.SummaryDays(ctx, conn, cfg.Database)
+	states, err := readmodel.SummaryDays(ctx, conn, cfg.Database)
 	if err != nil {
 		t.Fatal(err)
 	}

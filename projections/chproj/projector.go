@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -24,18 +25,13 @@ const Group = "attrib-clickhouse"
 
 // Defaults of Config. DefaultBatchRows only matters when catching up (live
 // traffic flushes every BatchWait): each flush costs ClickHouse 18.16 a
-// part per table and a watermark insert after the data, 20-50 ms here
-// whatever its size, so 40,000-event flushes project faster than 10,000
-// (BenchmarkProjector run alternately: 69,000-90,000 events/s against
-// 65,000-80,000; doc.go), for at most Window times that many messages per
-// partition in memory.
+// part per table and the position inserts after the data whatever its
+// size, so fewer, bigger flushes project faster, for at most Window times
+// that many messages per partition in memory.
 //
-// DefaultWindow: with three batches of a partition in flight,
-// BenchmarkProjector projected 119,000-143,000 events/s in a quiet spell,
-// against 100,000-108,000 with two and 65,000-77,000 for the code before
-// pipelining, run alternately; the live path (the embedded broker on the
-// same cores) gained about a tenth with two and nothing more with three
-// (doc.go, "Throughput").
+// DefaultWindow: with three batches of a partition in flight, the small
+// last batches of the partitions fill the flush being gathered instead of
+// waiting BatchWait in a flush of their own.
 const (
 	DefaultBatchRows     = 40000
 	DefaultBatchWait     = 200 * time.Millisecond
@@ -80,7 +76,7 @@ func (c *Config) Validate() error {
 	if c.Conn == nil {
 		return errors.New("clickhouse projection: no connection")
 	}
-	if err := checkDatabase(c.Database); err != nil {
+	if err := readmodel.CheckDatabase(c.Database); err != nil {
 		return fmt.Errorf("clickhouse projection: %w", err)
 	}
 	if c.BatchRows <= 0 {
@@ -154,7 +150,7 @@ func New(cfg Config) (*Projector, error) {
 	}
 	return &Projector{
 		conn:    cfg.Conn,
-		db:      quoteIdent(cfg.Database),
+		db:      readmodel.QuoteIdent(cfg.Database),
 		cfg:     cfg,
 		log:     cfg.Logger.With("projection", "clickhouse"),
 		metrics: newMetrics(cfg.Registerer),

@@ -1,6 +1,6 @@
 // Package chload fills a ClickHouse database with generated orders, straight
-// into the projection's tables (created by chproj.Migrate, so they are the
-// production tables), for benchmarks of the reports at scale: `attrib loadgen
+// into the read model's tables (created by readmodel.Migrate, so they are
+// the production tables), for benchmarks of the reports at scale: `attrib loadgen
 // clickhouse` runs it.
 //
 // The data is deterministic for a Config (the same Seed, End and sizes give
@@ -29,7 +29,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // Defaults of Config.
@@ -202,7 +202,7 @@ func Load(ctx context.Context, cfg Config) (*Stats, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := chproj.Migrate(ctx, cfg.Conn, cfg.Database); err != nil {
+	if _, err := readmodel.Migrate(ctx, cfg.Conn, cfg.Database); err != nil {
 		return nil, fmt.Errorf("chload: %w", err)
 	}
 	db := "`" + cfg.Database + "`"
@@ -213,19 +213,19 @@ func Load(ctx context.Context, cfg Config) (*Stats, error) {
 	err := Generate(ctx, cfg, func(cat *Catalog) error {
 		return insertCatalog(ctx, cfg.Conn, db, cat, cfg.End.Add(-cfg.Span))
 	}, func(ch Chunk) error {
-		if err := insert(ctx, cfg.Conn, db, chproj.TableOrders, orderColumns(ch.Earlier)); err != nil {
+		if err := insert(ctx, cfg.Conn, db, readmodel.TableOrders, orderColumns(ch.Earlier)); err != nil {
 			return err
 		}
-		if err := insert(ctx, cfg.Conn, db, chproj.TableOrders, orderColumns(ch.Final)); err != nil {
+		if err := insert(ctx, cfg.Conn, db, readmodel.TableOrders, orderColumns(ch.Final)); err != nil {
 			return err
 		}
-		if err := insert(ctx, cfg.Conn, db, chproj.TableUnattributed, unattributedColumns(ch.Unattributed)); err != nil {
+		if err := insert(ctx, cfg.Conn, db, readmodel.TableUnattributed, unattributedColumns(ch.Unattributed)); err != nil {
 			return err
 		}
 		// Marks after the rows, as the projector writes them, so that the
-		// summarizer rolls these days up (see chproj's summary.go).
+		// summarizer rolls these days up (readmodel.Summarizer).
 		marked += uint64(len(ch.Earlier) + len(ch.Final))
-		if err := insert(ctx, cfg.Conn, db, chproj.TableDayMarks, dayMarkColumns(ch, marked)); err != nil {
+		if err := insert(ctx, cfg.Conn, db, readmodel.TableDayMarks, dayMarkColumns(ch, marked)); err != nil {
 			return err
 		}
 		stats.add(ch)
@@ -404,14 +404,14 @@ func insertCatalog(ctx context.Context, conn driver.Conn, db string, cat *Catalo
 	for _, b := range cat.Brands {
 		ids, names, times, versions = append(ids, b.ID), append(names, b.Name), append(times, at), append(versions, 1)
 	}
-	if err := insert(ctx, conn, db, chproj.TableBrands, []column{{"brand_id", ids}, {"name", names}, {"registered_at", times}, {"version", versions}}); err != nil {
+	if err := insert(ctx, conn, db, readmodel.TableBrands, []column{{"brand_id", ids}, {"name", names}, {"registered_at", times}, {"version", versions}}); err != nil {
 		return err
 	}
 	ids, names, times, versions = nil, nil, nil, nil
 	for _, c := range cat.Creators {
 		ids, names, times, versions = append(ids, c.ID), append(names, c.Name), append(times, at), append(versions, 1)
 	}
-	if err := insert(ctx, conn, db, chproj.TableCreators, []column{{"creator_id", ids}, {"name", names}, {"registered_at", times}, {"version", versions}}); err != nil {
+	if err := insert(ctx, conn, db, readmodel.TableCreators, []column{{"creator_id", ids}, {"name", names}, {"registered_at", times}, {"version", versions}}); err != nil {
 		return err
 	}
 	var brands, offers []string
@@ -424,7 +424,7 @@ func insertCatalog(ctx context.Context, conn driver.Conn, db string, cat *Catalo
 			}
 		}
 	}
-	if err := insert(ctx, conn, db, chproj.TableOfferNames, []column{{"brand_id", brands}, {"offer_id", offers}, {"name", names}, {"named_at", times}, {"version", versions}}); err != nil {
+	if err := insert(ctx, conn, db, readmodel.TableOfferNames, []column{{"brand_id", brands}, {"offer_id", offers}, {"name", names}, {"named_at", times}, {"version", versions}}); err != nil {
 		return err
 	}
 	var reqBrand, reqID, typ, offer, creator, platform, code, reason []string
@@ -442,7 +442,7 @@ func insertCatalog(ctx context.Context, conn driver.Conn, db string, cat *Catalo
 			}
 		}
 	}
-	return insert(ctx, conn, db, chproj.TableCodeRequestEvents, []column{
+	return insert(ctx, conn, db, readmodel.TableCodeRequestEvents, []column{
 		{"brand_id", reqBrand}, {"request_id", reqID}, {"type", typ}, {"offer_id", offer}, {"creator_id", creator},
 		{"platform", platform}, {"code", code}, {"normalized_code", code}, {"reason", reason},
 		{"occurred_at", occurred}, {"recorded_at", occurred}, {"version", versions},

@@ -12,7 +12,8 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -121,11 +122,11 @@ type pipelineEnv struct {
 
 func newPipelineEnv(t *testing.T, part int) *pipelineEnv {
 	t.Helper()
-	_, db := migrated(t)
-	opts := chOptions(t)
+	_, db := readmodeltest.Migrated(t)
+	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])
-	conn := openConn(t, opts)
+	conn := testenv.ClickHouseConn(t, opts)
 	// Every batch fills its flush: a batch begun after another is in the
 	// next flush.
 	p := newProjector(t, conn, db, func(c *chproj.Config) {
@@ -139,7 +140,7 @@ func newPipelineEnv(t *testing.T, part int) *pipelineEnv {
 	if !ok || ph.Window() < 2 {
 		t.Fatalf("the projector's handler %T does not pipeline", h)
 	}
-	return &pipelineEnv{db: db, out: out, check: openConn(t, chOptions(t)), p: p, h: ph, part: part, waits: []func() error{nil}}
+	return &pipelineEnv{db: db, out: out, check: testenv.ClickHouseConn(t, testenv.ClickHouseOptions(t)), p: p, h: ph, part: part, waits: []func() error{nil}}
 }
 
 func (env *pipelineEnv) exec(t *testing.T, query string) {
@@ -174,12 +175,12 @@ func TestWatermarkNeverAheadOfRowsThroughOutages(t *testing.T) {
 
 func testThroughOutages(t *testing.T, window int) {
 	const partitions, rounds, perRound = 2, 30, 20
-	_, db := migrated(t)
-	opts := chOptions(t)
+	_, db := readmodeltest.Migrated(t)
+	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])
-	conn := openConn(t, opts)
-	check := openConn(t, chOptions(t))
+	conn := testenv.ClickHouseConn(t, opts)
+	check := testenv.ClickHouseConn(t, testenv.ClickHouseOptions(t))
 	p := newProjector(t, conn, db, func(c *chproj.Config) {
 		c.BatchRows, c.BatchWait, c.InsertTimeout, c.Window = 20, 5*time.Millisecond, 2*time.Second, window
 	})

@@ -1,4 +1,4 @@
-package chproj
+package readmodel
 
 // Table names of the projection, in the database given to Migrate and New.
 const (
@@ -14,10 +14,10 @@ const (
 	// attrib.attributions, the next offset whose orders rows are written.
 	TableDayMarks = "order_day_marks"
 	// TableSummaryDaily is the analysts' summary rolled up per UTC day,
-	// recomputed from orders FINAL (see summary.go).
+	// recomputed from orders FINAL by the Summarizer.
 	TableSummaryDaily = "summary_daily"
 	// TableCreatorDaily rolls orders up per creator, UTC day and every
-	// dimension a creator's report filters on (summary.go).
+	// dimension a creator's report filters on, by the Summarizer.
 	TableCreatorDaily = "creator_daily"
 	// TableRollupDays notes the version of each day of each roll-up.
 	TableRollupDays = "rollup_days"
@@ -27,14 +27,8 @@ const (
 	ViewEarningsDaily = "earnings_daily"
 )
 
-// migrations is the schema, in order. Rules for adding one: append it with
-// the next version, never edit an applied one; every statement must be
-// harmless when run again (a crash between a statement and the record of
-// its migration runs the migration again): CREATE ... IF NOT EXISTS, DROP
-// ... IF EXISTS. ClickHouse 18.16 has no ALTER TABLE ... ADD/DROP COLUMN IF
-// [NOT] EXISTS (a rerun fails with code 44): prefer a new table filled by a
-// replay; otherwise give such an ALTER a migration of its own, so that a
-// rerun stops there, loudly, with nothing half-applied.
+// migrations is the schema, in order; the package doc says how to add one
+// ("Adding a migration").
 //
 // {db} stands for the quoted database name. Money is Decimal(18, 3): every
 // amount of the engine has at most money.MaxIntegerDigits (15) digits
@@ -53,10 +47,10 @@ var migrations = []Migration{
 			// creator and placed time of an order never change after its first
 			// row (the attribution worker fixes the decision then), so every
 			// version of an order has the same sorting key and replaces the
-			// others. No PARTITION BY: on 18.16 a creator's page with FINAL
-			// costs a constant per part, and monthly partitions made the first
-			// page 10x slower at 10 million orders (see doc.go). Granules of
-			// 1024 rows: a typical creator's orders fit in a few.
+			// others. No PARTITION BY: on 18.16 FINAL costs a constant per
+			// part, and monthly partitions would make every month a part of a
+			// creator's page. Granules of 1024 rows: a typical creator's
+			// orders fit in a few.
 			`CREATE TABLE IF NOT EXISTS {db}.orders (
     creator_id        String,
     placed_at         DateTime('UTC'),
@@ -201,7 +195,7 @@ ORDER BY (projection, topic, kafka_partition)`,
 		Statements: []string{
 			// A view, not a materialized roll-up: no insert-time aggregation
 			// is exact on 18.16 when an order's status or earnings change and
-			// rows are redelivered (see doc.go). UTC days; other time zones
+			// rows are redelivered (package doc). UTC days; other time zones
 			// group orders directly with toDate(placed_at, tz). 18.16 does not
 			// push a WHERE into a view: filter orders FINAL directly for one
 			// creator, and use this view for whole-table analysis.
@@ -242,7 +236,7 @@ ORDER BY (day, topic, kafka_partition)`,
 			// country, platform, day), UTC day, key and currencies, computed
 			// from orders FINAL. version is the sum of the day's marks read
 			// before the computation: a day is served from here only while its
-			// version equals the sum of its marks now (summary.go), so a day
+			// version equals the sum of its marks now (DayState), so a day
 			// with newer orders rows is read from orders instead. Every
 			// computation writes every key the day had (an order's grouping
 			// keys and currencies never change); reads use FINAL and keep the

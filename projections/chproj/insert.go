@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // column is one column of an insert and its values, a slice of the
@@ -25,12 +27,12 @@ type column struct {
 // tables absorb.
 func (p *Projector) insertData(ctx context.Context, r *rows) error {
 	data := []insertStep{
-		{TableOrders, len(r.orders), func() []column { return orderColumns(r.orders) }},
-		{TableUnattributed, len(r.unattributed), func() []column { return unattributedColumns(r.unattributed) }},
-		{TableBrands, len(r.brands), func() []column { return principalColumns("brand_id", r.brands) }},
-		{TableCreators, len(r.creators), func() []column { return principalColumns("creator_id", r.creators) }},
-		{TableOfferNames, len(r.offerNames), func() []column { return offerNameColumns(r.offerNames) }},
-		{TableCodeRequestEvents, len(r.requests), func() []column { return requestColumns(r.requests) }},
+		{readmodel.TableOrders, len(r.orders), func() []column { return orderColumns(r.orders) }},
+		{readmodel.TableUnattributed, len(r.unattributed), func() []column { return unattributedColumns(r.unattributed) }},
+		{readmodel.TableBrands, len(r.brands), func() []column { return principalColumns("brand_id", r.brands) }},
+		{readmodel.TableCreators, len(r.creators), func() []column { return principalColumns("creator_id", r.creators) }},
+		{readmodel.TableOfferNames, len(r.offerNames), func() []column { return offerNameColumns(r.offerNames) }},
+		{readmodel.TableCodeRequestEvents, len(r.requests), func() []column { return requestColumns(r.requests) }},
 	}
 	var (
 		wg   sync.WaitGroup
@@ -74,16 +76,16 @@ func (p *Projector) insertPositions(ctx context.Context, r *rows, skip map[parti
 	}
 	// The day marks after the orders rows they stand for, and before the
 	// watermarks: a summary that waited for a watermark finds the marks of
-	// every row below it, so it reads no stale roll-up (summary.go).
+	// every row below it, so it reads no stale roll-up (readmodel.DayState).
 	if len(days) > 0 {
-		if err := p.run(ctx, insertStep{TableDayMarks, len(days), func() []column { return dayMarkColumns(days) }}); err != nil {
+		if err := p.run(ctx, insertStep{readmodel.TableDayMarks, len(days), func() []column { return dayMarkColumns(days) }}); err != nil {
 			return err
 		}
 	}
 	if len(marks) == 0 {
 		return nil
 	}
-	return p.run(ctx, insertStep{TableWatermarks, len(marks), func() []column { return watermarkColumns(marks) }})
+	return p.run(ctx, insertStep{readmodel.TableWatermarks, len(marks), func() []column { return watermarkColumns(marks) }})
 }
 
 // insertStep is the insert of one table's rows.

@@ -17,7 +17,9 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -65,7 +67,7 @@ func poison(t *testing.T) []schemas.Envelope {
 }
 
 func TestProjectorEndToEnd(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	r := newRig(t, 2)
 	reg := prometheus.NewRegistry()
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.Registerer = reg })
@@ -223,7 +225,7 @@ func deadLetters(t *testing.T, r *rig) int64 {
 
 func optimize(t *testing.T, conn driver.Conn, db string) {
 	t.Helper()
-	for _, table := range []string{chproj.TableOrders, chproj.TableUnattributed, chproj.TableCodeRequestEvents, chproj.TableOfferNames} {
+	for _, table := range []string{readmodel.TableOrders, readmodel.TableUnattributed, readmodel.TableCodeRequestEvents, readmodel.TableOfferNames} {
 		if err := conn.Exec(context.Background(), "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
 			t.Fatalf("optimize %s: %v", table, err)
 		}
@@ -273,7 +275,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 
 // A batch handled twice (its commit was lost) changes no count and no sum.
 func TestRedeliveredBatchChangesNothing(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db)
 	ctx := context.Background()
 	first := batch(schemas.TopicAttributions, 0, 0,
@@ -311,7 +313,7 @@ func TestRedeliveredBatchChangesNothing(t *testing.T) {
 // Whatever the order and the batch boundaries in which an order's rows
 // arrive, the table ends with the highest version (property-style).
 func TestVersionsInAnyOrder(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.BatchWait = time.Millisecond })
 	statuses := []string{schemas.StatusPending, schemas.StatusPending, schemas.StatusPending, schemas.StatusApproved}
 	earnings := []string{"250.00", "200.00", "150.00", "150.00"}
@@ -352,7 +354,7 @@ func TestVersionsInAnyOrder(t *testing.T) {
 // version: a filter on a column that changes (status) must not find a
 // replaced row. This pins the server behaviour (18.16 and current).
 func TestFinalFiltersTheLatestVersion(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db)
 	ctx := context.Background()
 	// Two flushes: two parts, not merged yet.
@@ -385,12 +387,12 @@ func TestFinalFiltersTheLatestVersion(t *testing.T) {
 // ClickHouse down: the handler fails, nothing is committed, nothing is
 // lost; once it is back, everything arrives.
 func TestClickHouseDown(t *testing.T) {
-	_, db := migrated(t)
-	opts := chOptions(t)
+	_, db := readmodeltest.Migrated(t)
+	opts := testenv.ClickHouseOptions(t)
 	out := &testenv.Outage{}
 	opts.DialContext = out.DialAddr(opts.Addr[0])
-	conn := openConn(t, opts)
-	check := openConn(t, chOptions(t))
+	conn := testenv.ClickHouseConn(t, opts)
+	check := testenv.ClickHouseConn(t, testenv.ClickHouseOptions(t))
 	reg := prometheus.NewRegistry()
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.Registerer = reg; c.InsertTimeout = 2 * time.Second })
 	r := newRig(t, 2)
@@ -437,7 +439,7 @@ func TestClickHouseDown(t *testing.T) {
 // Batches of several partitions handed in within BatchWait share one
 // insert; a flush that reaches BatchRows does not wait.
 func TestFlushesAcrossPartitions(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	t.Run("shared", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		p := newProjector(t, conn, db, func(c *chproj.Config) { c.Registerer = reg; c.BatchWait = 500 * time.Millisecond })
@@ -474,3 +476,15 @@ func TestFlushesAcrossPartitions(t *testing.T) {
 		}
 	})
 }
+
+func TestNewRefusesBadDatabaseNames(t *testing.T) {
+	for _, db := range []string{"", "1abc", "a-b", "a`b", "x; DROP DATABASE default", "a.b"} {
+		// A connection that is never called: the name must be refused first.
+		if _, err := chproj.New(chproj.Config{Conn: nilConn{}, Database: db}); err == nil {
+			t.Errorf("New with database %q succeeded, want an error", db)
+		}
+	}
+}
+
+// nilConn is a driver.Conn that is never called.
+type nilConn struct{ driver.Conn }

@@ -1,4 +1,4 @@
-package chproj_test
+package readmodel_test
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/internal/testenv"
+	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 )
 
 var wantTables = []string{
@@ -35,7 +37,7 @@ func tables(t *testing.T, conn driver.Conn, db string) []string {
 	return out
 }
 
-func versions(ms []chproj.Migration) []int {
+func versions(ms []readmodel.Migration) []int {
 	var out []int
 	for _, m := range ms {
 		out = append(out, m.Version)
@@ -44,12 +46,12 @@ func versions(ms []chproj.Migration) []int {
 }
 
 func TestMigrate(t *testing.T) {
-	conn, db := newDatabase(t)
+	conn, db := testenv.ClickHouse(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	all := versions(chproj.Migrations())
+	all := versions(readmodel.Migrations())
 
-	applied, err := chproj.Migrate(ctx, conn, db)
+	applied, err := readmodel.Migrate(ctx, conn, db)
 	if err != nil {
 		t.Fatalf("first migrate: %v", err)
 	}
@@ -60,7 +62,7 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("tables %v, want %v", got, wantTables)
 	}
 
-	applied, err = chproj.Migrate(ctx, conn, db)
+	applied, err = readmodel.Migrate(ctx, conn, db)
 	if err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
@@ -78,22 +80,19 @@ func TestMigrate(t *testing.T) {
 // A migration that ran but was not recorded (a crash in between) runs
 // again harmlessly.
 func TestMigrateRerunsUnrecordedMigration(t *testing.T) {
-	conn, db := newDatabase(t)
+	conn, db := testenv.ClickHouse(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	for _, stmt := range chproj.Migrations()[0].Statements {
+	for _, stmt := range readmodel.Migrations()[0].Statements {
 		if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", "`"+db+"`")); err != nil {
 			t.Fatalf("pre-apply migration 1: %v", err)
 		}
 	}
-	applied, err := chproj.Migrate(ctx, conn, db)
+	applied, err := readmodel.Migrate(ctx, conn, db)
 	if err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	if got, want := versions(applied), versions(chproj.Migrations()); !slices.Equal(got, want) {
+	if got, want := versions(applied), versions(readmodel.Migrations()); !slices.Equal(got, want) {
 		t.Errorf("applied %v, want %v", got, want)
 	}
 	if got := tables(t, conn, db); !slices.Equal(got, wantTables) {
@@ -112,15 +111,31 @@ func TestMigrateRefusesBadDatabaseNames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A nil connection: the name must be refused before any query.
-			if _, err := chproj.Migrate(context.Background(), nil, tc.db); err == nil {
+			if _, err := readmodel.Migrate(context.Background(), nil, tc.db); err == nil {
 				t.Errorf("Migrate(%q) succeeded, want an error", tc.db)
 			}
-			if _, err := chproj.New(chproj.Config{Conn: nilConn{}, Database: tc.db}); err == nil {
-				t.Errorf("New with database %q succeeded, want an error", tc.db)
+			if err := readmodel.CheckDatabase(tc.db); err == nil {
+				t.Errorf("CheckDatabase(%q) = nil, want an error", tc.db)
 			}
 		})
 	}
 }
 
-// nilConn is a driver.Conn that is never called.
-type nilConn struct{ driver.Conn }
+// TestCreatorDailyKey: CreatorDailyKey is creator_daily's sorting key (the
+// reports take the latest version of each row by it: a column missing
+// there would merge distinct keys).
+func TestCreatorDailyKey(t *testing.T) {
+	conn, db := readmodeltest.Migrated(t)
+	var ddl string
+	if err := conn.QueryRow(context.Background(), "SHOW CREATE TABLE "+db+".creator_daily").Scan(&ddl); err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(ddl, "ORDER BY (")
+	key, _, ok2 := strings.Cut(after, ")")
+	if !ok || !ok2 {
+		t.Fatalf("no ORDER BY (...) in %s", ddl)
+	}
+	if key != readmodel.CreatorDailyKey {
+		t.Fatalf("creator_daily ORDER BY (%s), CreatorDailyKey %s", key, readmodel.CreatorDailyKey)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // Watermark returns the next offset of the partition that the projection
@@ -14,7 +16,7 @@ import (
 // Watermark > o.
 func (p *Projector) Watermark(ctx context.Context, topic string, partition int) (int64, error) {
 	var next uint64
-	err := p.conn.QueryRow(ctx, "SELECT max(next_offset) FROM "+p.db+"."+TableWatermarks+
+	err := p.conn.QueryRow(ctx, "SELECT max(next_offset) FROM "+p.db+"."+readmodel.TableWatermarks+
 		" WHERE projection = ? AND topic = ? AND kafka_partition = ?", Group, topic, uint32(partition)).Scan(&next)
 	if err != nil {
 		return 0, fmt.Errorf("clickhouse projection: watermark of %s/%d: %w", topic, partition, err)
@@ -36,7 +38,7 @@ type PartitionWatermark struct {
 // Watermarks returns the watermark of every partition the projection has
 // applied something of, sorted by topic and partition.
 func (p *Projector) Watermarks(ctx context.Context) ([]PartitionWatermark, error) {
-	rows, err := p.conn.Query(ctx, "SELECT topic, kafka_partition, max(next_offset), max(last_recorded_at) FROM "+p.db+"."+TableWatermarks+
+	rows, err := p.conn.Query(ctx, "SELECT topic, kafka_partition, max(next_offset), max(last_recorded_at) FROM "+p.db+"."+readmodel.TableWatermarks+
 		" WHERE projection = ? GROUP BY topic, kafka_partition ORDER BY topic, kafka_partition", Group)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse projection: watermarks: %w", err)

@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/eventstore"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkRebuildReplay(b *testing.B) {
 	for i := 0; i < len(envs); i += 1000 {
 		r.append(schemas.TopicAttributions, envs[i:min(i+1000, len(envs))]...)
 	}
-	conn, db := migrated(b)
+	conn, db := readmodeltest.Migrated(b)
 	p := newProjector(b, conn, db, func(c *chproj.Config) { c.BatchRows, c.BatchWait = 20000, 5*time.Millisecond })
 	b.ResetTimer()
 	start := time.Now()

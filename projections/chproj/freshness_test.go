@@ -7,7 +7,8 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/kafkatest"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -23,7 +24,7 @@ func TestFreshnessIsReadYourWrites(t *testing.T) {
 	if err := r.store.EnsureTopics(ctx, eventstore.TopicSpec{Name: schemas.TopicOrders}); err != nil {
 		t.Fatal(err)
 	}
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.BatchWait = 10 * time.Millisecond })
 	f, err := chproj.NewFreshness(chproj.FreshnessConfig{
 		Store: r.store, Watermarks: p.Watermarks, MaxWait: 700 * time.Millisecond, Interval: 10 * time.Millisecond, Logger: testLogger(),

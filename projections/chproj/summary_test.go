@@ -12,7 +12,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -60,7 +62,7 @@ func dayLines(t *testing.T, conn driver.Conn, db, from string) string {
 
 func dayStates(t *testing.T, conn driver.Conn, db string) string {
 	t.Helper()
-	states, err := chproj.SummaryDays(context.Background(), conn, db)
+	states, err := readmodel.SummaryDays(context.Background(), conn, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func dayStates(t *testing.T, conn driver.Conn, db string) string {
 // recomputes exactly the days whose marks moved, and its rows equal what
 // orders FINAL gives; concurrent refreshes are harmless.
 func TestSummarizerFollowsTheProjector(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.BatchWait = time.Millisecond })
 	ctx := context.Background()
 	day := 24 * time.Hour
@@ -90,7 +92,7 @@ func TestSummarizerFollowsTheProjector(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := chproj.NewSummarizer(conn, db, testLogger(), nil)
+	s, err := readmodel.NewSummarizer(conn, db, testLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func TestSummarizerFollowsTheProjector(t *testing.T) {
 // TestBackfillMarksDaysWithoutMarks: orders rows written without marks
 // (before the marks existed) get a mark per day, once, and are rolled up.
 func TestBackfillMarksDaysWithoutMarks(t *testing.T) {
-	conn, db := migrated(t)
+	conn, db := readmodeltest.Migrated(t)
 	p := newProjector(t, conn, db, func(c *chproj.Config) { c.BatchWait = time.Millisecond })
 	ctx := context.Background()
 	if err := p.Handle(ctx, batch(schemas.TopicAttributions, 0, 0,
@@ -182,7 +184,7 @@ func TestBackfillMarksDaysWithoutMarks(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := chproj.NewSummarizer(conn, db, testLogger(), nil)
+	s, err := readmodel.NewSummarizer(conn, db, testLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

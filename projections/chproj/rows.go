@@ -399,8 +399,8 @@ func dateTime(field string, t time.Time) (time.Time, error) {
 
 // decisionJSON is the decision as json.Marshal writes it, with no
 // candidates as []. Its usual content (codes, ids, outcomes and times in
-// plain ASCII) is written directly, without reflection (json.Marshal was a
-// tenth of the projector's CPU); anything else goes through json.Marshal.
+// plain ASCII) is written directly, without reflection, a cost the
+// projector pays per order; anything else goes through json.Marshal.
 func decisionJSON(d schemas.Decision) (string, error) {
 	if d.Candidates == nil {
 		d.Candidates = []schemas.Candidate{}

@@ -1,4 +1,4 @@
-package chproj
+package readmodel
 
 import (
 	"context"
@@ -34,10 +34,10 @@ func FreshDatabase(database string) string { return database + "_rebuild" }
 // rebuild: it was never swapped in, so nothing reads it) and creates it
 // with the current schema. conn must not be bound to fresh.
 func PrepareFresh(ctx context.Context, conn driver.Conn, fresh string) error {
-	if err := checkDatabase(fresh); err != nil {
+	if err := CheckDatabase(fresh); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
-	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(fresh)); err != nil {
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(fresh)); err != nil {
 		return fmt.Errorf("rebuild: drop leftover database %s: %w", fresh, err)
 	}
 	if _, err := Migrate(ctx, conn, fresh); err != nil {
@@ -60,7 +60,7 @@ func PrepareFresh(ctx context.Context, conn driver.Conn, fresh string) error {
 // nothing is dropped before every rename succeeded.
 func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string) ([]string, error) {
 	for _, db := range []string{target, fresh, backup} {
-		if err := checkDatabase(db); err != nil {
+		if err := CheckDatabase(db); err != nil {
 			return nil, fmt.Errorf("swap: %w", err)
 		}
 	}
@@ -84,17 +84,17 @@ func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string) (
 	for _, t := range live {
 		inTarget[t] = true
 	}
-	if err := conn.Exec(ctx, "CREATE DATABASE "+quoteIdent(backup)); err != nil {
+	if err := conn.Exec(ctx, "CREATE DATABASE "+QuoteIdent(backup)); err != nil {
 		return nil, fmt.Errorf("swap: create backup database %s: %w", backup, err)
 	}
 	var moves []string
 	for _, t := range freshTables {
 		if inTarget[t] {
-			moves = append(moves, quoteIdent(target)+"."+quoteIdent(t)+" TO "+quoteIdent(backup)+"."+quoteIdent(t))
+			moves = append(moves, QuoteIdent(target)+"."+QuoteIdent(t)+" TO "+QuoteIdent(backup)+"."+QuoteIdent(t))
 		}
 	}
 	for _, t := range freshTables {
-		moves = append(moves, quoteIdent(fresh)+"."+quoteIdent(t)+" TO "+quoteIdent(target)+"."+quoteIdent(t))
+		moves = append(moves, QuoteIdent(fresh)+"."+QuoteIdent(t)+" TO "+QuoteIdent(target)+"."+QuoteIdent(t))
 	}
 	if err := conn.Exec(ctx, "RENAME TABLE "+strings.Join(moves, ", ")); err != nil {
 		return nil, fmt.Errorf("swap: rename the tables of %s into %s (the old ones into %s): %w; check all three databases before retrying",
@@ -103,7 +103,7 @@ func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string) (
 	if _, err := Migrate(ctx, conn, target); err != nil {
 		return freshTables, fmt.Errorf("swap: tables swapped, but: %w", err)
 	}
-	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(fresh)); err != nil {
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(fresh)); err != nil {
 		return freshTables, fmt.Errorf("swap: tables swapped, but drop %s: %w", fresh, err)
 	}
 	return freshTables, nil

@@ -1,4 +1,4 @@
-package chproj
+package readmodel
 
 import (
 	"context"
@@ -33,16 +33,18 @@ func Migrations() []Migration {
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// checkDatabase refuses database names that would need escaping: they are
-// spliced into DDL, which takes no parameters.
-func checkDatabase(database string) error {
+// CheckDatabase refuses database names that would need escaping: they are
+// spliced into SQL (DDL takes no parameters). Every function of this
+// package that runs SQL on a database checks its name first.
+func CheckDatabase(database string) error {
 	if !identifier.MatchString(database) || len(database) > 128 {
 		return fmt.Errorf("clickhouse database %q: want letters, digits and '_', not starting with a digit", database)
 	}
 	return nil
 }
 
-func quoteIdent(name string) string { return "`" + name + "`" }
+// QuoteIdent quotes an identifier that CheckDatabase accepted, for SQL.
+func QuoteIdent(name string) string { return "`" + name + "`" }
 
 // Migrate creates database if it is missing, then applies every migration
 // not yet recorded in its schema_migrations table, in order, and records
@@ -51,10 +53,10 @@ func quoteIdent(name string) string { return "`" + name + "`" }
 // harmless: every statement is idempotent and a migration recorded twice
 // is still one version.
 func Migrate(ctx context.Context, conn driver.Conn, database string) ([]Migration, error) {
-	if err := checkDatabase(database); err != nil {
+	if err := CheckDatabase(database); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	db := quoteIdent(database)
+	db := QuoteIdent(database)
 	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
 		return nil, fmt.Errorf("migrate: create database %s: %w", database, err)
 	}

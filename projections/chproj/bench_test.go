@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/eventstore"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -54,7 +55,7 @@ func benchEvents(b *testing.B, n int) []schemas.Envelope {
 // flush of the default BatchRows (a flush that is not full waits for
 // BatchWait).
 func BenchmarkProjector(b *testing.B) {
-	conn, db := migrated(b)
+	conn, db := readmodeltest.Migrated(b)
 	p := newProjector(b, conn, db, func(c *chproj.Config) { c.BatchWait = chproj.DefaultBatchWait })
 	const (
 		partitions = 8
@@ -140,7 +141,7 @@ func BenchmarkProjectorFromLog(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		conn, db := migrated(b)
+		conn, db := readmodeltest.Migrated(b)
 		p := newProjector(b, conn, db, func(c *chproj.Config) { c.BatchWait = chproj.DefaultBatchWait })
 		cfg := p.SubscriberConfig()
 		cfg.Group = fmt.Sprintf("%s-bench-%d", chproj.Group, i) // a fresh group reads from the start
