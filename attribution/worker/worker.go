@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/rediskey"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -246,7 +246,7 @@ func (w *Worker) partitions(ctx context.Context, topic string) (int, error) {
 	return n, nil
 }
 
-// Key names. Ids inside keys are escaped with seg.
+// Key names. Ids inside keys are escaped with rediskey.Seg.
 const (
 	kOrder = "order:"
 	kHolds = "holds:"
@@ -261,7 +261,7 @@ const (
 )
 
 func (w *Worker) orderKey(brandID, orderID string) string {
-	return w.prefix + kOrder + seg(brandID) + ":" + seg(orderID)
+	return w.prefix + kOrder + rediskey.Seg(brandID) + ":" + rediskey.Seg(orderID)
 }
 
 func (w *Worker) appliedKey(partition int) string {
@@ -287,15 +287,4 @@ func eventField(offset int64) string {
 		b[i] = '0'
 	}
 	return string(b[:])
-}
-
-var segEscaper = strings.NewReplacer("%", "%25", ":", "%3A", "{", "%7B", "}", "%7D")
-
-// seg escapes an id for use as one component of a key: ':' separates
-// components, and braces would make a Redis Cluster hash tag.
-func seg(s string) string {
-	if !strings.ContainsAny(s, "%:{}") {
-		return s
-	}
-	return segEscaper.Replace(s)
 }

@@ -34,12 +34,7 @@ func TestRebuildRedisIsIdentical(t *testing.T) {
 	r3 := str(e.must(201, "POST", "/v1/code-requests", a.boris, map[string]any{"offer_id": a.offerA, "platform": "tiktok"}), "request_id")
 	e.must(200, "POST", "/v1/code-requests/"+r3+"/confirm", a.brandA, map[string]any{"code": "anna10"})
 
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb, _ := testenv.Redis(t)
 	proj, err := rediscatalog.New(rediscatalog.Config{Client: rdb, Prefix: e.redisPrefix})
 	if err != nil {
 		t.Fatal(err)
