@@ -50,31 +50,26 @@ func NewSummarizer(conn driver.Conn, database string, logger *slog.Logger, reg p
 	if logger == nil {
 		logger = slog.Default()
 	}
+	f := promreg.With(reg)
 	s := &Summarizer{
 		conn: conn, database: database, db: QuoteIdent(database), log: logger.With("component", "summarizer"),
-		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		seconds: f.Histogram(prometheus.HistogramOpts{
 			Name:    "attrib_clickhouse_summary_refresh_seconds",
 			Help:    "Time of one refresh of the roll-ups (creator_daily, summary_daily): reading the days' state and recomputing the days that changed.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
-		days: prometheus.NewCounter(prometheus.CounterOpts{
+		days: f.Counter(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_summary_days_recomputed_total",
 			Help: "UTC days whose roll-ups were recomputed from orders.",
 		}),
-		stale: prometheus.NewGauge(prometheus.GaugeOpts{
+		stale: f.Gauge(prometheus.GaugeOpts{
 			Name: "attrib_clickhouse_summary_stale_days",
 			Help: "Days whose orders changed since their roll-ups, at the start of the last refresh; the reports read them from orders.",
 		}),
-		failures: prometheus.NewCounter(prometheus.CounterOpts{
+		failures: f.Counter(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_summary_refresh_errors_total",
 			Help: "Failed refreshes of the roll-ups; the next one retries.",
 		}),
-	}
-	if reg != nil {
-		s.seconds = promreg.Register(reg, s.seconds)
-		s.days = promreg.Register(reg, s.days)
-		s.stale = promreg.Register(reg, s.stale)
-		s.failures = promreg.Register(reg, s.failures)
 	}
 	return s, nil
 }

@@ -96,13 +96,10 @@ func NewFreshness(cfg FreshnessConfig) (*Freshness, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	lag := prometheus.NewGauge(prometheus.GaugeOpts{
+	lag := promreg.With(cfg.Registerer).Gauge(prometheus.GaugeOpts{
 		Name: "attrib_reports_freshness_lag_seconds",
 		Help: "How far behind the log the ClickHouse reports are: now minus the time up to which every appended event is visible in them (measured while reports are read).",
 	})
-	if cfg.Registerer != nil {
-		lag = promreg.Register(cfg.Registerer, lag)
-	}
 	return &Freshness{cfg: cfg, lag: lag, advanced: make(chan struct{}), wake: make(chan struct{}, 1)}, nil
 }
 

@@ -24,54 +24,44 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promreg.With(reg)
+	return &metrics{
+		events: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_events_total",
 			Help: "Events the ClickHouse projection read, by result: projected, ignored (nothing to project) or rejected (sent to the dead-letter topic). Counted per handled batch, so retried batches count again.",
 		}, []string{"result"}),
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+		rows: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_rows_inserted_total",
 			Help: "Rows inserted into ClickHouse by the projection, by table (after keeping the latest version of each row of a flush).",
 		}, []string{"table"}),
-		flushes: prometheus.NewCounter(prometheus.CounterOpts{
+		flushes: f.Counter(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_flushes_total",
 			Help: "Successful flushes of the ClickHouse projection: one insert per table with rows, then the watermarks.",
 		}),
-		flushErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		flushErrors: f.Counter(prometheus.CounterOpts{
 			Name: "attrib_clickhouse_flush_errors_total",
 			Help: "Failed flushes: ClickHouse unreachable or refusing, or, for some of their partitions only, the flush of an earlier batch of the partition failed (their marks and watermarks are then not written). The failed batches are retried and nothing of them is committed meanwhile.",
 		}),
-		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		flushSeconds: f.Histogram(prometheus.HistogramOpts{
 			Name:    "attrib_clickhouse_flush_seconds",
 			Help:    "Time to insert one flush into ClickHouse.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
-		flushEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+		flushEvents: f.Histogram(prometheus.HistogramOpts{
 			Name:    "attrib_clickhouse_flush_events",
 			Help:    "Events per successful flush.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}),
-		wmOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		wmOffset: f.GaugeVec(prometheus.GaugeOpts{
 			Name: "attrib_clickhouse_watermark_offset",
 			Help: "Next offset of each partition that the ClickHouse projection has applied (seen by this process).",
 		}, []string{"topic", "partition"}),
-		wmRecorded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		wmRecorded: f.GaugeVec(prometheus.GaugeOpts{
 			Name: "attrib_clickhouse_watermark_recorded_at_seconds",
 			Help: "Latest recorded_at (Unix seconds) of the events the ClickHouse projection has applied, per partition (seen by this process).",
 		}, []string{"topic", "partition"}),
 		high: make(map[partitionKey]mark),
 	}
-	if reg != nil {
-		m.events = promreg.Register(reg, m.events)
-		m.rows = promreg.Register(reg, m.rows)
-		m.flushes = promreg.Register(reg, m.flushes)
-		m.flushErrors = promreg.Register(reg, m.flushErrors)
-		m.flushSeconds = promreg.Register(reg, m.flushSeconds)
-		m.flushEvents = promreg.Register(reg, m.flushEvents)
-		m.wmOffset = promreg.Register(reg, m.wmOffset)
-		m.wmRecorded = promreg.Register(reg, m.wmRecorded)
-	}
-	return m
 }
 
 // advance moves the watermark gauges of a partition forward.
