@@ -130,6 +130,8 @@ type routeAccess struct {
 	path string
 	// body is the request body of writes.
 	body string
+	// optionalBody: the route also takes no body at all.
+	optionalBody bool
 	// public routes answer without a token.
 	public bool
 	// roles may call the route; every other role gets 403, no token or an
@@ -160,7 +162,7 @@ var routeAccessTable = map[string]routeAccess{
 
 	"GET /v1/code-requests":                       {path: "/v1/code-requests", roles: []string{api.RoleCreator, api.RoleBrand}},
 	"POST /v1/code-requests":                      {path: "/v1/code-requests", body: `{"offer_id":"ofr_b2","platform":"vk"}`, roles: []string{api.RoleCreator}},
-	"POST /v1/code-requests/{request_id}/confirm": {path: "/v1/code-requests/req_c2_b2/confirm", body: `{"code":"MINE"}`, roles: []string{api.RoleBrand}, otherTenant: true},
+	"POST /v1/code-requests/{request_id}/confirm": {path: "/v1/code-requests/req_c2_b2/confirm", body: `{"code":"MINE"}`, optionalBody: true, roles: []string{api.RoleBrand}, otherTenant: true},
 	"POST /v1/code-requests/{request_id}/reject":  {path: "/v1/code-requests/req_c2_b2/reject", body: `{"reason":"x"}`, roles: []string{api.RoleBrand}, otherTenant: true},
 	"GET /v1/promo-codes":                         {path: "/v1/promo-codes", roles: []string{api.RoleCreator}},
 	"POST /v1/promo-codes/{code}/revoke":          {path: "/v1/promo-codes/RIVALSECRET/revoke", roles: []string{api.RoleBrand}, otherTenant: true},
