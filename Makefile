@@ -23,6 +23,7 @@ test: stack-up
 	mkdir -p "$(ATTRIB_LOCAL_DIR)"
 	eval "$$($(STACK) env)"; \
 	export ATTRIB_TEST_REDIS_URL="$$ATTRIB_REDIS_URL" ATTRIB_TEST_CLICKHOUSE_URL="$$ATTRIB_CLICKHOUSE_URL" ATTRIB_REQUIRE_INTEGRATION=1; \
+	export ATTRIB_TEST_ANALYST_CLICKHOUSE_URL="$${ATTRIB_ANALYST_CLICKHOUSE_URL:-}"; \
 	set +e; $(GO) test $(TEST_FLAGS) -json ./... > "$(ATTRIB_LOCAL_DIR)/test.json"; status=$$?; set -e; \
 	$(GO) run ./internal/tools/testreport -no-skip < "$(ATTRIB_LOCAL_DIR)/test.json"; \
 	exit $$status

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,15 +79,33 @@ func FuzzWebhook(f *testing.F) {
 		f.Add([]byte(s), "", true)
 		f.Add([]byte(s), ingest.Sign(secret, now, []byte(s)), false)
 	}
+	// Attacks on the signature: forged, replayed from outside the window,
+	// made with another brand's secret.
+	f.Add([]byte(placedJSONForFuzz), "t="+strconv.FormatInt(now.Unix(), 10)+",v1="+strings.Repeat("ab", 32), false)
+	f.Add([]byte(placedJSONForFuzz), ingest.Sign(secret, now.Add(-6*time.Minute), []byte(placedJSONForFuzz)), false)
+	f.Add([]byte(placedJSONForFuzz), ingest.Sign("whsec_other_brand", now, []byte(placedJSONForFuzz)), false)
+	// Hostile bodies: deep nesting, invalid UTF-8, members given twice.
+	for _, s := range []string{
+		strings.Replace(placedJSONForFuzz, `"country":"RU"`, `"country":"RU","x":`+strings.Repeat("[", 65)+strings.Repeat("]", 65), 1),
+		`{"events":[` + strings.Repeat(`{"a":`, 70) + "1" + strings.Repeat("}", 70) + `]}`,
+		strings.Replace(placedJSONForFuzz, `"anna10"`, "\"an\xc3na\"", 1),
+		strings.Replace(placedJSONForFuzz, `"country":"RU"`, "\"country\":\"RU\",\"x\":\"\xed\xa0\x80\"", 1),
+		strings.Replace(placedJSONForFuzz, `"amount":"2500.00"`, `"amount":"1.00","amount":"2500.00"`, 1),
+		`{"events":[` + placedJSONForFuzz + `],"events":[]}`,
+		"\xef\xbb\xbf" + placedJSONForFuzz,
+	} {
+		f.Add([]byte(s), "", true)
+	}
 	f.Add([]byte(placedJSONForFuzz), "t=1764000000,v1=00", false)
 	f.Add([]byte(placedJSONForFuzz), "t=,v1=,v1=,v1=,v1=,v1=", false)
 	f.Add([]byte(placedJSONForFuzz), "t=99999999999999999999,v1="+strings.Repeat("a", 64), false)
 
 	f.Fuzz(func(t *testing.T, body []byte, sigHeader string, sign bool) {
 		log := &memLog{}
+		dedupe := &memDedupe{seen: map[string]bool{}}
 		hook, err := ingest.New(ingest.Config{
 			Log:     log,
-			Dedupe:  &memDedupe{seen: map[string]bool{}},
+			Dedupe:  dedupe,
 			Secrets: ingest.SecretFunc(func(_ context.Context, id string) (string, bool, error) { return secret, id == "b1", nil }),
 			Now:     func() time.Time { return now },
 			// Small, so that 413 is reachable.
@@ -116,6 +135,7 @@ func FuzzWebhook(f *testing.F) {
 			Error      *struct {
 				Code    string `json:"code"`
 				Message string `json:"message"`
+				Field   string `json:"field"`
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil {
@@ -125,8 +145,18 @@ func FuzzWebhook(f *testing.F) {
 			if answer.Error == nil || answer.Error.Code == "" || answer.Error.Message == "" {
 				t.Fatalf("error answer without code or message: %s", rec.Body)
 			}
-			if len(log.events) != 0 {
-				t.Fatalf("refused with %d, but %d events were appended", rec.Code, len(log.events))
+			if len(log.events) != 0 || len(dedupe.seen) != 0 {
+				t.Fatalf("refused with %d, but %d events were appended and %d marked as seen", rec.Code, len(log.events), len(dedupe.seen))
+			}
+			// A refused body names its bad field, or the body as a whole.
+			if rec.Code == 400 {
+				name := answer.Error.Field
+				if name == "" {
+					name = "body"
+				}
+				if !strings.HasPrefix(answer.Error.Message, name+": ") {
+					t.Fatalf("400 %q does not start with its field %q", answer.Error.Message, name)
+				}
 			}
 			return
 		}

@@ -70,6 +70,8 @@ type rig struct {
 	brand   string
 	secret  string
 	secrets *ingest.CachedSecrets
+	// key is the master key the brands' secrets derive from.
+	key credentials.MasterKey
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -119,6 +121,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	}
 	key := make(credentials.MasterKey, 32)
 	_, _ = rand.Read(key)
+	r.key = key
 	r.secret = key.WebhookSecret(r.brand, salt)
 	r.secrets = ingest.NewCachedSecrets(ingest.CatalogSecrets(proj, key), ingest.CacheConfig{})
 

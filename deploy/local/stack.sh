@@ -26,7 +26,10 @@ START_TIMEOUT="${ATTRIB_LOCAL_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${ATTRIB_LOCAL_STOP_TIMEOUT:-30}"
 readonly REDIS_PORT CH_TCP_PORT CH_HTTP_PORT START_TIMEOUT STOP_TIMEOUT
 
-readonly PACKAGE_USERS_XML=/etc/clickhouse-server/users.xml
+# The database the engine uses on the local server (ATTRIB_CLICKHOUSE_URL of
+# `env`), and the only one the analysts' read-only user may read.
+readonly CH_ENGINE_DATABASE=default
+readonly CH_ANALYST_USER=analyst
 
 # ---------------------------------------------------------------------------
 # messages
@@ -43,7 +46,8 @@ usage: bash deploy/local/stack.sh {install|up|down|status|env}
   up       install, then start Redis and ClickHouse on 127.0.0.1 (idempotent)
   down     stop them (SIGTERM, SIGKILL after ATTRIB_LOCAL_STOP_TIMEOUT seconds)
   status   print state of both; exit 0 if both are up, 3 otherwise
-  env      print `export ATTRIB_REDIS_URL=...` / `export ATTRIB_CLICKHOUSE_URL=...`
+  env      print `export ATTRIB_REDIS_URL=...`, `ATTRIB_CLICKHOUSE_URL=...` and
+           `ATTRIB_ANALYST_CLICKHOUSE_URL=...` (the analysts' read-only user)
 
 environment:
   ATTRIB_LOCAL_DIR                   data/logs/pids/configs (default: <repo>/.local)
@@ -103,6 +107,8 @@ readonly CH_LOG_DIR="${CH_DIR}/log"
 readonly CH_LOG="${CH_LOG_DIR}/clickhouse-server.log"
 readonly CH_ERR_LOG="${CH_LOG_DIR}/clickhouse-server.err.log"
 readonly CH_STDERR_LOG="${CH_LOG_DIR}/stderr.log"
+readonly CH_USERS="${CH_DIR}/users.xml"
+readonly CH_ANALYST_PASSWORD_FILE="${CH_DIR}/analyst.password"
 
 # ---------------------------------------------------------------------------
 # small helpers
@@ -210,6 +216,20 @@ render() {
 	fi
 	printf '%s\n' "${text}" >"${out}.tmp"
 	mv -f -- "${out}.tmp" "${out}"
+}
+
+# render_changed TEMPLATE OUT NAME=VALUE...: render, but leave OUT (and its
+# mtime, which ClickHouse watches) alone when the text is the same. Returns 0
+# when OUT changed or was created, 1 when it was already current.
+render_changed() {
+	local template="$1" out="$2"
+	shift 2
+	render "${template}" "${out}.new" "$@"
+	if [[ -f "${out}" ]] && cmp -s -- "${out}.new" "${out}"; then
+		rm -f -- "${out}.new"
+		return 1
+	fi
+	mv -f -- "${out}.new" "${out}"
 }
 
 # show_log FILE: last lines of FILE on stderr.
@@ -502,27 +522,40 @@ ch_wait() {
 	die "clickhouse did not answer 'SELECT 1' on 127.0.0.1:${port} within ${START_TIMEOUT}s; see ${CH_LOG} and ${CH_ERR_LOG}"
 }
 
-ch_up() {
-	local pid port users
-	pid="$(ch_pid)"
-	if [[ -n "${pid}" ]]; then
-		port="$(ch_conf_port)"
-		if [[ -n "${port}" && "${port}" != "${CH_TCP_PORT}" ]]; then
-			die "our clickhouse (pid ${pid}) is already running on port ${port}, not ${CH_TCP_PORT}; run 'bash deploy/local/stack.sh down' first"
-		fi
-		ch_wait "${CH_TCP_PORT}"
-		say "clickhouse: already running (pid ${pid}, 127.0.0.1:${CH_TCP_PORT})"
-		return 0
+# ch_analyst_password: the analysts' password, created (random, readable by
+# the invoking user only) when missing.
+ch_analyst_password() {
+	local pw
+	if [[ ! -s "${CH_ANALYST_PASSWORD_FILE}" ]]; then
+		pw="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+		[[ "${pw}" =~ ^[0-9a-f]{32}$ ]] || die "could not read 16 random bytes from /dev/urandom"
+		(umask 077 && printf '%s\n' "${pw}" >"${CH_ANALYST_PASSWORD_FILE}.tmp")
+		mv -f -- "${CH_ANALYST_PASSWORD_FILE}.tmp" "${CH_ANALYST_PASSWORD_FILE}"
 	fi
-	rm -f -- "${CH_PID_FILE}"
-	require_free_port "${CH_TCP_PORT}" ATTRIB_LOCAL_CLICKHOUSE_PORT "clickhouse native"
-	require_free_port "${CH_HTTP_PORT}" ATTRIB_LOCAL_CLICKHOUSE_HTTP_PORT "clickhouse http"
-	# The log directory must exist before start: with --daemon, 18.16 opens
-	# <log dir>/stderr.log before creating the directory and exits with 78.
-	mkdir -p -- "${CH_DATA_DIR}" "${CH_TMP_DIR}" "${CH_USER_FILES_DIR}" "${CH_FORMAT_SCHEMA_DIR}" "${CH_LOG_DIR}"
-	users="${PACKAGE_USERS_XML}"
-	[[ -r "${users}" ]] || users="${SCRIPT_DIR}/clickhouse-users.xml"
-	render "${SCRIPT_DIR}/clickhouse-config.xml.in" "${CH_CONF}" \
+	pw="$(tr -d '\n' <"${CH_ANALYST_PASSWORD_FILE}")"
+	# It goes into a URL (`env`) and the users file unescaped.
+	[[ "${pw}" =~ ^[A-Za-z0-9._~-]+$ ]] ||
+		die "${CH_ANALYST_PASSWORD_FILE}: use letters, digits and . _ ~ - only (or delete it for a new random one)"
+	printf '%s' "${pw}"
+}
+
+# ch_render_users: write users.xml (the engine's user and the analysts'
+# read-only one). A running server reloads it by itself within seconds.
+ch_render_users() {
+	local pw sha
+	mkdir -p -- "${CH_DIR}"
+	pw="$(ch_analyst_password)"
+	sha="$(printf '%s' "${pw}" | sha256sum | awk '{ print $1 }')"
+	if render_changed "${SCRIPT_DIR}/clickhouse-users.xml.in" "${CH_USERS}" \
+		"CH_ANALYST_PASSWORD_SHA256=${sha}" \
+		"CH_ANALYST_DATABASE=${CH_ENGINE_DATABASE}"; then
+		say "clickhouse: users written to ${CH_USERS}"
+	fi
+}
+
+# ch_render_config OUT: render config.xml into OUT.
+ch_render_config() {
+	render "${SCRIPT_DIR}/clickhouse-config.xml.in" "$1" \
 		"CH_LOG_DIR=${CH_LOG_DIR}" \
 		"CH_TCP_PORT=${CH_TCP_PORT}" \
 		"CH_HTTP_PORT=${CH_HTTP_PORT}" \
@@ -530,7 +563,38 @@ ch_up() {
 		"CH_TMP_DIR=${CH_TMP_DIR}" \
 		"CH_USER_FILES_DIR=${CH_USER_FILES_DIR}" \
 		"CH_FORMAT_SCHEMA_DIR=${CH_FORMAT_SCHEMA_DIR}" \
-		"CH_USERS_CONFIG=${users}"
+		"CH_USERS_CONFIG=${CH_USERS}"
+}
+
+ch_up() {
+	local pid port
+	ch_render_users
+	pid="$(ch_pid)"
+	if [[ -n "${pid}" ]]; then
+		port="$(ch_conf_port)"
+		if [[ -n "${port}" && "${port}" != "${CH_TCP_PORT}" ]]; then
+			die "our clickhouse (pid ${pid}) is already running on port ${port}, not ${CH_TCP_PORT}; run 'bash deploy/local/stack.sh down' first"
+		fi
+		# 18.16 reads config.xml (and which users file to watch) only at
+		# start: a server started from an older template is restarted.
+		ch_render_config "${CH_CONF}.next"
+		if cmp -s -- "${CH_CONF}.next" "${CH_CONF}"; then
+			rm -f -- "${CH_CONF}.next"
+			ch_wait "${CH_TCP_PORT}"
+			say "clickhouse: already running (pid ${pid}, 127.0.0.1:${CH_TCP_PORT})"
+			return 0
+		fi
+		rm -f -- "${CH_CONF}.next"
+		say "clickhouse: ${CH_CONF} is out of date (deploy/local/clickhouse-config.xml.in changed); restarting"
+		ch_down
+	fi
+	rm -f -- "${CH_PID_FILE}"
+	require_free_port "${CH_TCP_PORT}" ATTRIB_LOCAL_CLICKHOUSE_PORT "clickhouse native"
+	require_free_port "${CH_HTTP_PORT}" ATTRIB_LOCAL_CLICKHOUSE_HTTP_PORT "clickhouse http"
+	# The log directory must exist before start: with --daemon, 18.16 opens
+	# <log dir>/stderr.log before creating the directory and exits with 78.
+	mkdir -p -- "${CH_DATA_DIR}" "${CH_TMP_DIR}" "${CH_USER_FILES_DIR}" "${CH_FORMAT_SCHEMA_DIR}" "${CH_LOG_DIR}"
+	ch_render_config "${CH_CONF}"
 	say "clickhouse: starting on 127.0.0.1:${CH_TCP_PORT} (http ${CH_HTTP_PORT}, data ${CH_DATA_DIR})"
 	if ! spawn_daemon "${CH_STDERR_LOG}" "$(ch_server_bin)" \
 		--config-file="${CH_CONF}" --pid-file="${CH_PID_FILE}" --daemon; then
@@ -615,8 +679,17 @@ cmd_status() {
 }
 
 cmd_env() {
+	local pw
 	printf 'export ATTRIB_REDIS_URL=redis://127.0.0.1:%s/0\n' "${REDIS_PORT}"
-	printf 'export ATTRIB_CLICKHOUSE_URL=clickhouse://127.0.0.1:%s/default\n' "${CH_TCP_PORT}"
+	printf 'export ATTRIB_CLICKHOUSE_URL=clickhouse://127.0.0.1:%s/%s\n' "${CH_TCP_PORT}" "${CH_ENGINE_DATABASE}"
+	# The analysts' read-only user; its password exists once `up` has run.
+	if [[ -s "${CH_ANALYST_PASSWORD_FILE}" ]]; then
+		pw="$(tr -d '\n' <"${CH_ANALYST_PASSWORD_FILE}")"
+		printf 'export ATTRIB_ANALYST_CLICKHOUSE_URL=clickhouse://%s:%s@127.0.0.1:%s/%s\n' \
+			"${CH_ANALYST_USER}" "${pw}" "${CH_TCP_PORT}" "${CH_ENGINE_DATABASE}"
+	else
+		printf '# ATTRIB_ANALYST_CLICKHOUSE_URL: run `bash deploy/local/stack.sh up` first (it creates %s)\n' "${CH_ANALYST_PASSWORD_FILE}"
+	fi
 }
 
 main() {
