@@ -267,7 +267,9 @@ func (s *Server) reportOrdersCSV(w http.ResponseWriter, r *http.Request, c Calle
 	flusher, _ := w.(http.Flusher)
 	// Every cell is neutralised for spreadsheets (csvexport.Cell): offer
 	// names, codes, countries and order ids come from brands and shops.
-	cw := csvexport.NewWriter(w)
+	// The stream outlasts the server's write timeout, pushed on by each
+	// write for as long as the client reads.
+	cw := csvexport.NewWriter(StreamWriter(w, r))
 	started := false
 	start := func() error {
 		started = true
