@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -23,9 +24,10 @@ const CodeTooManyConnections = "too_many_connections"
 // costs the server no more than this many goroutines.
 const refusing = 1024
 
-// refuseLinger bounds how long a refused connection is read (and its
-// bytes discarded) after its answer, so that the client reads the answer
-// rather than a reset caused by its unread request.
+// refuseLinger bounds each wait of a refused connection: for its
+// request's headers, to write its answer, then reading (and discarding)
+// what it still sends, so that the client reads the answer rather than a
+// reset caused by its unread request.
 const refuseLinger = time.Second
 
 // LimitConnsPerClient returns a listener that lets each client address
@@ -135,21 +137,33 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// refuse answers c with 429 before its request is read (HTTP/1.1 allows an
-// early answer with Connection: close), then discards what the client
-// sends for a moment so that it reads the answer, not a reset.
+// refuse answers c with 429 and closes it. It waits (briefly) for the
+// request's headers first: a client answered before it sent its request
+// takes the answer for a stray one and reports a broken connection. After
+// the answer it discards what the client still sends for a moment, so
+// that the client reads the answer rather than a reset.
 func refuse(c net.Conn, max int) {
 	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(refuseLinger))
+	var buf [4096]byte
+	var seen []byte
+	for len(seen) < 64<<10 && !bytes.Contains(seen, []byte("\r\n\r\n")) {
+		n, err := c.Read(buf[:])
+		seen = append(seen, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
 	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: CodeTooManyConnections,
 		Message: fmt.Sprintf("this client address already has %d connections open, the most it may; reuse or close one, then retry", max)}})
-	_ = c.SetDeadline(time.Now().Add(refuseLinger))
+	_ = c.SetWriteDeadline(time.Now().Add(refuseLinger))
 	if _, err := fmt.Fprintf(c, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
 		return
 	}
 	if tc, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
 	}
-	var buf [4096]byte
+	_ = c.SetReadDeadline(time.Now().Add(refuseLinger))
 	for {
 		if _, err := c.Read(buf[:]); err != nil {
 			return
