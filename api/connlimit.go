@@ -137,6 +137,15 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// CloseWrite half-closes a TCP connection, as the server does after an
+// early answer (a 413) so that the client reads it rather than a reset.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // refuse answers c with 429 and closes it. It waits (briefly) for the
 // request's headers first: a client answered before it sent its request
 // takes the answer for a stray one and reports a broken connection. After

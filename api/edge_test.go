@@ -287,3 +287,39 @@ func TestEdgeStreamsAMillionRowExport(t *testing.T) {
 		t.Fatalf("got %d lines (last byte %q), want the header and %d rows", lines, last, rows)
 	}
 }
+
+// TestCappedConnHalfCloses: a connection of the capped listener still
+// half-closes, as Go's server does after an early answer (a 413 before
+// the body is read) so that the client reads the answer, not a reset.
+func TestCappedConnHalfCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	capped := api.LimitConnsPerClient(ln, 4, nil)
+	defer capped.Close()
+	client := dialFrom(t, "127.0.0.1", ln.Addr().String())
+	c, err := capped.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatalf("a %T cannot half-close", c)
+	}
+	if _, err := io.WriteString(c, "answer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(client)
+	if err != nil || string(got) != "answer" {
+		t.Fatalf("the client read %q, %v; want the answer, then the end of the stream", got, err)
+	}
+	if _, err := io.WriteString(client, "more of the body"); err != nil {
+		t.Fatalf("the client can no longer send: %v", err)
+	}
+}
