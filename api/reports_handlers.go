@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/attrib-engine/attrib/csvexport"
 	"github.com/attrib-engine/attrib/money"
 	"github.com/attrib-engine/attrib/promocode"
 	"github.com/attrib-engine/attrib/reports"
@@ -265,7 +265,11 @@ func (s *Server) reportOrdersCSV(w http.ResponseWriter, r *http.Request, c Calle
 		return err
 	}
 	flusher, _ := w.(http.Flusher)
-	cw := csv.NewWriter(w)
+	// Every cell is neutralised for spreadsheets (csvexport.Cell): offer
+	// names, codes, countries and order ids come from brands and shops.
+	// The stream outlasts the server's write timeout, pushed on by each
+	// write for as long as the client reads.
+	cw := csvexport.NewWriter(StreamWriter(w, r))
 	started := false
 	start := func() error {
 		started = true

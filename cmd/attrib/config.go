@@ -18,6 +18,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/attrib-engine/attrib/api"
 	"github.com/attrib-engine/attrib/credentials"
 )
 
@@ -56,6 +57,7 @@ func newConfig() *config {
 	add(setting{flag: "redis-cluster", env: "ATTRIB_REDIS_CLUSTER", def: "false", isBool: true, usage: "--redis-url names a node (or the configuration endpoint) of a Redis Cluster"})
 	add(setting{flag: "clickhouse-url", env: "ATTRIB_CLICKHOUSE_URL", def: "clickhouse://127.0.0.1:9000/default", secret: true, usage: "ClickHouse native-protocol DSN, clickhouse://[user:password@]host:9000/database"})
 	add(setting{flag: "http-addr", env: "ATTRIB_HTTP_ADDR", def: ":8080", usage: "listen address of the HTTP API"})
+	addEdgeSettings(add)
 	add(setting{flag: "data-dir", env: "ATTRIB_DATA_DIR", def: ".local/data", usage: "directory for the embedded broker's log and local files"})
 	add(setting{flag: "admin-token", env: "ATTRIB_ADMIN_TOKEN", secret: true, usage: "bearer token of the operator (bootstrap endpoints); empty: <data-dir>/admin.token, created on first start"})
 	add(setting{flag: "secret-key", env: "ATTRIB_SECRET_KEY", secret: true, usage: "master key (64+ hex chars) that brands' webhook secrets derive from; empty: <data-dir>/secret.key, created on first start"})
@@ -129,6 +131,7 @@ type engineConfig struct {
 	Components        map[string]bool
 	ClickHouse        *clickhouse.Options
 	HTTPAddr          string
+	HTTPEdge          api.EdgeConfig // the HTTP listener's bounds
 	DataDir           string
 	AdminToken        string
 	SecretKey         string
@@ -201,6 +204,7 @@ func (c *config) parse() (*engineConfig, error) {
 	if _, _, err := net.SplitHostPort(ec.HTTPAddr); err != nil {
 		check("http-addr", err)
 	}
+	ec.HTTPEdge = c.parseEdge(check)
 	ec.DataDir, err = filepath.Abs(c.get("data-dir"))
 	check("data-dir", err)
 	if ec.SecretKey != "" {

@@ -266,21 +266,24 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 	}
 	// The operations endpoints (/healthz, /readyz, /metrics) are served by
 	// every process; the v1 API only where "api" runs.
-	comps = append(comps, httpComponent(ec.HTTPAddr, mux, log))
+	comps = append(comps, httpComponent(ec.HTTPAddr, ec.HTTPEdge, mux, in.registry, log))
 	if ec.Demo && ec.runs("api") {
 		comps = append(comps, demoComponent(ec, log))
 	}
 	return runGroup(ctx, log, comps)
 }
 
-// httpComponent serves h on addr; on stop it lets requests in flight finish.
-func httpComponent(addr string, h http.Handler, log *slog.Logger) component {
+// httpComponent serves h on addr within edge's bounds (timeouts, header
+// size, connections per client); on stop it lets requests in flight
+// finish.
+func httpComponent(addr string, edge api.EdgeConfig, h http.Handler, reg prometheus.Registerer, log *slog.Logger) component {
 	return component{name: "http", run: func(ctx context.Context) error {
-		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv := api.NewHTTPServer(edge, h)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return &startError{setting: "http-addr", err: err}
 		}
+		ln = api.LimitConnsPerClient(ln, edge.MaxConnsPerClient, reg)
 		log.Info("http api listening", "addr", ln.Addr().String())
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()

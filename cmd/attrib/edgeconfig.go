@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/attrib-engine/attrib/api"
+)
+
+// addEdgeSettings adds the bounds of the HTTP listener (api.EdgeConfig);
+// the README's configuration table says why each default is what it is.
+func addEdgeSettings(add func(setting)) {
+	add(setting{flag: "http-read-header-timeout", env: "ATTRIB_HTTP_READ_HEADER_TIMEOUT", def: "10s", usage: "longest a request's headers may take to arrive"})
+	add(setting{flag: "http-read-timeout", env: "ATTRIB_HTTP_READ_TIMEOUT", def: "60s", usage: "longest a whole request (headers and body) may take to arrive"})
+	add(setting{flag: "http-write-timeout", env: "ATTRIB_HTTP_WRITE_TIMEOUT", def: "90s", usage: "longest from a request's headers to the end of its answer; the CSV export extends it while the client reads"})
+	add(setting{flag: "http-idle-timeout", env: "ATTRIB_HTTP_IDLE_TIMEOUT", def: "120s", usage: "how long a keep-alive connection may wait for its next request"})
+	add(setting{flag: "http-max-header-bytes", env: "ATTRIB_HTTP_MAX_HEADER_BYTES", def: "65536", usage: "largest request line and headers, in bytes"})
+	add(setting{flag: "http-max-conns-per-client", env: "ATTRIB_HTTP_MAX_CONNS_PER_CLIENT", def: "256", usage: "most connections one client address (an IPv6 /64) may hold open; more are answered 429; 0: no cap (behind a proxy that caps)"})
+}
+
+// parseEdge reads the settings of addEdgeSettings, reporting each bad one
+// through check.
+func (c *config) parseEdge(check func(flagName string, err error)) api.EdgeConfig {
+	var e api.EdgeConfig
+	duration := func(flagName string) time.Duration {
+		d, err := time.ParseDuration(c.get(flagName))
+		if err == nil && d <= 0 {
+			err = errors.New("must be positive")
+		}
+		check(flagName, err)
+		return d
+	}
+	e.ReadHeaderTimeout = duration("http-read-header-timeout")
+	e.ReadTimeout = duration("http-read-timeout")
+	e.WriteTimeout = duration("http-write-timeout")
+	e.IdleTimeout = duration("http-idle-timeout")
+	var err error
+	e.MaxHeaderBytes, err = strconv.Atoi(c.get("http-max-header-bytes"))
+	if err == nil && e.MaxHeaderBytes < 1024 {
+		err = errors.New("must be at least 1024 (a request line and a bearer token)")
+	}
+	check("http-max-header-bytes", err)
+	e.MaxConnsPerClient, err = strconv.Atoi(c.get("http-max-conns-per-client"))
+	if err == nil && e.MaxConnsPerClient < 0 {
+		err = errors.New("must be 0 (no cap) or more")
+	}
+	check("http-max-conns-per-client", err)
+	return e
+}
