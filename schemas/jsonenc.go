@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/attrib-engine/attrib/internal/jsonscan"
 )
 
 // The envelope and the hot payloads (order events, attribution rows) are
@@ -471,6 +473,7 @@ func canonicalPayload(p []byte) bool {
 	if p == nil {
 		return true
 	}
-	end, canonical, ok := scanValue(p, 0, 0)
-	return ok && canonical && end == len(p)
+	s := jsonscan.Scanner[[]byte]{Src: p}
+	canonical, err := s.Skip(maxNesting)
+	return err == nil && canonical && s.Pos == len(p)
 }
