@@ -479,7 +479,8 @@ func (r *reader) payload(dst *json.RawMessage) bool {
 	if start >= len(r.Src) || r.Src[start] != '{' {
 		return false
 	}
-	if _, err := r.Skip(maxNesting); err != nil {
+	// The envelope around it is one level of encoding/json's limit.
+	if _, err := r.Skip(maxNesting - 1); err != nil {
 		return false
 	}
 	*dst = r.Src[start:r.Pos:r.Pos]
