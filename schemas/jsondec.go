@@ -51,7 +51,7 @@ const (
 func decodeEnvelopeFast(data []byte, e *Envelope) bool {
 	var t Envelope
 	var seen members
-	r := reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
+	r := newReader(data)
 	if !r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "event_id":
@@ -178,7 +178,7 @@ func fresh[T any](p *T, ok bool) bool {
 
 func decodeOrderPlaced(data []byte, p *OrderPlaced) bool {
 	var seen members
-	r := reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
+	r := newReader(data)
 	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
@@ -204,7 +204,7 @@ func decodeOrderPlaced(data []byte, p *OrderPlaced) bool {
 // refund not nil) order.refunded.
 func decodeOrderIDs(data []byte, orderID, brandID, shopEventID, refund *string) bool {
 	var seen members
-	r := reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
+	r := newReader(data)
 	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
@@ -224,7 +224,7 @@ func decodeOrderIDs(data []byte, orderID, brandID, shopEventID, refund *string) 
 
 func decodeOrderHoldExpired(data []byte, p *OrderHoldExpired) bool {
 	var seen members
-	r := reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
+	r := newReader(data)
 	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
@@ -246,7 +246,7 @@ func decodeOrderHoldExpired(data []byte, p *OrderHoldExpired) bool {
 // order.earnings_adjusted.
 func decodeAttribution(data []byte, a *Attribution, cause *string) bool {
 	var seen members
-	r := reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
+	r := newReader(data)
 	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
@@ -300,7 +300,7 @@ func decodeAttribution(data []byte, a *Attribution, cause *string) bool {
 
 func decodeOrderUnattributed(data []byte, u *OrderUnattributed) bool {
 	var seen members
-	r := reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
+	r := newReader(data)
 	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
@@ -335,8 +335,8 @@ var errUncommon = errors.New("not the common form of the JSON")
 // members is the set of the members of an object read so far, a bit each.
 type members uint64
 
-// read records that the member of bit was read as ok reports: nil when it
-// was read in the common form and was not seen before, else errUncommon.
+// read records the member of bit, whose value ok says was read in the
+// common form; it returns errUncommon unless ok and the member is new.
 func (m *members) read(bit uint64, ok bool) error {
 	if !ok || uint64(*m)&bit != 0 {
 		return errUncommon
@@ -350,6 +350,10 @@ func (m *members) read(bit uint64, ok bool) error {
 // JSON; the caller then gives up and asks encoding/json.
 type reader struct {
 	jsonscan.Scanner[[]byte]
+}
+
+func newReader(data []byte) reader {
+	return reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
 }
 
 // document reads the whole input as one object, calling member as
