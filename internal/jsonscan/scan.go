@@ -444,24 +444,33 @@ func scanString[T Text](src T, i int) (end int, flags StringFlags, err *SyntaxEr
 }
 
 // hex4 decodes the four hex digits at src[i:i+4].
-func hex4[T Text](src T, i int) (rune, bool) {
-	var r rune
-	for k := i; k < i+4; k++ {
-		c := src[k]
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
+func hex4[T Text](src T, i int) (r rune, ok bool) {
+	for _, c := range [4]byte{src[i], src[i+1], src[i+2], src[i+3]} {
+		d := hexDigit[c]
+		if d < 0 {
 			return 0, false
 		}
-		r = r<<4 | rune(c)
+		r = r<<4 | rune(d)
 	}
 	return r, true
 }
+
+// hexDigit holds the value of each hex digit, and -1 for other bytes.
+var hexDigit = func() (t [256]int8) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = int8(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = int8(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			t[c] = int8(c - 'A' + 10)
+		default:
+			t[c] = -1
+		}
+	}
+	return t
+}()
 
 // number reads the number at src[i] and returns the offset after it. On
 // an error, end is where it is.
