@@ -108,14 +108,16 @@ func (s *Scanner[T]) Object(member func(name T, escaped bool) error) error {
 		if err != nil {
 			return s.at(end, err)
 		}
-		if s.Pos, err = colon(src, end); err != nil {
-			return s.at(s.Pos, err)
+		if s.Pos = end + 1; !tight(src, end, ':') {
+			if s.Pos, err = colon(src, end); err != nil {
+				return err
+			}
 		}
 		if err := member(src[i+1:end-1], flags&Escaped != 0); err != nil {
 			return err
 		}
-		if i = s.Pos; i < len(src) && src[i] == ',' { // no white space: at once
-			i = space(src, i+1)
+		if i = s.Pos; tight(src, i, ',') {
+			i++
 			continue
 		}
 		var more bool
@@ -227,11 +229,16 @@ func (s *Scanner[T]) Skip(maxDepth int) (canonical bool, err error) {
 			i, flags, err = scanString(src, i)
 			seen |= flags
 			if name && err == nil {
+				name = false
+				if tight(src, i, ':') {
+					i++
+					continue // to the member's value
+				}
 				end := i
 				i, err = colon(src, end)
 				gaps |= i - (end + 1)
-				if name = false; err == nil {
-					continue // to the member's value
+				if err == nil {
+					continue
 				}
 			}
 		case '{', '[':
@@ -267,6 +274,10 @@ func (s *Scanner[T]) Skip(maxDepth int) (canonical bool, err error) {
 				return gaps == 0 && seen&HTMLUnsafe == 0, nil
 			}
 			isObject := open.top()
+			if tight(src, i, ',') {
+				i, name = i+1, isObject
+				break // to the next member or element
+			}
 			j, more, err := next(src, i, closer(isObject))
 			if err != nil {
 				return false, s.at(j, err)
@@ -334,6 +345,13 @@ func space[T Text](src T, i int) int {
 // isSpace marks the bytes of white space.
 var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
+// tight reports whether src[i] is c and something other than white space
+// follows it: the compact form, which callers read without a call to
+// colon or next.
+func tight[T Text](src T, i int, c byte) bool {
+	return i+1 < len(src) && src[i] == c && !isSpace[src[i+1]]
+}
+
 // expected returns err, or errEnd when the text ends at i.
 func expected[T Text](src T, i int, err *SyntaxError) *SyntaxError {
 	if i >= len(src) {
@@ -346,9 +364,6 @@ func expected[T Text](src T, i int, err *SyntaxError) *SyntaxError {
 // value: white space, the colon and white space. On an error, value is
 // where it is.
 func colon[T Text](src T, i int) (value int, err *SyntaxError) {
-	if i+1 < len(src) && src[i] == ':' && !isSpace[src[i+1]] {
-		return i + 1, nil // no white space
-	}
 	i = space(src, i)
 	if i >= len(src) || src[i] != ':' {
 		return i, expected(src, i, errColon)
@@ -365,8 +380,8 @@ func colon[T Text](src T, i int) (value int, err *SyntaxError) {
 // after is the next member or element), or the closer (after is past it).
 // On an error, after is where it is.
 func next[T Text](src T, i int, closer byte) (after int, more bool, err *SyntaxError) {
-	if i+1 < len(src) && src[i] == ',' && !isSpace[src[i+1]] {
-		return i + 1, true, nil // no white space
+	if tight(src, i, ',') {
+		return i + 1, true, nil
 	}
 	i = space(src, i)
 	if i >= len(src) {
