@@ -302,7 +302,7 @@ func closer(isObject bool) byte {
 }
 
 // nesting is the stack of the objects and arrays open around a value: a
-// bit each, the innermost in the low bit of top.
+// bit each (1 for an object), the innermost in the low bit of top64.
 type nesting struct {
 	depth int
 	top64 uint64   // the innermost 64 levels (fewer when not as deep)
