@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/attrib-engine/attrib/internal/jsonscan"
 	"github.com/attrib-engine/attrib/money"
 	"github.com/attrib-engine/attrib/schemas"
 )
@@ -65,11 +66,36 @@ func badField(field, format string, args ...any) *fieldError {
 	return &fieldError{field: field, message: msg}
 }
 
+// scanner reads a webhook body.
+type scanner = jsonscan.Scanner[string]
+
+// syntaxError reports err at the scanner's position as bad input of field
+// ("" for the body as a whole); a *fieldError is returned as it is.
+func syntaxError(p *scanner, field string, err error) *fieldError {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	where := field
+	if where == "" {
+		where = "body"
+	}
+	return &fieldError{field: field, message: where + ": invalid JSON at byte " + strconv.Itoa(p.Pos) + ": " + err.Error()}
+}
+
+// memberName returns the text of a member's name as jsonscan's Object
+// passes it. An unpaired surrogate in a name cannot match a known member:
+// such a name is "".
+func memberName(name string, escaped bool) string {
+	if escaped {
+		name, _ = jsonscan.Unescape(name)
+	}
+	return name
+}
+
 // parseBody parses and validates a webhook body: one event object, or an
-// object whose "events" member is an array of 1 to MaxEvents events. It is
-// a hand-written single pass: about 0.8 µs an event with every check,
-// three times faster than encoding/json decoding the same body into structs
-// (which checks far less), and it names every bad field precisely. Unknown members
+// object whose "events" member is an array of 1 to MaxEvents events, in a
+// single pass that names every bad field precisely. Unknown members
 // are tolerated at every level, but must be valid JSON; known members must
 // have the right type and format; a member known to this parser may not
 // appear twice in one object (a signed body must not mean two things to two
@@ -79,31 +105,32 @@ func parseBody(body string) ([]shopEvent, *fieldError) {
 	if !utf8.ValidString(body) {
 		return nil, badField("", "body: not valid UTF-8")
 	}
-	p := scanner{s: body}
-	p.ws()
-	if p.i == len(p.s) {
+	p := scanner{Src: body}
+	p.SkipSpace()
+	if p.Pos == len(body) {
 		return nil, badField("", `body: empty; one event, or {"events": [...]}, is required`)
 	}
-	if p.s[p.i] != '{' {
-		start := p.i
-		if err := p.skipValue(0); err != nil {
-			return nil, p.syntaxError("", err)
+	if body[p.Pos] != '{' {
+		start := p.Pos
+		if _, err := p.Skip(maxDepth); err != nil {
+			return nil, syntaxError(&p, "", err)
 		}
-		return nil, badField("", `body: must be a JSON object (one event, or {"events": [...]}), got %s`, kindOf(p.s[start:]))
+		return nil, badField("", `body: must be a JSON object (one event, or {"events": [...]}), got %s`, kindOf(body[start:]))
 	}
 	var (
 		fields    eventFields
 		events    []shopEvent
 		sawEvents bool
 	)
-	err := p.object(func(key string) error {
+	err := p.Object(func(key string, escaped bool) error {
+		key = memberName(key, escaped)
 		if key == "events" {
 			if sawEvents {
 				return badField("events", "appears more than once")
 			}
 			sawEvents = true
 			var ferr *fieldError
-			events, ferr = p.events()
+			events, ferr = parseEvents(&p)
 			if ferr != nil {
 				return ferr
 			}
@@ -112,17 +139,10 @@ func parseBody(body string) ([]shopEvent, *fieldError) {
 		return fields.member(&p, key, single)
 	})
 	if err == nil {
-		p.ws()
-		if p.i != len(p.s) {
-			err = errAfterValue
-		}
+		err = p.End()
 	}
 	if err != nil {
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			return nil, fe
-		}
-		return nil, p.syntaxError("", err)
+		return nil, syntaxError(&p, "", err)
 	}
 	if sawEvents {
 		return events, nil
@@ -134,39 +154,41 @@ func parseBody(body string) ([]shopEvent, *fieldError) {
 	return []shopEvent{ev}, nil
 }
 
-// events parses the array of the "events" member.
-func (p *scanner) events() ([]shopEvent, *fieldError) {
-	start := p.i
-	if p.i >= len(p.s) || p.s[p.i] != '[' {
-		if err := p.skipValue(0); err != nil {
-			return nil, p.syntaxError("events", err)
+// parseEvents parses the array of the "events" member.
+func parseEvents(p *scanner) ([]shopEvent, *fieldError) {
+	start := p.Pos
+	if p.Pos >= len(p.Src) || p.Src[p.Pos] != '[' {
+		if _, err := p.Skip(maxDepth); err != nil {
+			return nil, syntaxError(p, "events", err)
 		}
-		return nil, badField("events", "must be an array of 1 to %d events, got %s", MaxEvents, kindOf(p.s[start:]))
+		return nil, badField("events", "must be an array of 1 to %d events, got %s", MaxEvents, kindOf(p.Src[start:]))
 	}
 	// Sized for events of about 150 bytes; more just grow it.
-	events := make([]shopEvent, 0, min(MaxEvents, (len(p.s)-start)/150+1))
+	events := make([]shopEvent, 0, min(MaxEvents, (len(p.Src)-start)/150+1))
 	n := 0
-	err := p.array(func() error {
+	err := p.Array(func() error {
 		if n == MaxEvents {
 			return badField("events", "more than %d events; send at most %d per request", MaxEvents, MaxEvents)
 		}
 		at := eventPath(n)
 		n++
-		if p.s[p.i] != '{' {
-			vs := p.i
-			if err := p.skipValue(0); err != nil {
-				return p.syntaxError(at.String(), err)
+		if p.Src[p.Pos] != '{' {
+			vs := p.Pos
+			if _, err := p.Skip(maxDepth); err != nil {
+				return syntaxError(p, at.String(), err)
 			}
-			return badField(at.String(), "must be an event object, got %s", kindOf(p.s[vs:]))
+			return badField(at.String(), "must be an event object, got %s", kindOf(p.Src[vs:]))
 		}
 		var fields eventFields
-		if err := p.object(func(key string) error { return fields.member(p, key, at) }); err != nil {
+		if err := p.Object(func(key string, escaped bool) error {
+			return fields.member(p, memberName(key, escaped), at)
+		}); err != nil {
 			if _, ok := err.(*fieldError); ok {
 				return err
 			}
-			return p.syntaxError(at.String(), err)
+			return syntaxError(p, at.String(), err)
 		}
-		ev, ferr := fields.event(p.s, at)
+		ev, ferr := fields.event(p.Src, at)
 		if ferr != nil {
 			return ferr
 		}
@@ -177,7 +199,7 @@ func (p *scanner) events() ([]shopEvent, *fieldError) {
 		if fe, ok := err.(*fieldError); ok {
 			return nil, fe
 		}
-		return nil, p.syntaxError("events", err)
+		return nil, syntaxError(p, "events", err)
 	}
 	if len(events) == 0 {
 		return nil, badField("events", "must hold at least 1 event")
@@ -279,8 +301,8 @@ type eventFields struct {
 // known one.
 func (f *eventFields) member(p *scanner, key string, at eventPath) error {
 	idx := fieldIndex(key)
-	start := p.i
-	if err := p.skipValue(0); err != nil {
+	start := p.Pos
+	if _, err := p.Skip(maxDepth); err != nil {
 		return err
 	}
 	if idx < 0 {
@@ -289,7 +311,7 @@ func (f *eventFields) member(p *scanner, key string, at eventPath) error {
 	if f.end[idx] != 0 {
 		return at.member(key).bad("appears more than once")
 	}
-	f.start[idx], f.end[idx] = start, p.i
+	f.start[idx], f.end[idx] = start, p.Pos
 	return nil
 }
 
@@ -403,7 +425,7 @@ func stringValue(raw string, field path, required bool) (string, *fieldError) {
 	if raw[0] != '"' {
 		return "", field.bad("must be a string, got %s", kindOf(raw))
 	}
-	s, ok := unquote(raw)
+	s, ok := jsonscan.Unescape(raw[1 : len(raw)-1])
 	if !ok {
 		return "", field.bad("must be a string of valid Unicode (it has an unpaired surrogate escape)")
 	}
@@ -446,21 +468,21 @@ func promoCodes(raw string, field path) ([]string, *fieldError) {
 	if raw[0] != '[' {
 		return nil, field.bad("must be an array of strings, got %s", kindOf(raw))
 	}
-	p := scanner{s: raw}
+	p := scanner{Src: raw}
 	var codes []string
-	err := p.array(func() error {
+	err := p.Array(func() error {
 		item := field
 		item.item = len(codes)
 		if len(codes) == MaxPromoCodes {
 			return field.bad("more than %d codes", MaxPromoCodes)
 		}
-		start := p.i
-		if err := p.skipValue(0); err != nil {
+		start := p.Pos
+		if _, err := p.Skip(maxDepth); err != nil {
 			return err // unreachable: the whole body was scanned already
 		}
-		s, ferr := stringValue(p.s[start:p.i], item, true)
+		s, ferr := stringValue(raw[start:p.Pos], item, true)
 		if ferr != nil {
-			if p.s[start:p.i] == "null" {
+			if raw[start:p.Pos] == "null" {
 				return item.bad("must be a string, got null")
 			}
 			return ferr

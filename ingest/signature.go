@@ -172,3 +172,11 @@ func (m *macs) pool(secret string) *sync.Pool {
 	}
 	return p
 }
+
+// digits returns the position after the ASCII digits starting at i.
+func digits(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}

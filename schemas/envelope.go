@@ -10,7 +10,7 @@
 // against its JSON Schema, so nothing invalid enters the log. Readers check
 // a record with ValidateEnvelope, then Decode it (upcast, validate, unmarshal)
 // or, on hot paths reading events the engine wrote itself, DecodeTrusted
-// (upcast, unmarshal; about half the cost). Each event type's schema lives in
+// (upcast, unmarshal). Each event type's schema lives in
 // json/<type>.v<version>.json, generated from the Go types by
 // `go test ./schemas -update`; a test fails when they drift apart. Older
 // versions' files are frozen and read through upcasters.

@@ -275,6 +275,16 @@ func TestUnmarshalEnvelopeMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestUnmarshalEnvelopeNestingLimit: the envelope counts in
+// encoding/json's limit on nesting, so its payload may nest one level less
+// than a value of its own.
+func TestUnmarshalEnvelopeNestingLimit(t *testing.T) {
+	for _, depth := range []int{9998, 9999, 10000} {
+		raw := `{"event_id":"e","payload":{"a":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}}`
+		checkEnvelopeDecode(t, []byte(raw))
+	}
+}
+
 // checkEnvelopeDecode compares UnmarshalEnvelope with json.Unmarshal on
 // raw, into a zero envelope and into one with every field set (both merge
 // what the input has into what the target had).

@@ -2,8 +2,11 @@ package schemas
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 	"unicode/utf8"
+
+	"github.com/attrib-engine/attrib/internal/jsonscan"
 )
 
 // UnmarshalEnvelope decodes data into e as json.Unmarshal(data, e) does,
@@ -47,49 +50,33 @@ const (
 // json.Unmarshal, it sets only the fields present.
 func decodeEnvelopeFast(data []byte, e *Envelope) bool {
 	var t Envelope
-	var seen uint32
-	r := reader{b: data}
-	ok := r.object(func(key []byte) bool {
-		var bit uint32
-		ok := false
+	var seen members
+	r := newReader(data)
+	if !r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "event_id":
-			bit, ok = envEventID, r.str(&t.EventID)
+			return seen.read(envEventID, r.str(&t.EventID))
 		case "type":
-			bit, ok = envType, r.internedStr(&t.Type, eventTypeNames)
+			return seen.read(envType, r.internedStr(&t.Type, eventTypeNames))
 		case "schema_version":
-			bit, ok = envSchemaVersion, r.int(&t.SchemaVersion)
+			return seen.read(envSchemaVersion, r.int(&t.SchemaVersion))
 		case "aggregate_key":
-			bit, ok = envAggregateKey, r.str(&t.AggregateKey)
+			return seen.read(envAggregateKey, r.str(&t.AggregateKey))
 		case "brand_id":
-			bit, ok = envBrandID, r.str(&t.BrandID)
+			return seen.read(envBrandID, r.str(&t.BrandID))
 		case "occurred_at":
-			bit, ok = envOccurredAt, r.time(&t.OccurredAt)
+			return seen.read(envOccurredAt, r.time(&t.OccurredAt))
 		case "recorded_at":
-			bit, ok = envRecordedAt, r.time(&t.RecordedAt)
+			return seen.read(envRecordedAt, r.time(&t.RecordedAt))
 		case "causation_id":
-			bit, ok = envCausationID, r.str(&t.CausationID)
+			return seen.read(envCausationID, r.str(&t.CausationID))
 		case "correlation_id":
-			bit, ok = envCorrelationID, r.str(&t.CorrelationID)
+			return seen.read(envCorrelationID, r.str(&t.CorrelationID))
 		case "payload":
-			// Only an object: encoding/json hands other values to
-			// RawMessage slightly differently (null).
-			if r.i < len(r.b) && r.b[r.i] == '{' {
-				end, _, valid := scanValue(r.b, r.i, 0)
-				if valid {
-					t.Payload = r.b[r.i:end:end]
-					r.i = end
-					bit, ok = envPayload, true
-				}
-			}
+			return seen.read(envPayload, r.payload(&t.Payload))
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
-	}) && r.end()
-	if !ok {
+		return errUncommon
+	}) {
 		return false
 	}
 	if seen == 1<<10-1 {
@@ -189,273 +176,208 @@ func fresh[T any](p *T, ok bool) bool {
 	return ok
 }
 
-// field records one field of an object as seen; false for a duplicate.
-func field(seen *uint64, bit uint64) bool {
-	if *seen&bit != 0 {
-		return false
-	}
-	*seen |= bit
-	return true
-}
-
 func decodeOrderPlaced(data []byte, p *OrderPlaced) bool {
-	var seen uint64
-	r := reader{b: data}
-	return r.object(func(key []byte) bool {
+	var seen members
+	r := newReader(data)
+	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
-			return field(&seen, 1<<0) && r.str(&p.OrderID)
+			return seen.read(1<<0, r.str(&p.OrderID))
 		case "brand_id":
-			return field(&seen, 1<<1) && r.str(&p.BrandID)
+			return seen.read(1<<1, r.str(&p.BrandID))
 		case "shop_event_id":
-			return field(&seen, 1<<2) && r.str(&p.ShopEventID)
+			return seen.read(1<<2, r.str(&p.ShopEventID))
 		case "promo_codes":
-			return field(&seen, 1<<3) && r.strs(&p.PromoCodes)
+			return seen.read(1<<3, r.strs(&p.PromoCodes))
 		case "amount":
-			return field(&seen, 1<<4) && r.str(&p.Amount)
+			return seen.read(1<<4, r.str(&p.Amount))
 		case "currency":
-			return field(&seen, 1<<5) && r.internedStr(&p.Currency, nil)
+			return seen.read(1<<5, r.internedStr(&p.Currency, nil))
 		case "country":
-			return field(&seen, 1<<6) && r.internedStr(&p.Country, nil)
+			return seen.read(1<<6, r.internedStr(&p.Country, nil))
 		}
-		return false
-	}) && r.end()
+		return errUncommon
+	})
 }
 
 // decodeOrderIDs decodes order.confirmed, order.cancelled and (with
 // refund not nil) order.refunded.
 func decodeOrderIDs(data []byte, orderID, brandID, shopEventID, refund *string) bool {
-	var seen uint64
-	r := reader{b: data}
-	return r.object(func(key []byte) bool {
+	var seen members
+	r := newReader(data)
+	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
-			return field(&seen, 1<<0) && r.str(orderID)
+			return seen.read(1<<0, r.str(orderID))
 		case "brand_id":
-			return field(&seen, 1<<1) && r.str(brandID)
+			return seen.read(1<<1, r.str(brandID))
 		case "shop_event_id":
-			return field(&seen, 1<<2) && r.str(shopEventID)
+			return seen.read(1<<2, r.str(shopEventID))
 		case "refund_amount":
-			return refund != nil && field(&seen, 1<<3) && r.str(refund)
+			if refund != nil {
+				return seen.read(1<<3, r.str(refund))
+			}
 		}
-		return false
-	}) && r.end()
+		return errUncommon
+	})
 }
 
 func decodeOrderHoldExpired(data []byte, p *OrderHoldExpired) bool {
-	var seen uint64
-	r := reader{b: data}
-	return r.object(func(key []byte) bool {
+	var seen members
+	r := newReader(data)
+	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
-			return field(&seen, 1<<0) && r.str(&p.OrderID)
+			return seen.read(1<<0, r.str(&p.OrderID))
 		case "brand_id":
-			return field(&seen, 1<<1) && r.str(&p.BrandID)
+			return seen.read(1<<1, r.str(&p.BrandID))
 		case "offer_id":
-			return field(&seen, 1<<2) && r.str(&p.OfferID)
+			return seen.read(1<<2, r.str(&p.OfferID))
 		case "hold_days":
-			return field(&seen, 1<<3) && r.int(&p.HoldDays)
+			return seen.read(1<<3, r.int(&p.HoldDays))
 		case "hold_ends_at":
-			return field(&seen, 1<<4) && r.time(&p.HoldEndsAt)
+			return seen.read(1<<4, r.time(&p.HoldEndsAt))
 		}
-		return false
-	}) && r.end()
+		return errUncommon
+	})
 }
 
 // decodeAttribution decodes order.attributed and (with cause not nil)
 // order.earnings_adjusted.
 func decodeAttribution(data []byte, a *Attribution, cause *string) bool {
-	var seen uint64
-	r := reader{b: data}
-	return r.object(func(key []byte) bool {
+	var seen members
+	r := newReader(data)
+	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
-			return field(&seen, 1<<0) && r.str(&a.OrderID)
+			return seen.read(1<<0, r.str(&a.OrderID))
 		case "brand_id":
-			return field(&seen, 1<<1) && r.str(&a.BrandID)
+			return seen.read(1<<1, r.str(&a.BrandID))
 		case "creator_id":
-			return field(&seen, 1<<2) && r.str(&a.CreatorID)
+			return seen.read(1<<2, r.str(&a.CreatorID))
 		case "offer_id":
-			return field(&seen, 1<<3) && r.str(&a.OfferID)
+			return seen.read(1<<3, r.str(&a.OfferID))
 		case "offer_name":
-			return field(&seen, 1<<4) && r.str(&a.OfferName)
+			return seen.read(1<<4, r.str(&a.OfferName))
 		case "request_id":
-			return field(&seen, 1<<5) && r.str(&a.RequestID)
+			return seen.read(1<<5, r.str(&a.RequestID))
 		case "promo_code":
-			return field(&seen, 1<<6) && r.str(&a.PromoCode)
+			return seen.read(1<<6, r.str(&a.PromoCode))
 		case "platform":
-			return field(&seen, 1<<7) && r.internedStr(&a.Platform, nil)
+			return seen.read(1<<7, r.internedStr(&a.Platform, nil))
 		case "terms":
-			return field(&seen, 1<<8) && r.terms(&a.Terms)
+			return seen.read(1<<8, r.terms(&a.Terms))
 		case "amount":
-			return field(&seen, 1<<9) && r.str(&a.Amount)
+			return seen.read(1<<9, r.str(&a.Amount))
 		case "net_amount":
-			return field(&seen, 1<<10) && r.str(&a.NetAmount)
+			return seen.read(1<<10, r.str(&a.NetAmount))
 		case "currency":
-			return field(&seen, 1<<11) && r.internedStr(&a.Currency, nil)
+			return seen.read(1<<11, r.internedStr(&a.Currency, nil))
 		case "country":
-			return field(&seen, 1<<12) && r.internedStr(&a.Country, nil)
+			return seen.read(1<<12, r.internedStr(&a.Country, nil))
 		case "status":
-			return field(&seen, 1<<13) && r.internedStr(&a.Status, nil)
+			return seen.read(1<<13, r.internedStr(&a.Status, nil))
 		case "earnings":
-			return field(&seen, 1<<14) && r.str(&a.Earnings)
+			return seen.read(1<<14, r.str(&a.Earnings))
 		case "earnings_currency":
-			return field(&seen, 1<<15) && r.internedStr(&a.EarningsCurrency, nil)
+			return seen.read(1<<15, r.internedStr(&a.EarningsCurrency, nil))
 		case "placed_at":
-			return field(&seen, 1<<16) && r.time(&a.PlacedAt)
+			return seen.read(1<<16, r.time(&a.PlacedAt))
 		case "version":
-			return field(&seen, 1<<17) && r.uint(&a.Version)
+			return seen.read(1<<17, r.uint(&a.Version))
 		case "decision":
-			return field(&seen, 1<<18) && r.decision(&a.Decision)
+			return seen.read(1<<18, r.decision(&a.Decision))
 		case "last_event_at":
-			return field(&seen, 1<<19) && r.time(&a.LastEventAt)
+			return seen.read(1<<19, r.time(&a.LastEventAt))
 		case "cause":
-			return cause != nil && field(&seen, 1<<20) && r.internedStr(cause, eventTypeNames)
+			if cause != nil {
+				return seen.read(1<<20, r.internedStr(cause, eventTypeNames))
+			}
 		}
-		return false
-	}) && r.end()
+		return errUncommon
+	})
 }
 
 func decodeOrderUnattributed(data []byte, u *OrderUnattributed) bool {
-	var seen uint64
-	r := reader{b: data}
-	return r.object(func(key []byte) bool {
+	var seen members
+	r := newReader(data)
+	return r.document(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "order_id":
-			return field(&seen, 1<<0) && r.str(&u.OrderID)
+			return seen.read(1<<0, r.str(&u.OrderID))
 		case "brand_id":
-			return field(&seen, 1<<1) && r.str(&u.BrandID)
+			return seen.read(1<<1, r.str(&u.BrandID))
 		case "promo_codes":
-			return field(&seen, 1<<2) && r.strs(&u.PromoCodes)
+			return seen.read(1<<2, r.strs(&u.PromoCodes))
 		case "reason":
-			return field(&seen, 1<<3) && r.internedStr(&u.Reason, nil)
+			return seen.read(1<<3, r.internedStr(&u.Reason, nil))
 		case "decision":
-			return field(&seen, 1<<4) && r.decision(&u.Decision)
+			return seen.read(1<<4, r.decision(&u.Decision))
 		case "amount":
-			return field(&seen, 1<<5) && r.str(&u.Amount)
+			return seen.read(1<<5, r.str(&u.Amount))
 		case "currency":
-			return field(&seen, 1<<6) && r.internedStr(&u.Currency, nil)
+			return seen.read(1<<6, r.internedStr(&u.Currency, nil))
 		case "country":
-			return field(&seen, 1<<7) && r.internedStr(&u.Country, nil)
+			return seen.read(1<<7, r.internedStr(&u.Country, nil))
 		case "placed_at":
-			return field(&seen, 1<<8) && r.time(&u.PlacedAt)
+			return seen.read(1<<8, r.time(&u.PlacedAt))
 		case "version":
-			return field(&seen, 1<<9) && r.uint(&u.Version)
+			return seen.read(1<<9, r.uint(&u.Version))
 		}
-		return false
-	}) && r.end()
+		return errUncommon
+	})
 }
 
-// reader reads the common form of JSON (see jsonenc.go). Each method
-// returns false where the input leaves that form or is not valid JSON; the
-// caller then gives up and asks encoding/json.
+// errUncommon ends the reading of a value that leaves the common form (or
+// is not valid JSON); the caller then asks encoding/json.
+var errUncommon = errors.New("not the common form of the JSON")
+
+// members is the set of the members of an object read so far, a bit each.
+type members uint64
+
+// read records the member of bit, whose value ok says was read in the
+// common form; it returns errUncommon unless ok and the member is new.
+func (m *members) read(bit uint64, ok bool) error {
+	if !ok || uint64(*m)&bit != 0 {
+		return errUncommon
+	}
+	*m |= members(bit)
+	return nil
+}
+
+// reader reads the common form of JSON (see jsonenc.go). Each of its own
+// methods returns false where the input leaves that form or is not valid
+// JSON; the caller then gives up and asks encoding/json.
 type reader struct {
-	b []byte
-	i int
+	jsonscan.Scanner[[]byte]
 }
 
-func (r *reader) ws() {
-	for r.i < len(r.b) {
-		switch r.b[r.i] {
-		case ' ', '\t', '\n', '\r':
-			r.i++
-		default:
-			return
-		}
-	}
+func newReader(data []byte) reader {
+	return reader{Scanner: jsonscan.Scanner[[]byte]{Src: data}}
 }
 
-// end reports whether only whitespace is left.
-func (r *reader) end() bool {
-	r.ws()
-	return r.i == len(r.b)
-}
-
-// object reads an object, calling value for each key with the reader at
-// the key's value, which value must consume.
-func (r *reader) object(value func(key []byte) bool) bool {
-	r.ws()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
-		return false
-	}
-	r.i++
-	r.ws()
-	if r.i < len(r.b) && r.b[r.i] == '}' {
-		r.i++
-		return true
-	}
-	for {
-		r.ws()
-		key, ok := r.rawStr()
-		if !ok {
-			return false
-		}
-		r.ws()
-		if r.i >= len(r.b) || r.b[r.i] != ':' {
-			return false
-		}
-		r.i++
-		r.ws()
-		if !value(key) {
-			return false
-		}
-		r.ws()
-		if r.i >= len(r.b) {
-			return false
-		}
-		c := r.b[r.i]
-		r.i++
-		switch c {
-		case ',':
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// rawStr reads a string without escapes, of valid UTF-8, and returns its
-// contents.
-func (r *reader) rawStr() ([]byte, bool) {
-	if r.i >= len(r.b) || r.b[r.i] != '"' {
-		return nil, false
-	}
-	start := r.i + 1
-	ascii := true
-	for j := start; j < len(r.b); j++ {
-		c := r.b[j]
-		switch {
-		case c == '"':
-			s := r.b[start:j]
-			if !ascii && !utf8.Valid(s) {
-				return nil, false // encoding/json replaces bad bytes
-			}
-			r.i = j + 1
-			return s, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return nil, false
+// document reads the whole input as one object, calling member as
+// jsonscan's Object does.
+func (r *reader) document(member func(key []byte, escaped bool) error) bool {
+	r.SkipSpace()
+	return r.Object(member) == nil && r.End() == nil
 }
 
 func (r *reader) str(dst *string) bool {
-	s, ok := r.rawStr()
-	if ok {
-		*dst = string(s)
+	s, flags, err := r.Str()
+	if err != nil || !plain(s, flags) {
+		return false
 	}
-	return ok
+	*dst = string(s)
+	return true
 }
 
 // internedStr reads a string that is usually one of a few values (names,
 // commonValues when nil), sharing the one copy of a known value instead of
 // allocating.
 func (r *reader) internedStr(dst *string, names map[string]string) bool {
-	s, ok := r.rawStr()
-	if !ok {
+	s, flags, err := r.Str()
+	if err != nil || !plain(s, flags) {
 		return false
 	}
 	if names == nil {
@@ -469,73 +391,56 @@ func (r *reader) internedStr(dst *string, names map[string]string) bool {
 	return true
 }
 
-func (r *reader) strs(dst *[]string) bool {
-	if r.i >= len(r.b) || r.b[r.i] != '[' {
-		return false
-	}
-	r.i++
-	out := make([]string, 0, 2)
-	r.ws()
-	if r.i < len(r.b) && r.b[r.i] == ']' {
-		r.i++
-		*dst = out
-		return true
-	}
-	for {
-		r.ws()
-		var s string
-		if !r.str(&s) {
-			return false
-		}
-		out = append(out, s)
-		r.ws()
-		if r.i >= len(r.b) {
-			return false
-		}
-		c := r.b[r.i]
-		r.i++
-		switch c {
-		case ',':
-		case ']':
-			*dst = out
-			return true
-		default:
-			return false
-		}
-	}
+// plain reports whether a string is of the common form: without escapes,
+// of valid UTF-8 (encoding/json replaces bad bytes).
+func plain(s []byte, flags jsonscan.StringFlags) bool {
+	return flags&jsonscan.Escaped == 0 && (flags&jsonscan.NonASCII == 0 || utf8.Valid(s))
 }
 
-// digits reads the digits of a JSON integer (no fraction, no exponent, at
-// most 18 digits so that it fits an int64 and a uint64).
-func (r *reader) digits() (v uint64, ok bool) {
-	start := r.i
-	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
-		v = v*10 + uint64(r.b[r.i]-'0')
-		r.i++
-	}
-	n := r.i - start
-	if n == 0 || n > 18 || (n > 1 && r.b[start] == '0') {
-		return 0, false
-	}
-	if r.i < len(r.b) {
-		switch r.b[r.i] {
-		case '.', 'e', 'E':
-			return 0, false
+func (r *reader) strs(dst *[]string) bool {
+	out := make([]string, 0, 2)
+	if r.Array(func() error {
+		var s string
+		if !r.str(&s) {
+			return errUncommon
 		}
+		out = append(out, s)
+		return nil
+	}) != nil {
+		return false
 	}
-	return v, true
+	*dst = out
+	return true
+}
+
+// integer reads an integer of the common form: no fraction, no exponent,
+// at most 18 digits (so that it fits an int64 and a uint64).
+func (r *reader) integer() (v uint64, negative, ok bool) {
+	n, err := r.Number()
+	if err != nil {
+		return 0, false, false
+	}
+	if n[0] == '-' {
+		negative, n = true, n[1:]
+	}
+	if len(n) > 18 {
+		return 0, false, false
+	}
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return 0, false, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, negative, true
 }
 
 func (r *reader) int(dst *int) bool {
-	neg := r.i < len(r.b) && r.b[r.i] == '-'
-	if neg {
-		r.i++
-	}
-	v, ok := r.digits()
+	v, negative, ok := r.integer()
 	if !ok {
 		return false
 	}
-	if neg {
+	if negative {
 		*dst = -int(v)
 	} else {
 		*dst = int(v)
@@ -544,28 +449,21 @@ func (r *reader) int(dst *int) bool {
 }
 
 func (r *reader) uint(dst *uint64) bool {
-	v, ok := r.digits()
-	if ok {
+	v, negative, ok := r.integer()
+	if ok && !negative {
 		*dst = v
 	}
-	return ok
+	return ok && !negative
 }
 
 // time reads a time as time.Time.UnmarshalJSON does (which is what
 // encoding/json calls, with the raw string).
 func (r *reader) time(dst *time.Time) bool {
-	if r.i >= len(r.b) || r.b[r.i] != '"' {
+	start := r.Pos
+	if _, _, err := r.Str(); err != nil {
 		return false
 	}
-	end, _, ok := scanValue(r.b, r.i, 0)
-	if !ok {
-		return false
-	}
-	if err := dst.UnmarshalJSON(r.b[r.i:end]); err != nil {
-		return false
-	}
-	r.i = end
-	return true
+	return dst.UnmarshalJSON(r.Src[start:r.Pos]) == nil
 }
 
 func (r *reader) timePtr(dst **time.Time) bool {
@@ -577,333 +475,88 @@ func (r *reader) timePtr(dst **time.Time) bool {
 	return true
 }
 
+// payload reads an envelope's payload: only an object, since
+// encoding/json hands other values to a RawMessage slightly differently
+// (null). The payload shares the input's memory.
+func (r *reader) payload(dst *json.RawMessage) bool {
+	start := r.Pos
+	if start >= len(r.Src) || r.Src[start] != '{' {
+		return false
+	}
+	// The envelope around it is one level of encoding/json's limit.
+	if _, err := r.Skip(maxNesting - 1); err != nil {
+		return false
+	}
+	*dst = r.Src[start:r.Pos:r.Pos]
+	return true
+}
+
+// maxNesting is encoding/json's limit on nested objects and arrays.
+const maxNesting = 10000
+
 func (r *reader) terms(t *Terms) bool {
-	var seen uint64
-	return r.object(func(key []byte) bool {
+	var seen members
+	return r.Object(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "type":
-			return field(&seen, 1<<0) && r.internedStr(&t.Type, nil)
+			return seen.read(1<<0, r.internedStr(&t.Type, nil))
 		case "value":
-			return field(&seen, 1<<1) && r.internedStr(&t.Value, nil)
+			return seen.read(1<<1, r.internedStr(&t.Value, nil))
 		case "currency":
-			return field(&seen, 1<<2) && r.internedStr(&t.Currency, nil)
+			return seen.read(1<<2, r.internedStr(&t.Currency, nil))
 		case "hold_days":
-			return field(&seen, 1<<3) && r.int(&t.HoldDays)
+			return seen.read(1<<3, r.int(&t.HoldDays))
 		}
-		return false
-	})
+		return errUncommon
+	}) == nil
 }
 
 func (r *reader) decision(d *Decision) bool {
-	var seen uint64
-	return r.object(func(key []byte) bool {
-		if string(key) != "candidates" || !field(&seen, 1) {
-			return false
+	var seen members
+	return r.Object(func(key []byte, _ bool) error {
+		if string(key) != "candidates" {
+			return errUncommon
 		}
-		if r.i >= len(r.b) || r.b[r.i] != '[' {
-			return false
+		return seen.read(1, r.candidates(&d.Candidates))
+	}) == nil
+}
+
+func (r *reader) candidates(dst *[]Candidate) bool {
+	out := make([]Candidate, 0, 1)
+	if r.Array(func() error {
+		out = append(out, Candidate{})
+		if !r.candidate(&out[len(out)-1]) {
+			return errUncommon
 		}
-		r.i++
-		d.Candidates = make([]Candidate, 0, 1)
-		r.ws()
-		if r.i < len(r.b) && r.b[r.i] == ']' {
-			r.i++
-			return true
-		}
-		for {
-			r.ws()
-			d.Candidates = append(d.Candidates, Candidate{})
-			if !r.candidate(&d.Candidates[len(d.Candidates)-1]) {
-				return false
-			}
-			r.ws()
-			if r.i >= len(r.b) {
-				return false
-			}
-			c := r.b[r.i]
-			r.i++
-			switch c {
-			case ',':
-			case ']':
-				return true
-			default:
-				return false
-			}
-		}
-	})
+		return nil
+	}) != nil {
+		return false
+	}
+	*dst = out
+	return true
 }
 
 func (r *reader) candidate(c *Candidate) bool {
-	var seen uint64
-	return r.object(func(key []byte) bool {
+	var seen members
+	return r.Object(func(key []byte, _ bool) error {
 		switch string(key) {
 		case "code":
-			return field(&seen, 1<<0) && r.str(&c.Code)
+			return seen.read(1<<0, r.str(&c.Code))
 		case "normalized_code":
-			return field(&seen, 1<<1) && r.str(&c.NormalizedCode)
+			return seen.read(1<<1, r.str(&c.NormalizedCode))
 		case "outcome":
-			return field(&seen, 1<<2) && r.internedStr(&c.Outcome, nil)
+			return seen.read(1<<2, r.internedStr(&c.Outcome, nil))
 		case "creator_id":
-			return field(&seen, 1<<3) && r.str(&c.CreatorID)
+			return seen.read(1<<3, r.str(&c.CreatorID))
 		case "offer_id":
-			return field(&seen, 1<<4) && r.str(&c.OfferID)
+			return seen.read(1<<4, r.str(&c.OfferID))
 		case "request_id":
-			return field(&seen, 1<<5) && r.str(&c.RequestID)
+			return seen.read(1<<5, r.str(&c.RequestID))
 		case "active_from":
-			return field(&seen, 1<<6) && r.timePtr(&c.ActiveFrom)
+			return seen.read(1<<6, r.timePtr(&c.ActiveFrom))
 		case "revoked_at":
-			return field(&seen, 1<<7) && r.timePtr(&c.RevokedAt)
+			return seen.read(1<<7, r.timePtr(&c.RevokedAt))
 		}
-		return false
-	})
-}
-
-// scanValue checks the JSON value that starts at b[i] (no leading
-// whitespace) and returns the index after it; canonical is false if the
-// value has whitespace outside strings or a byte that json.Marshal's
-// HTML-safe compaction rewrites. It is iterative (depth counts open
-// objects and arrays) and refuses nesting deeper than encoding/json's.
-func scanValue(b []byte, i, depth int) (end int, canonical, ok bool) {
-	const maxDepth = 10000
-	canonical = true
-	var stack []byte // the open containers: '{' or '['
-	for {
-		// A value.
-		if i >= len(b) {
-			return 0, false, false
-		}
-		switch c := b[i]; {
-		case c == '{' || c == '[':
-			if depth+len(stack) >= maxDepth {
-				return 0, false, false
-			}
-			stack = append(stack, c)
-			i++
-			j := skipWS(b, i)
-			if j != i {
-				canonical = false
-			}
-			i = j
-			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
-				stack = stack[:len(stack)-1]
-				i++
-				break
-			}
-			if c == '{' {
-				var can bool
-				if i, can, ok = scanKey(b, i); !ok {
-					return 0, false, false
-				}
-				canonical = canonical && can
-			}
-			continue
-		case c == '"':
-			var can bool
-			if i, can, ok = scanString(b, i); !ok {
-				return 0, false, false
-			}
-			canonical = canonical && can
-		case c == '-' || c >= '0' && c <= '9':
-			if i, ok = scanNumber(b, i); !ok {
-				return 0, false, false
-			}
-		case c == 't':
-			if i, ok = scanLiteral(b, i, "true"); !ok {
-				return 0, false, false
-			}
-		case c == 'f':
-			if i, ok = scanLiteral(b, i, "false"); !ok {
-				return 0, false, false
-			}
-		case c == 'n':
-			if i, ok = scanLiteral(b, i, "null"); !ok {
-				return 0, false, false
-			}
-		default:
-			return 0, false, false
-		}
-		// After a value: close containers or go on to the next value.
-		for {
-			if len(stack) == 0 {
-				return i, canonical, true
-			}
-			j := skipWS(b, i)
-			if j != i {
-				canonical = false
-			}
-			i = j
-			if i >= len(b) {
-				return 0, false, false
-			}
-			top := stack[len(stack)-1]
-			c := b[i]
-			i++
-			if c == ',' {
-				j := skipWS(b, i)
-				if j != i {
-					canonical = false
-				}
-				i = j
-				if top == '{' {
-					var can bool
-					if i, can, ok = scanKey(b, i); !ok {
-						return 0, false, false
-					}
-					canonical = canonical && can
-				}
-				break
-			}
-			if top == '{' && c == '}' || top == '[' && c == ']' {
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			return 0, false, false
-		}
-	}
-}
-
-// scanKey reads an object key and its colon, and the whitespace after it.
-func scanKey(b []byte, i int) (end int, canonical, ok bool) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, false, false
-	}
-	i, canonical, ok = scanString(b, i)
-	if !ok {
-		return 0, false, false
-	}
-	j := skipWS(b, i)
-	if j != i {
-		canonical = false
-	}
-	if j >= len(b) || b[j] != ':' {
-		return 0, false, false
-	}
-	j++
-	k := skipWS(b, j)
-	if k != j {
-		canonical = false
-	}
-	return k, canonical, true
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// scanString checks the string at b[i] == '"' as encoding/json's scanner
-// does (escapes; no control characters; any other bytes).
-func scanString(b []byte, i int) (end int, canonical, ok bool) {
-	canonical = true
-	for i++; i < len(b); i++ {
-		for i < len(b) && plainInString[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			break
-		}
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, canonical, true
-		case c == '\\':
-			i++
-			if i >= len(b) {
-				return 0, false, false
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(b) {
-					return 0, false, false
-				}
-				for _, h := range b[i+1 : i+5] {
-					if !isHex(h) {
-						return 0, false, false
-					}
-				}
-				i += 4
-			default:
-				return 0, false, false
-			}
-		case c < 0x20:
-			return 0, false, false
-		case c == '<' || c == '>' || c == '&':
-			canonical = false
-		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8:
-			canonical = false
-		}
-	}
-	return 0, false, false
-}
-
-// plainInString marks the bytes scanString passes without a look: all but
-// the quote, the backslash, control characters and the bytes HTML-safe
-// compaction rewrites (or starts a rewrite at).
-var plainInString = func() (t [256]bool) {
-	for c := range t {
-		t[c] = c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0xE2
-	}
-	return t
-}()
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// scanNumber checks a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(b []byte, i int) (int, bool) {
-	if b[i] == '-' {
-		i++
-	}
-	if i >= len(b) {
-		return 0, false
-	}
-	switch {
-	case b[i] == '0':
-		i++
-	case b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return 0, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return 0, false
-		}
-	}
-	return i, true
-}
-
-func scanLiteral(b []byte, i int, lit string) (int, bool) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, false
-	}
-	return i + len(lit), true
+		return errUncommon
+	}) == nil
 }

@@ -6,12 +6,14 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/attrib-engine/attrib/internal/jsonscan"
 )
 
 // The envelope and the hot payloads (order events, attribution rows) are
-// encoded and decoded by hand, because encoding/json's reflection was most
-// of the attribution worker's time. The hand code is an exact replica for
-// the values it accepts, and hands everything else to encoding/json:
+// encoded and decoded by hand, without reflection, since every record of
+// the log passes through them. The hand code is an exact replica for the
+// values it accepts, and hands everything else to encoding/json:
 //
 //   - Encoding writes the bytes json.Marshal writes (field order, omitempty,
 //     HTML-safe string escaping, invalid UTF-8 as \ufffd, times through
@@ -470,6 +472,7 @@ func canonicalPayload(p []byte) bool {
 	if p == nil {
 		return true
 	}
-	end, canonical, ok := scanValue(p, 0, 0)
-	return ok && canonical && end == len(p)
+	s := jsonscan.Scanner[[]byte]{Src: p}
+	canonical, err := s.Skip(maxNesting)
+	return err == nil && canonical && s.Pos == len(p)
 }
