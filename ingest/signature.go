@@ -115,8 +115,8 @@ func Sign(secret string, t time.Time, body []byte) string {
 // macs computes HMAC-SHA256 with keyed states kept for reuse, one pool per
 // secret: a reset HMAC restores the state it had after hashing the key's
 // pads instead of hashing them again, and allocates nothing, where
-// hmac.New costs two SHA-256 blocks and a handful of allocations, about a
-// quarter of the MAC of a one-event body. The states derive from the
+// hmac.New costs two SHA-256 blocks and a handful of allocations. The
+// states derive from the
 // secrets and are kept as the secrets are (CachedSecrets holds them too).
 // The zero value is ready; it is safe for concurrent use.
 type macs struct {
