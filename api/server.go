@@ -36,8 +36,11 @@ type CatalogReader interface {
 
 // Config configures a Server.
 type Config struct {
-	Commands   CommandSender
-	Registrar  Registrar
+	Commands  CommandSender
+	Registrar Registrar
+	// Rotator records creators' and analysts' token rotations; nil answers
+	// their rotations with 503.
+	Rotator    TokenRotator
 	Catalog    CatalogReader
 	Principals PrincipalFinder
 	// Webhook handles POST /v1/webhooks/orders (package ingest); nil
@@ -113,6 +116,7 @@ func (s *Server) Register(mux *Mux) {
 		})
 	}
 	mux.HandleFunc("POST /v1/promo-codes/{code}/revoke", s.as(s.revokeCode, RoleBrand))
+	mux.HandleFunc("POST /v1/credentials/rotate", s.as(s.rotateCredential, RoleBrand, RoleCreator, RoleAnalyst))
 
 	mux.HandleFunc("GET /v1/reports/orders", s.as(s.fresh(s.reportOrders), RoleCreator, RoleAnalyst))
 	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.fresh(s.reportOrdersCSV), RoleCreator, RoleAnalyst))

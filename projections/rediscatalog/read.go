@@ -22,6 +22,10 @@ type Principal struct {
 	Name string
 	// BrandID is the brand of a brand principal (= ID), empty otherwise.
 	BrandID string
+	// ValidUntil is when the token stops working (excluded): zero while it
+	// is current; the end of its grace once a rotation replaced it. The
+	// reader compares it with its clock.
+	ValidUntil time.Time
 }
 
 // BrandView is a registered brand.
@@ -84,7 +88,11 @@ func (p *Projection) Principal(ctx context.Context, tokenHash string) (Principal
 	if f[fRole] == "" || f[fID] == "" {
 		return Principal{}, false, nil
 	}
-	return Principal{Role: f[fRole], ID: f[fID], Name: f[fName], BrandID: f[fBrandID]}, true, nil
+	until, err := validUntil(f)
+	if err != nil {
+		return Principal{}, false, fmt.Errorf("redis catalog: principal: %w", err)
+	}
+	return Principal{Role: f[fRole], ID: f[fID], Name: f[fName], BrandID: f[fBrandID], ValidUntil: until}, true, nil
 }
 
 // Brand returns a registered brand; ok is false for an unknown id. One
