@@ -33,7 +33,7 @@ type BrandView struct {
 	ID   string
 	Name string
 	// WebhookSecretSalt derives, with the server master key, the brand's
-	// webhook secret.
+	// current webhook secret.
 	WebhookSecretSalt string
 	RegisteredAt      time.Time
 }
@@ -109,7 +109,11 @@ func (p *Projection) Brand(ctx context.Context, id string) (BrandView, bool, err
 	if err != nil {
 		return BrandView{}, false, fmt.Errorf("redis catalog: brand %s: registered_at: %w", id, err)
 	}
-	return BrandView{ID: id, Name: f[fName], WebhookSecretSalt: f[fSalt], RegisteredAt: at}, true, nil
+	salts, err := foldCredential(f[fSalt], f)
+	if err != nil {
+		return BrandView{}, false, fmt.Errorf("redis catalog: brand %s: %w", id, err)
+	}
+	return BrandView{ID: id, Name: f[fName], WebhookSecretSalt: salts.Current, RegisteredAt: at}, true, nil
 }
 
 // WebhookSecretSalt returns the salt a registered brand's webhook secret
