@@ -288,14 +288,14 @@ func history(t testing.TB) *world {
 	w.do(catalog.ChangeOffer{BrandID: acme, OfferID: winter, HoldDays: ptr(45), Platforms: []string{"instagram", "tiktok", "vk"}})
 	w.do(catalog.RequestCode{BrandID: acme, OfferID: winter, RequestID: r7, CreatorID: carl, Platform: "vk"})
 
-	// Credential rotations: Acme's API key twice (the second retires the
-	// first key at once), once by the slow writer (the grace follows the
+	// Credential rotations: Acme's API key twice (the second, by the slow
+	// writer, retires the first key at once, and its grace follows the
 	// brand's clock); its webhook secret once, redelivered; Anna's token
 	// twice, the analyst's once.
-	w.skew = time.Hour
 	w.rotate(acme, catalog.CredentialAPIKey, sha("key-acme-2"))
-	w.skew = 0
+	w.skew = time.Hour
 	w.rotate(acme, catalog.CredentialAPIKey, sha("key-acme-3"))
+	w.skew = 0
 	rotated := w.rotate(acme, catalog.CredentialWebhookSecret, "salt-acme-2")
 	w.redeliver(rotated[0])
 	w.rotateToken(anna, "token-anna-2")
