@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,4 +200,41 @@ func TestCredentialRotation(t *testing.T) {
 	if worksAsAnalyst(an0) || !worksAsAnalyst(an1) {
 		t.Fatal("after the grace only the new analyst token may work")
 	}
+}
+
+// TestConcurrentTokenRotations: rotations of one creator's token racing
+// in the API are serialised: exactly one succeeds, the others answer 409
+// and record nothing, so there are never two current tokens.
+func TestConcurrentTokenRotations(t *testing.T) {
+	e := startEngine(t)
+	c := e.must(201, "POST", "/v1/creators", e.admin, map[string]any{"name": "Vera", "email": "vera@example.com"})
+	token := str(c, "token")
+	const n = 8
+	codes := make([]int, n)
+	tokens := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, out := e.call("POST", "/v1/credentials/rotate", token, map[string]any{"kind": "token"})
+			codes[i], tokens[i] = code, str(out, "token")
+		}()
+	}
+	wg.Wait()
+	var won []string
+	for i, code := range codes {
+		switch code {
+		case 200:
+			won = append(won, tokens[i])
+		case 409:
+		default:
+			t.Fatalf("concurrent rotation answered %d", code)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d of %d concurrent rotations succeeded (%v), want exactly 1", len(won), n, codes)
+	}
+	// The winner's token is current: it may rotate again.
+	e.must(200, "POST", "/v1/credentials/rotate", won[0], map[string]any{"kind": "token"})
 }
