@@ -36,11 +36,8 @@ type CatalogReader interface {
 
 // Config configures a Server.
 type Config struct {
-	Commands  CommandSender
-	Registrar Registrar
-	// Rotator records creators' and analysts' token rotations; nil answers
-	// their rotations with 503.
-	Rotator    TokenRotator
+	Commands   CommandSender
+	Registrar  Registrar
 	Catalog    CatalogReader
 	Principals PrincipalFinder
 	// Webhook handles POST /v1/webhooks/orders (package ingest); nil
@@ -61,6 +58,10 @@ type Config struct {
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// Rotator records creators' and analysts' token rotations; nil answers
+	// their rotations with 503.
+	Rotator TokenRotator
 }
 
 // Server serves the v1 API.
