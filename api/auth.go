@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/attrib-engine/attrib/credentials"
 )
@@ -22,6 +23,11 @@ type Caller struct {
 	// ID is the brand, creator or analyst id; empty for the admin.
 	ID   string
 	Name string
+	// ValidUntil is when the token stops working: zero while it is
+	// current, the end of its grace once a rotation replaced it.
+	ValidUntil time.Time
+	// TokenHash is the hex SHA-256 of the token the request was made with.
+	TokenHash string
 }
 
 // PrincipalFinder looks a principal up by the hash of their token.
@@ -41,13 +47,17 @@ func (s *Server) authenticate(r *http.Request) (Caller, error) {
 	if s.cfg.AdminToken != "" && credentials.Equal(token, s.cfg.AdminToken) {
 		return Caller{Role: RoleAdmin}, nil
 	}
-	c, found, err := s.cfg.Principals.FindPrincipal(r.Context(), credentials.Hash(token))
+	hash := credentials.Hash(token)
+	c, found, err := s.cfg.Principals.FindPrincipal(r.Context(), hash)
 	if err != nil {
 		return Caller{}, unavailable("cannot check the token now (%v); retry later", err)
 	}
-	if !found {
+	// A token replaced by a rotation works until the end of its grace,
+	// measured by the rotation's time, not by when the projection saw it.
+	if !found || (!c.ValidUntil.IsZero() && !s.cfg.Now().Before(c.ValidUntil)) {
 		return Caller{}, errUnauthorized
 	}
+	c.TokenHash = hash
 	return c, nil
 }
 

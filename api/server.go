@@ -58,6 +58,10 @@ type Config struct {
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// Rotator records creators' and analysts' token rotations; nil answers
+	// their rotations with 503.
+	Rotator TokenRotator
 }
 
 // Server serves the v1 API.
@@ -113,6 +117,7 @@ func (s *Server) Register(mux *Mux) {
 		})
 	}
 	mux.HandleFunc("POST /v1/promo-codes/{code}/revoke", s.as(s.revokeCode, RoleBrand))
+	mux.HandleFunc("POST /v1/credentials/rotate", s.as(s.rotateCredential, RoleBrand, RoleCreator, RoleAnalyst))
 
 	mux.HandleFunc("GET /v1/reports/orders", s.as(s.fresh(s.reportOrders), RoleCreator, RoleAnalyst))
 	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.fresh(s.reportOrdersCSV), RoleCreator, RoleAnalyst))

@@ -24,11 +24,12 @@ const (
 // concurrent use: its single writer evolves it, and readers on other
 // goroutines need their own copy or a lock.
 type Brand struct {
-	id                string
-	name              string
-	apiKeyHash        string
-	webhookSecretSalt string
-	registeredAt      time.Time
+	id   string
+	name string
+	// apiKey holds hashes, webhookSecret salts.
+	apiKey        Credential
+	webhookSecret Credential
+	registeredAt  time.Time
 	// clock is the effective time of the latest event that changed the
 	// state; effective times never go below it.
 	clock time.Time
@@ -129,7 +130,8 @@ func (c Code) ActiveAt(t time.Time) bool {
 // Evolve is idempotent for a redelivered event, by making each apply
 // idempotent: brand.registered, offer.published and code.requested for a
 // known id, code.confirmed and code.rejected for a request no longer in
-// moderation, and code.revoked for a revoked code change nothing. The one
+// moderation, code.revoked for a revoked code, and a rotation whose
+// replaced value is not the current one change nothing. The one
 // event not idempotent by its content, offer.changed (a partial change
 // applied to whatever version is current), is deduplicated by its event
 // id, which the offer's history keeps; an offer.changed that would not
@@ -164,6 +166,10 @@ func (b *Brand) Evolve(env schemas.Envelope, ev schemas.Event) {
 		changed = b.applyCodeRejected(e, at)
 	case schemas.CodeRevoked:
 		changed = b.applyCodeRevoked(e, at)
+	case schemas.BrandAPIKeyRotated:
+		changed = b.apiKey.apply(e.APIKeyHash, e.PreviousAPIKeyHash, at)
+	case schemas.BrandWebhookSecretRotated:
+		changed = b.webhookSecret.apply(e.WebhookSecretSalt, e.PreviousWebhookSecretSalt, at)
 	}
 	if changed {
 		b.clock = at
@@ -174,7 +180,8 @@ func (b *Brand) applyBrandRegistered(e schemas.BrandRegistered, at time.Time) bo
 	if b.id != "" {
 		return false
 	}
-	b.id, b.name, b.apiKeyHash, b.webhookSecretSalt = e.BrandID, e.Name, e.APIKeyHash, e.WebhookSecretSalt
+	b.id, b.name = e.BrandID, e.Name
+	b.apiKey, b.webhookSecret = Credential{Current: e.APIKeyHash}, Credential{Current: e.WebhookSecretSalt}
 	b.registeredAt = at
 	return true
 }

@@ -53,7 +53,9 @@ var ErrNoFreeCode = errors.New("no free code text")
 //     brand types it, but a generated text avoids every text the brand
 //     ever issued, so that orders with an old revoked code never reach a
 //     new creator by chance;
-//   - a code is revoked once.
+//   - a code is revoked once;
+//   - a credential is rotated only with the current API key, to a value
+//     that is neither the current nor the previous one (see Credential).
 func Decide(b *Brand, cmd BrandCommand, gen CodeGenerator) ([]schemas.Event, error) {
 	if b == nil {
 		b = &Brand{}
@@ -73,6 +75,8 @@ func Decide(b *Brand, cmd BrandCommand, gen CodeGenerator) ([]schemas.Event, err
 		return b.decideReject(c)
 	case RevokeCode:
 		return b.decideRevoke(c)
+	case RotateCredential:
+		return b.decideRotate(c)
 	}
 	return nil, fmt.Errorf("catalog: unknown brand command %T", cmd)
 }
@@ -93,6 +97,8 @@ func commandValue(cmd BrandCommand) BrandCommand {
 	case *RejectCode:
 		return *c
 	case *RevokeCode:
+		return *c
+	case *RotateCredential:
 		return *c
 	}
 	return cmd

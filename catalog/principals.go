@@ -12,8 +12,11 @@ type Creator struct {
 	ID    string
 	Name  string
 	Email string
-	// TokenHash is the hex SHA-256 of the creator's bearer token.
-	TokenHash    string
+	// TokenHash is the hex SHA-256 of the creator's bearer token: Token's
+	// current value.
+	TokenHash string
+	// Token is the token's hashes, with the previous one after a rotation.
+	Token        Credential
 	RegisteredAt time.Time
 }
 
@@ -21,17 +24,22 @@ type Creator struct {
 func (c *Creator) Registered() bool { return c.ID != "" }
 
 // Evolve applies one event of the creator's stream (the events keyed by
-// its id); a second registration (a redelivery) and any other event change
-// nothing.
+// its id): its registration and its token rotations (effective at their
+// occurred_at). A second registration or a rotation seen again (a
+// redelivery) and any other event change nothing.
 func (c *Creator) Evolve(env schemas.Envelope, ev schemas.Event) {
-	if p, ok := ev.(*schemas.CreatorRegistered); ok {
-		ev = *p
+	switch e := schemas.ValueOf(ev).(type) {
+	case schemas.CreatorRegistered:
+		if c.ID != "" {
+			return
+		}
+		*c = Creator{ID: e.CreatorID, Name: e.Name, Email: e.Email, TokenHash: e.TokenHash,
+			Token: Credential{Current: e.TokenHash}, RegisteredAt: env.OccurredAt.UTC()}
+	case schemas.CreatorTokenRotated:
+		if c.ID == e.CreatorID && c.Token.apply(e.TokenHash, e.PreviousTokenHash, env.OccurredAt.UTC()) {
+			c.TokenHash = c.Token.Current
+		}
 	}
-	e, ok := ev.(schemas.CreatorRegistered)
-	if !ok || c.ID != "" {
-		return
-	}
-	*c = Creator{ID: e.CreatorID, Name: e.Name, Email: e.Email, TokenHash: e.TokenHash, RegisteredAt: env.OccurredAt.UTC()}
 }
 
 // DecideCreator decides a creator's registration on the creator's state c
@@ -65,26 +73,32 @@ func DecideCreator(c *Creator, cmd RegisterCreator) ([]schemas.Event, error) {
 type Analyst struct {
 	ID   string
 	Name string
-	// TokenHash is the hex SHA-256 of the analyst's bearer token.
-	TokenHash    string
+	// TokenHash is the hex SHA-256 of the analyst's bearer token: Token's
+	// current value.
+	TokenHash string
+	// Token is the token's hashes, with the previous one after a rotation.
+	Token        Credential
 	RegisteredAt time.Time
 }
 
 // Registered reports whether the analyst is registered.
 func (a *Analyst) Registered() bool { return a.ID != "" }
 
-// Evolve applies one event of the analyst's stream (the events keyed by
-// its id); a second registration (a redelivery) and any other event change
-// nothing.
+// Evolve applies one event of the analyst's stream, as Creator.Evolve
+// does for creators.
 func (a *Analyst) Evolve(env schemas.Envelope, ev schemas.Event) {
-	if p, ok := ev.(*schemas.AnalystRegistered); ok {
-		ev = *p
+	switch e := schemas.ValueOf(ev).(type) {
+	case schemas.AnalystRegistered:
+		if a.ID != "" {
+			return
+		}
+		*a = Analyst{ID: e.AnalystID, Name: e.Name, TokenHash: e.TokenHash,
+			Token: Credential{Current: e.TokenHash}, RegisteredAt: env.OccurredAt.UTC()}
+	case schemas.AnalystTokenRotated:
+		if a.ID == e.AnalystID && a.Token.apply(e.TokenHash, e.PreviousTokenHash, env.OccurredAt.UTC()) {
+			a.TokenHash = a.Token.Current
+		}
 	}
-	e, ok := ev.(schemas.AnalystRegistered)
-	if !ok || a.ID != "" {
-		return
-	}
-	*a = Analyst{ID: e.AnalystID, Name: e.Name, TokenHash: e.TokenHash, RegisteredAt: env.OccurredAt.UTC()}
 }
 
 // DecideAnalyst decides an analyst's registration on the analyst's state a

@@ -82,7 +82,8 @@ func TestPrincipalsEvolve(t *testing.T) {
 	}
 	var c catalog.Creator
 	c.Evolve(env, &creator)
-	want := catalog.Creator{ID: anna, Name: "Anna", Email: "anna@example.com", TokenHash: keyHash, RegisteredAt: t0}
+	want := catalog.Creator{ID: anna, Name: "Anna", Email: "anna@example.com", TokenHash: keyHash,
+		Token: catalog.Credential{Current: keyHash}, RegisteredAt: t0}
 	if !reflect.DeepEqual(c, want) || !c.Registered() {
 		t.Fatalf("creator %+v, want %+v", c, want)
 	}
@@ -103,7 +104,7 @@ func TestPrincipalsEvolve(t *testing.T) {
 	}
 	a.Evolve(env, analyst)
 	a.Evolve(env, schemas.AnalystRegistered{AnalystID: "analyst-2", Name: "Other", TokenHash: keyHash})
-	if want := (catalog.Analyst{ID: "analyst-1", Name: "Ops", TokenHash: keyHash, RegisteredAt: t0}); a != want {
+	if want := (catalog.Analyst{ID: "analyst-1", Name: "Ops", TokenHash: keyHash, Token: catalog.Credential{Current: keyHash}, RegisteredAt: t0}); a != want {
 		t.Fatalf("analyst %+v, want %+v", a, want)
 	}
 }

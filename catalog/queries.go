@@ -25,10 +25,10 @@ func (b *Brand) Name() string { return b.name }
 func (b *Brand) RegisteredAt() time.Time { return b.registeredAt }
 
 // APIKeyHash returns the hex SHA-256 of the brand's API key.
-func (b *Brand) APIKeyHash() string { return b.apiKeyHash }
+func (b *Brand) APIKeyHash() string { return b.apiKey.Current }
 
 // WebhookSecretSalt returns the salt of the brand's webhook secret.
-func (b *Brand) WebhookSecretSalt() string { return b.webhookSecretSalt }
+func (b *Brand) WebhookSecretSalt() string { return b.webhookSecret.Current }
 
 // Offer returns a copy of one offer with its history.
 func (b *Brand) Offer(offerID string) (Offer, bool) {

@@ -3,7 +3,7 @@
 //
 // Every command that must see a brand's whole state to be decided (publish
 // or change an offer, request, confirm, reject or revoke a code, register a
-// brand) is appended to the commands topic, keyed by brand. The commands
+// brand, rotate its credentials) is appended to the commands topic, keyed by brand. The commands
 // topic has as many partitions as the catalog topic, so one brand's commands
 // and events share a partition index. The Processor that owns commands
 // partition p in its consumer group is the only writer of the brand events
@@ -41,6 +41,8 @@ const (
 	typeConfirmCode   = "command.confirm_code"
 	typeRejectCode    = "command.reject_code"
 	typeRevokeCode    = "command.revoke_code"
+	// typeRotateCredential is a brand's API key or webhook secret rotation.
+	typeRotateCredential = "command.rotate_credential"
 )
 
 func typeOf(cmd catalog.BrandCommand) (string, error) {
@@ -59,6 +61,8 @@ func typeOf(cmd catalog.BrandCommand) (string, error) {
 		return typeRejectCode, nil
 	case catalog.RevokeCode:
 		return typeRevokeCode, nil
+	case catalog.RotateCredential:
+		return typeRotateCredential, nil
 	}
 	return "", fmt.Errorf("command %T cannot be sent", cmd)
 }
@@ -106,6 +110,8 @@ func Decode(env schemas.Envelope) (catalog.BrandCommand, error) {
 		cmd, err = decodeAs[catalog.RejectCode](env.Payload)
 	case typeRevokeCode:
 		cmd, err = decodeAs[catalog.RevokeCode](env.Payload)
+	case typeRotateCredential:
+		cmd, err = decodeAs[catalog.RotateCredential](env.Payload)
 	default:
 		return nil, fmt.Errorf("unknown command type %q", env.Type)
 	}

@@ -21,6 +21,12 @@ type Principals struct {
 	// Wait bounds the wait for the projection. Default 10 s.
 	Wait time.Duration
 	Now  func() time.Time
+	// Tokens reads creators' and analysts' states; required by token
+	// rotations only.
+	Tokens TokenStates
+	// Locks serialises the token rotations of one principal; nil is fine
+	// for a single API process.
+	Locks Locker
 }
 
 // RegisterCreator validates and records a creator.
@@ -42,6 +48,17 @@ func (p *Principals) RegisterAnalyst(ctx context.Context, cmd catalog.RegisterAn
 }
 
 func (p *Principals) record(ctx context.Context, key string, evs []schemas.Event) error {
+	n, err := p.Store.Partitions(ctx, schemas.TopicCatalog)
+	if err != nil {
+		return err
+	}
+	_, err = p.append(ctx, key, eventstore.PartitionOf(key, n), evs)
+	return err
+}
+
+// append appends evs to the catalog partition of key, stamped with the
+// clock, and waits (bounded) until the projection has them.
+func (p *Principals) append(ctx context.Context, key string, part int, evs []schemas.Event) ([]schemas.Envelope, error) {
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
@@ -51,25 +68,23 @@ func (p *Principals) record(ctx context.Context, key string, evs []schemas.Event
 	for _, ev := range evs {
 		env, err := schemas.NewEnvelope(ev, key, "", t, t)
 		if err != nil {
-			return fmt.Errorf("register %s: %w", key, err)
+			return nil, fmt.Errorf("record %s for %s: %w", ev.EventType(), key, err)
 		}
 		envs = append(envs, env)
 	}
-	n, err := p.Store.Partitions(ctx, schemas.TopicCatalog)
-	if err != nil {
-		return err
-	}
-	part := eventstore.PartitionOf(key, n)
 	first, err := p.Store.AppendToPartition(ctx, schemas.TopicCatalog, part, envs...)
 	if err != nil {
-		return err
-	}
-	wait := p.Wait
-	if wait <= 0 {
-		wait = 10 * time.Second
+		return nil, err
 	}
 	// Durable now; if the read model is slow the new token works a moment
 	// later. Failing the call would make the caller register twice.
-	_ = waitProjected(ctx, p.Projected, part, first+int64(len(envs)), wait)
-	return nil
+	_ = waitProjected(ctx, p.Projected, part, first+int64(len(envs)), p.wait())
+	return envs, nil
+}
+
+func (p *Principals) wait() time.Duration {
+	if p.Wait <= 0 {
+		return 10 * time.Second
+	}
+	return p.Wait
 }

@@ -13,10 +13,12 @@ type Result struct {
 	Failure   *Failure `json:"failure,omitempty"`
 	// Exactly one of these is set on success, by command: PublishOffer and
 	// ChangeOffer give the offer; RequestCode, ConfirmCode and RejectCode
-	// the request; RevokeCode the code; RegisterBrand none.
-	Offer   *catalog.Offer   `json:"offer,omitempty"`
-	Request *catalog.Request `json:"request,omitempty"`
-	Code    *catalog.Code    `json:"code,omitempty"`
+	// the request; RevokeCode the code; RotateCredential the rotated
+	// credential (hashes or salts, never a secret); RegisterBrand none.
+	Offer      *catalog.Offer      `json:"offer,omitempty"`
+	Request    *catalog.Request    `json:"request,omitempty"`
+	Code       *catalog.Code       `json:"code,omitempty"`
+	Credential *catalog.Credential `json:"credential,omitempty"`
 }
 
 // Failure kinds, which the API maps to status codes.
@@ -74,6 +76,10 @@ func resultOf(b *catalog.Brand, cmd catalog.BrandCommand) Result {
 	case catalog.RejectCode:
 		if q, ok := b.Request(c.RequestID); ok {
 			r.Request = &q
+		}
+	case catalog.RotateCredential:
+		if cr, ok := b.Credential(c.Kind); ok {
+			r.Credential = &cr
 		}
 	case catalog.RevokeCode:
 		codes := b.Codes(c.Code)

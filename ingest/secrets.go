@@ -30,25 +30,107 @@ type SaltSource interface {
 	WebhookSecretSalt(ctx context.Context, brandID string) (salt string, ok bool, err error)
 }
 
-// CatalogSecrets derives brands' webhook secrets from the master key and
-// the salt salts holds for each brand (one lookup per call: wrap it in a
-// CachedSecrets).
-func CatalogSecrets(salts SaltSource, key credentials.MasterKey) SecretFunc {
-	return func(ctx context.Context, brandID string) (string, bool, error) {
-		salt, ok, err := salts.WebhookSecretSalt(ctx, brandID)
-		if err != nil || !ok {
-			return "", false, err
-		}
-		return key.WebhookSecret(brandID, salt), true, nil
+// SaltRing is a brand's current webhook secret salt and, after a rotation,
+// the previous one with the end (excluded) of its grace.
+type SaltRing struct {
+	Current            string
+	Previous           string
+	PreviousValidUntil time.Time
+}
+
+// SaltRingSource is a SaltSource that also knows the previous salt of a
+// rotated secret. CatalogSecrets uses it when its source has it.
+type SaltRingSource interface {
+	WebhookSecretSaltRing(ctx context.Context, brandID string) (ring SaltRing, ok bool, err error)
+}
+
+// Keyring holds the webhook secrets a brand's signatures may use: the
+// current one always, the previous one (after a rotation) until
+// PreviousValidUntil, excluded.
+type Keyring struct {
+	Current            string
+	Previous           string
+	PreviousValidUntil time.Time
+}
+
+// previousAt returns the previous secret when it is still valid at now.
+func (k Keyring) previousAt(now time.Time) (string, bool) {
+	return k.Previous, k.Previous != "" && now.Before(k.PreviousValidUntil)
+}
+
+// KeyringSource is a SecretSource that knows rotated secrets too; the
+// webhook accepts a signature by any secret of the keyring that is valid
+// at the request's time. CatalogSecrets and CachedSecrets are ones.
+type KeyringSource interface {
+	SecretSource
+	WebhookKeyring(ctx context.Context, brandID string) (ring Keyring, ok bool, err error)
+}
+
+// keyringOf asks src for brandID's keyring, or its one secret.
+func keyringOf(ctx context.Context, src SecretSource, brandID string) (Keyring, bool, error) {
+	if ks, ok := src.(KeyringSource); ok {
+		return ks.WebhookKeyring(ctx, brandID)
 	}
+	s, ok, err := src.WebhookSecret(ctx, brandID)
+	return Keyring{Current: s}, ok, err
+}
+
+// CatalogSecrets derives brands' webhook secrets from the master key and
+// the salts salts holds for each brand: the current one and, when salts is
+// a SaltRingSource, the previous one during its grace (one lookup per
+// call: wrap it in a CachedSecrets).
+func CatalogSecrets(salts SaltSource, key credentials.MasterKey) *CatalogSecretSource {
+	return &CatalogSecretSource{salts: salts, key: key}
+}
+
+// CatalogSecretSource is the KeyringSource of CatalogSecrets.
+type CatalogSecretSource struct {
+	salts SaltSource
+	key   credentials.MasterKey
+}
+
+// WebhookSecret returns brandID's current secret.
+func (c *CatalogSecretSource) WebhookSecret(ctx context.Context, brandID string) (string, bool, error) {
+	ring, ok, err := c.WebhookKeyring(ctx, brandID)
+	return ring.Current, ok, err
+}
+
+// WebhookKeyring returns brandID's secrets.
+func (c *CatalogSecretSource) WebhookKeyring(ctx context.Context, brandID string) (Keyring, bool, error) {
+	var salts SaltRing
+	if rs, ok := c.salts.(SaltRingSource); ok {
+		r, ok, err := rs.WebhookSecretSaltRing(ctx, brandID)
+		if err != nil || !ok {
+			return Keyring{}, false, err
+		}
+		salts = r
+	} else {
+		salt, ok, err := c.salts.WebhookSecretSalt(ctx, brandID)
+		if err != nil || !ok {
+			return Keyring{}, false, err
+		}
+		salts.Current = salt
+	}
+	ring := Keyring{Current: c.key.WebhookSecret(brandID, salts.Current)}
+	if salts.Previous != "" {
+		ring.Previous, ring.PreviousValidUntil = c.key.WebhookSecret(brandID, salts.Previous), salts.PreviousValidUntil
+	}
+	return ring, true, nil
 }
 
 // CacheConfig tunes a CachedSecrets. The zero value is the default.
 type CacheConfig struct {
-	// TTL is how long a found secret is reused. Default 1 minute. Secrets
-	// derive from the master key and a salt that never changes, so only a
-	// master key change (a restart) invalidates them.
+	// TTL is how long a found keyring is reused. Default 1 minute. A
+	// rotation changes a brand's keyring: a signature that none of the
+	// cached secrets verifies makes the webhook look the keyring up again
+	// (Reload), so a new secret works at once, in every process. The
+	// previous secret's expiry is checked against the request's time, so
+	// caching never stretches its grace.
 	TTL time.Duration
+	// ReloadInterval is the least time between two lookups of one brand's
+	// keyring forced by unverified signatures, so that a flood of bad
+	// signatures costs one lookup per interval. Default 1 s.
+	ReloadInterval time.Duration
 	// NegativeTTL is how long "no such brand" is reused, so that requests
 	// naming unknown brands do not each cost a lookup. Default 5 s: a brand
 	// registered meanwhile waits at most that long (registration answers
@@ -80,17 +162,18 @@ type CachedSecrets struct {
 }
 
 type secretEntry struct {
-	secret  string
+	ring    Keyring
 	ok      bool
+	fetched time.Time
 	expires time.Time
 }
 
 // secretCall is one lookup that concurrent misses wait for.
 type secretCall struct {
-	done   chan struct{}
-	secret string
-	ok     bool
-	err    error
+	done chan struct{}
+	ring Keyring
+	ok   bool
+	err  error
 }
 
 // NewCachedSecrets returns a cache in front of src.
@@ -104,6 +187,9 @@ func NewCachedSecrets(src SecretSource, cfg CacheConfig) *CachedSecrets {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 100_000
 	}
+	if cfg.ReloadInterval <= 0 {
+		cfg.ReloadInterval = time.Second
+	}
 	if cfg.LookupTimeout <= 0 {
 		cfg.LookupTimeout = 5 * time.Second
 	}
@@ -113,24 +199,49 @@ func NewCachedSecrets(src SecretSource, cfg CacheConfig) *CachedSecrets {
 	return &CachedSecrets{src: src, cfg: cfg, entries: make(map[string]secretEntry), inflight: make(map[string]*secretCall)}
 }
 
-// WebhookSecret returns the cached answer for brandID, or looks it up.
+// WebhookSecret returns brandID's current secret, cached or looked up.
 func (c *CachedSecrets) WebhookSecret(ctx context.Context, brandID string) (string, bool, error) {
+	ring, ok, err := c.WebhookKeyring(ctx, brandID)
+	return ring.Current, ok, err
+}
+
+// WebhookKeyring returns the cached keyring of brandID, or looks it up.
+func (c *CachedSecrets) WebhookKeyring(ctx context.Context, brandID string) (Keyring, bool, error) {
 	now := c.cfg.Now()
 	c.mu.RLock()
 	e, hit := c.entries[brandID]
 	c.mu.RUnlock()
 	if hit && now.Before(e.expires) {
-		return e.secret, e.ok, nil
+		return e.ring, e.ok, nil
 	}
+	return c.lookup(ctx, brandID, now)
+}
 
+// Reload looks brandID's keyring up again, unless it was fetched less
+// than ReloadInterval ago (then it returns the cached one): the webhook
+// calls it when no cached secret verifies a signature, which is how a
+// rotated secret reaches every process at once.
+func (c *CachedSecrets) Reload(ctx context.Context, brandID string) (Keyring, bool, error) {
+	now := c.cfg.Now()
+	c.mu.RLock()
+	e, hit := c.entries[brandID]
+	c.mu.RUnlock()
+	if hit && now.Sub(e.fetched) < c.cfg.ReloadInterval {
+		return e.ring, e.ok, nil
+	}
+	return c.lookup(ctx, brandID, now)
+}
+
+// lookup asks the source, sharing one call among concurrent callers.
+func (c *CachedSecrets) lookup(ctx context.Context, brandID string, now time.Time) (Keyring, bool, error) {
 	c.mu.Lock()
 	if call, ok := c.inflight[brandID]; ok {
 		c.mu.Unlock()
 		select {
 		case <-call.done:
-			return call.secret, call.ok, call.err
+			return call.ring, call.ok, call.err
 		case <-ctx.Done():
-			return "", false, ctx.Err()
+			return Keyring{}, false, ctx.Err()
 		}
 	}
 	call := &secretCall{done: make(chan struct{})}
@@ -140,7 +251,7 @@ func (c *CachedSecrets) WebhookSecret(ctx context.Context, brandID string) (stri
 	// The lookup serves every waiter: it must not end with the request
 	// that happened to start it.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LookupTimeout)
-	call.secret, call.ok, call.err = c.src.WebhookSecret(lctx, brandID)
+	call.ring, call.ok, call.err = keyringOf(lctx, c.src, brandID)
 	cancel()
 
 	c.mu.Lock()
@@ -151,11 +262,11 @@ func (c *CachedSecrets) WebhookSecret(ctx context.Context, brandID string) (stri
 			ttl = c.cfg.NegativeTTL
 		}
 		c.makeRoom(now)
-		c.entries[brandID] = secretEntry{secret: call.secret, ok: call.ok, expires: now.Add(ttl)}
+		c.entries[brandID] = secretEntry{ring: call.ring, ok: call.ok, fetched: now, expires: now.Add(ttl)}
 	}
 	c.mu.Unlock()
 	close(call.done)
-	return call.secret, call.ok, call.err
+	return call.ring, call.ok, call.err
 }
 
 // makeRoom drops entries when the cache is full: expired ones first, then

@@ -47,7 +47,9 @@ type Config struct {
 	// Log receives the events, on schemas.TopicOrders.
 	Log Appender
 	// Secrets finds brands' webhook secrets; wrap a lookup in a
-	// CachedSecrets so that requests do not each cost one.
+	// CachedSecrets so that requests do not each cost one. When it is a
+	// KeyringSource, a signature by a brand's previous secret is accepted
+	// until the end of its grace after a rotation.
 	Secrets SecretSource
 	// Dedupe remembers the shop events already appended.
 	Dedupe Deduper
@@ -245,18 +247,8 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request, correlationID s
 	defer w.putBuf(buf)
 	body := buf.b
 
-	secret, known, err := w.cfg.Secrets.WebhookSecret(r.Context(), brandID)
-	if err != nil {
-		w.log.Warn("webhook: secret lookup failed", "brand", brandID, "err", err)
-		return refuse(http.StatusServiceUnavailable, "unavailable", OutcomeUnavailable,
-			"cannot check signatures right now; nothing was recorded; retry later")
-	}
-	if !known {
-		sig.verify(&w.macs, w.decoy, body)
-		return refuse(http.StatusUnauthorized, "unauthorized", OutcomeUnauthorized, msgBadSignature)
-	}
-	if !sig.verify(&w.macs, secret, body) {
-		return refuse(http.StatusUnauthorized, "unauthorized", OutcomeUnauthorized, msgBadSignature)
+	if res, ok := w.authenticate(r.Context(), brandID, &sig, body, now); !ok {
+		return res
 	}
 
 	events, ferr := parseBody(string(body))
@@ -264,6 +256,56 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request, correlationID s
 		return response{status: http.StatusBadRequest, code: "invalid_field", outcome: OutcomeInvalid, message: ferr.message, field: ferr.field}
 	}
 	return w.record(r.Context(), brandID, events, now, correlationID)
+}
+
+// reloader is a secret source that can look a brand's keyring up again
+// (CachedSecrets).
+type reloader interface {
+	Reload(ctx context.Context, brandID string) (Keyring, bool, error)
+}
+
+// authenticate checks the signature against the brand's secrets valid at
+// now: the current one, and the previous one during its grace after a
+// rotation. When none verifies and the keyring came from a cache, it is
+// looked up again once (a rotation made in another process), at most once
+// per CacheConfig.ReloadInterval per brand.
+func (w *Webhook) authenticate(ctx context.Context, brandID string, sig *signature, body []byte, now time.Time) (response, bool) {
+	unavailable := func(err error) (response, bool) {
+		w.log.Warn("webhook: secret lookup failed", "brand", brandID, "err", err)
+		return refuse(http.StatusServiceUnavailable, "unavailable", OutcomeUnavailable,
+			"cannot check signatures right now; nothing was recorded; retry later"), false
+	}
+	ring, known, err := keyringOf(ctx, w.cfg.Secrets, brandID)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !known {
+		sig.verify(&w.macs, w.decoy, body)
+		return refuse(http.StatusUnauthorized, "unauthorized", OutcomeUnauthorized, msgBadSignature), false
+	}
+	if w.verifyRing(sig, ring, body, now) {
+		return response{}, true
+	}
+	if rl, ok := w.cfg.Secrets.(reloader); ok {
+		fresh, known, err := rl.Reload(ctx, brandID)
+		if err != nil {
+			return unavailable(err)
+		}
+		if known && fresh != ring && w.verifyRing(sig, fresh, body, now) {
+			return response{}, true
+		}
+	}
+	return refuse(http.StatusUnauthorized, "unauthorized", OutcomeUnauthorized, msgBadSignature), false
+}
+
+// verifyRing reports whether the signature is by a secret of ring valid at
+// now.
+func (w *Webhook) verifyRing(sig *signature, ring Keyring, body []byte, now time.Time) bool {
+	if sig.verify(&w.macs, ring.Current, body) {
+		return true
+	}
+	prev, ok := ring.previousAt(now)
+	return ok && sig.verify(&w.macs, prev, body)
 }
 
 // validBrandID reports whether a brand id is one that could exist: 1 to 200

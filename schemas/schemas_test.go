@@ -40,6 +40,10 @@ func examples() []Event {
 		BrandRegistered{BrandID: "b1", Name: "Acme", APIKeyHash: sha, WebhookSecretSalt: "5a1t"},
 		CreatorRegistered{CreatorID: "c1", Name: "Anna", Email: "anna@example.com", TokenHash: sha},
 		AnalystRegistered{AnalystID: "an1", Name: "Ops", TokenHash: sha},
+		BrandAPIKeyRotated{BrandID: "b1", Name: "Acme", APIKeyHash: sha, PreviousAPIKeyHash: sha, RetiredAPIKeyHash: sha},
+		BrandWebhookSecretRotated{BrandID: "b1", WebhookSecretSalt: "5a1t2", PreviousWebhookSecretSalt: "5a1t", RetiredWebhookSecretSalt: "5a1t0"},
+		CreatorTokenRotated{CreatorID: "c1", Name: "Anna", TokenHash: sha, PreviousTokenHash: sha, RetiredTokenHash: sha},
+		AnalystTokenRotated{AnalystID: "an1", Name: "Ops", TokenHash: sha, PreviousTokenHash: sha, RetiredTokenHash: sha},
 		OfferPublished{OfferID: "o1", BrandID: "b1", Name: "Winter sale",
 			Payout:    Payout{Type: PayoutFixed, Value: "150.00", Currency: "RUB"},
 			Countries: []string{"RU", "KZ"}, Platforms: []string{"instagram", "vk"}, HoldDays: 30, Status: OfferActive},
@@ -417,13 +421,15 @@ func (strangeEvent) EventType() string { return "strange.happened" }
 
 func TestRegistry(t *testing.T) {
 	types := Types()
-	if len(types) != 17 {
-		t.Errorf("got %d types, want 17: %v", len(types), types)
+	if len(types) != 21 {
+		t.Errorf("got %d types, want 21: %v", len(types), types)
 	}
 	wantTopics := map[string]string{
 		TypeBrandRegistered: TopicCatalog, TypeCreatorRegistered: TopicCatalog, TypeAnalystRegistered: TopicCatalog,
 		TypeOfferPublished: TopicCatalog, TypeOfferChanged: TopicCatalog, TypeCodeRequested: TopicCatalog,
 		TypeCodeConfirmed: TopicCatalog, TypeCodeRejected: TopicCatalog, TypeCodeRevoked: TopicCatalog,
+		TypeBrandAPIKeyRotated: TopicCatalog, TypeBrandWebhookSecretRotated: TopicCatalog,
+		TypeCreatorTokenRotated: TopicCatalog, TypeAnalystTokenRotated: TopicCatalog,
 		TypeOrderPlaced: TopicOrders, TypeOrderConfirmed: TopicOrders, TypeOrderCancelled: TopicOrders,
 		TypeOrderRefunded: TopicOrders, TypeOrderHoldExpired: TopicOrders,
 		TypeOrderAttributed: TopicAttributions, TypeOrderUnattributed: TopicAttributions, TypeOrderEarningsAdjusted: TopicAttributions,

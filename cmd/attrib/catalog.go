@@ -87,7 +87,8 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	}
 	webhook, err := ingest.New(ingest.Config{
 		Log:        in.store,
-		Secrets:    ingest.NewCachedSecrets(ingest.CatalogSecrets(proj, key), ingest.CacheConfig{}),
+		Secrets:    ingest.NewCachedSecrets(ingest.CatalogSecrets(saltRing{proj}, key), ingest.CacheConfig{}),
+		Now:        clock,
 		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:"},
 		Registerer: in.registry,
 		Logger:     log,
@@ -129,9 +130,12 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		freshness = f
 		apiComps = append(apiComps, component{name: "report-freshness", run: f.Run})
 	}
+	principals := &commands.Principals{Store: in.store, Projected: projected, Tokens: proj,
+		Locks: &commands.RedisLocks{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-locks:"}}
 	server, err := api.New(api.Config{
 		Commands:   commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0),
-		Registrar:  &commands.Principals{Store: in.store, Projected: projected},
+		Registrar:  principals,
+		Rotator:    principals,
 		Catalog:    reader,
 		AdminToken: admin,
 		MasterKey:  key,

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/attrib-engine/attrib/api"
+	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
@@ -15,7 +16,20 @@ func (c catalogReader) FindPrincipal(ctx context.Context, tokenHash string) (api
 	if err != nil || !ok {
 		return api.Caller{}, ok, err
 	}
-	return api.Caller{Role: pr.Role, ID: pr.ID, Name: pr.Name}, true, nil
+	return api.Caller{Role: pr.Role, ID: pr.ID, Name: pr.Name, ValidUntil: pr.ValidUntil}, true, nil
+}
+
+// saltRing gives the webhook brands' current and previous webhook secret
+// salts from the Redis projection.
+type saltRing struct{ p *rediscatalog.Projection }
+
+func (s saltRing) WebhookSecretSalt(ctx context.Context, brandID string) (string, bool, error) {
+	return s.p.WebhookSecretSalt(ctx, brandID)
+}
+
+func (s saltRing) WebhookSecretSaltRing(ctx context.Context, brandID string) (ingest.SaltRing, bool, error) {
+	c, ok, err := s.p.WebhookSecretSalts(ctx, brandID)
+	return ingest.SaltRing{Current: c.Current, Previous: c.Previous, PreviousValidUntil: c.PreviousValidUntil}, ok, err
 }
 
 func (c catalogReader) Offers(ctx context.Context) ([]api.Offer, error) {

@@ -46,6 +46,11 @@ func principals(t *testing.T) []schemas.Envelope {
 	return []schemas.Envelope{
 		envelope(t, schemas.CreatorRegistered{CreatorID: "c1", Name: "Anna", Email: "anna@example.com", TokenHash: strings.Repeat("b", 64)}, t0),
 		envelope(t, schemas.AnalystRegistered{AnalystID: "a1", Name: "Ops", TokenHash: strings.Repeat("c", 64)}, t0),
+		// Rotations change no read model, and are no poison either.
+		envelope(t, schemas.CreatorTokenRotated{CreatorID: "c1", Name: "Anna", TokenHash: strings.Repeat("d", 64), PreviousTokenHash: strings.Repeat("b", 64)}, t0),
+		envelope(t, schemas.AnalystTokenRotated{AnalystID: "a1", Name: "Ops", TokenHash: strings.Repeat("e", 64), PreviousTokenHash: strings.Repeat("c", 64)}, t0),
+		envelope(t, schemas.BrandAPIKeyRotated{BrandID: "b1", Name: "Acme Cosmetics", APIKeyHash: strings.Repeat("f", 64), PreviousAPIKeyHash: strings.Repeat("a", 64)}, t0),
+		envelope(t, schemas.BrandWebhookSecretRotated{BrandID: "b1", WebhookSecretSalt: "salt2", PreviousWebhookSecretSalt: "salt"}, t0),
 	}
 }
 

@@ -287,7 +287,8 @@ func (r *rows) add(m *eventstore.Message) (outcome, error) {
 		return r.addRequest(requestEventRow{brandID: e.BrandID, requestID: e.RequestID, offerID: e.OfferID, creatorID: e.CreatorID, reason: e.Reason}, env, version)
 	case schemas.CodeRevoked:
 		return r.addRequest(requestEventRow{brandID: e.BrandID, requestID: e.RequestID, code: e.Code, normalizedCode: e.NormalizedCode}, env, version)
-	case schemas.AnalystRegistered:
+	case schemas.AnalystRegistered, schemas.BrandAPIKeyRotated, schemas.BrandWebhookSecretRotated,
+		schemas.CreatorTokenRotated, schemas.AnalystTokenRotated:
 		return ignored, nil
 	default:
 		return rejected, fmt.Errorf("event type %s is not projected (from %s)", env.Type, m.Topic)

@@ -219,7 +219,7 @@ func catalogBrandOf(ev schemas.Event) (brand string, ok bool) {
 		return b, true
 	}
 	switch ev.(type) {
-	case schemas.CreatorRegistered, schemas.AnalystRegistered:
+	case schemas.CreatorRegistered, schemas.AnalystRegistered, schemas.CreatorTokenRotated, schemas.AnalystTokenRotated:
 		return "", true
 	}
 	return "", false
@@ -266,16 +266,19 @@ func (p *Projection) write(ctx context.Context, pipe redis.Pipeliner, it item, a
 		}
 		return string(b), nil
 	}
+	if handled, err := p.writeRotation(ctx, pipe, it, at); handled || err != nil {
+		return err
+	}
 	switch e := it.ev.(type) {
 	case schemas.BrandRegistered:
 		hsetnx(p.brandKey(e.BrandID), fName, e.Name, fAPIKeyHash, e.APIKeyHash, fSalt, e.WebhookSecretSalt,
 			fRegisteredAt, fmtTime(at))
 		hsetnx(p.principalKey(e.APIKeyHash), fRole, RoleBrand, fID, e.BrandID, fName, e.Name, fBrandID, e.BrandID)
 	case schemas.CreatorRegistered:
-		hsetnx(p.creatorKey(e.CreatorID), fName, e.Name, fEmail, e.Email, fRegisteredAt, fmtTime(at))
+		hsetnx(p.creatorKey(e.CreatorID), fName, e.Name, fEmail, e.Email, fRegisteredAt, fmtTime(at), fToken, e.TokenHash)
 		hsetnx(p.principalKey(e.TokenHash), fRole, RoleCreator, fID, e.CreatorID, fName, e.Name)
 	case schemas.AnalystRegistered:
-		hsetnx(p.analystKey(e.AnalystID), fName, e.Name, fRegisteredAt, fmtTime(at))
+		hsetnx(p.analystKey(e.AnalystID), fName, e.Name, fRegisteredAt, fmtTime(at), fToken, e.TokenHash)
 		hsetnx(p.principalKey(e.TokenHash), fRole, RoleAnalyst, fID, e.AnalystID, fName, e.Name)
 	case schemas.OfferPublished:
 		v, err := jsonOf(publishedRecord{

@@ -47,6 +47,15 @@
 // text, events of a brand before its registration): those would need the
 // state as of the event, a read-modify-write.
 //
+// A rotation (of an API key, a webhook secret or a token) is written the
+// same way: the new token's principal, the end of validity of the value it
+// replaced (its effective time plus catalog.CredentialGrace) and of the
+// value it retired (its effective time), each in a field of its own keyed
+// by the event's offset; a reader takes the earliest end, and the latest
+// rotation record gives the current and previous webhook secret salts.
+// The grace thus runs from the event's time, whoever reads it and however
+// often the projection is rebuilt.
+//
 // # Key layout
 //
 // Every key starts with Config.Prefix (default "attrib:"). Ids inside keys
@@ -55,10 +64,12 @@
 // %25 %3A %7B %7D). No read needs two keys in one slot, so no key has a hash
 // tag.
 //
-//	brand:<brand>              hash  name, api_key_hash, webhook_secret_salt, registered_at
-//	creator:<creator>          hash  name, email, registered_at
-//	analyst:<analyst>          hash  name, registered_at
-//	principal:<token hash>     hash  role, id, name, brand_id (brands by api_key_hash)
+//	brand:<brand>              hash  name, api_key_hash, webhook_secret_salt, registered_at,
+//	                                 rot:<offset, 20 digits> (JSON per webhook secret rotation)
+//	creator:<creator>          hash  name, email, registered_at, token_hash, rot:<offset> (JSON per token rotation)
+//	analyst:<analyst>          hash  name, registered_at, token_hash, rot:<offset>
+//	principal:<token hash>     hash  role, id, name, brand_id (brands by api key hash),
+//	                                 until:<offset> (end of validity set by the rotation at offset; the earliest holds)
 //	clock:<brand>              zset  member effective time, score offset; one entry per advance
 //	offer:<brand>:<offer>      hash  published (JSON), change:<offset, 20 digits> (JSON per offer.changed)
 //	offers                     zset  member <brand>:<offer>, score published time (µs)

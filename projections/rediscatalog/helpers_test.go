@@ -145,6 +145,10 @@ func (w *world) evolve(env schemas.Envelope) {
 			w.creators[e.CreatorID] = c
 		}
 		c.Evolve(env, dec)
+	case *schemas.CreatorTokenRotated:
+		w.creators[e.CreatorID].Evolve(env, dec)
+	case *schemas.AnalystTokenRotated:
+		w.analysts[e.AnalystID].Evolve(env, dec)
 	case *schemas.AnalystRegistered:
 		a := w.analysts[e.AnalystID]
 		if a == nil {
@@ -193,6 +197,31 @@ func (w *world) registerAnalyst(id, name string) {
 		w.t.Fatalf("register analyst %s: %v", id, err)
 	}
 	w.emit(evs...)
+}
+
+// rotateToken rotates a creator's or an analyst's token to the hash of
+// next, with the current token, and emits the event.
+func (w *world) rotateToken(id, next string) {
+	w.t.Helper()
+	var evs []schemas.Event
+	var err error
+	if c, ok := w.creators[id]; ok {
+		evs, err = catalog.DecideCreatorRotation(c, catalog.RotateToken{PrincipalID: id, TokenHash: sha(next), AuthorizedBy: c.Token.Current})
+	} else {
+		a := w.analysts[id]
+		evs, err = catalog.DecideAnalystRotation(a, catalog.RotateToken{PrincipalID: id, TokenHash: sha(next), AuthorizedBy: a.Token.Current})
+	}
+	if err != nil {
+		w.t.Fatalf("rotate token of %s: %v", id, err)
+	}
+	w.emit(evs...)
+}
+
+// rotate rotates a brand's credential of kind to value (a key's hash or a
+// salt), with the brand's current API key.
+func (w *world) rotate(brand, kind, value string) []schemas.Envelope {
+	w.t.Helper()
+	return w.do(catalog.RotateCredential{BrandID: brand, Kind: kind, NewValue: value, AuthorizedBy: w.brands[brand].APIKey().Current})
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -258,6 +287,20 @@ func history(t testing.TB) *world {
 	w.do(catalog.RequestCode{BrandID: bolt, OfferID: boltOffer, RequestID: r6, CreatorID: carl, Platform: "vk"})
 	w.do(catalog.ChangeOffer{BrandID: acme, OfferID: winter, HoldDays: ptr(45), Platforms: []string{"instagram", "tiktok", "vk"}})
 	w.do(catalog.RequestCode{BrandID: acme, OfferID: winter, RequestID: r7, CreatorID: carl, Platform: "vk"})
+
+	// Credential rotations: Acme's API key twice (the second, by the slow
+	// writer, retires the first key at once, and its grace follows the
+	// brand's clock); its webhook secret once, redelivered; Anna's token
+	// twice, the analyst's once.
+	w.rotate(acme, catalog.CredentialAPIKey, sha("key-acme-2"))
+	w.skew = time.Hour
+	w.rotate(acme, catalog.CredentialAPIKey, sha("key-acme-3"))
+	w.skew = 0
+	rotated := w.rotate(acme, catalog.CredentialWebhookSecret, "salt-acme-2")
+	w.redeliver(rotated[0])
+	w.rotateToken(anna, "token-anna-2")
+	w.rotateToken(anna, "token-anna-3")
+	w.rotateToken(ops, "token-ops-2")
 	return w
 }
 

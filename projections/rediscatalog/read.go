@@ -22,6 +22,10 @@ type Principal struct {
 	Name string
 	// BrandID is the brand of a brand principal (= ID), empty otherwise.
 	BrandID string
+	// ValidUntil is when the token stops working (excluded): zero while it
+	// is current; the end of its grace once a rotation replaced it. The
+	// reader compares it with its clock.
+	ValidUntil time.Time
 }
 
 // BrandView is a registered brand.
@@ -29,7 +33,7 @@ type BrandView struct {
 	ID   string
 	Name string
 	// WebhookSecretSalt derives, with the server master key, the brand's
-	// webhook secret.
+	// current webhook secret.
 	WebhookSecretSalt string
 	RegisteredAt      time.Time
 }
@@ -84,7 +88,11 @@ func (p *Projection) Principal(ctx context.Context, tokenHash string) (Principal
 	if f[fRole] == "" || f[fID] == "" {
 		return Principal{}, false, nil
 	}
-	return Principal{Role: f[fRole], ID: f[fID], Name: f[fName], BrandID: f[fBrandID]}, true, nil
+	until, err := validUntil(f)
+	if err != nil {
+		return Principal{}, false, fmt.Errorf("redis catalog: principal: %w", err)
+	}
+	return Principal{Role: f[fRole], ID: f[fID], Name: f[fName], BrandID: f[fBrandID], ValidUntil: until}, true, nil
 }
 
 // Brand returns a registered brand; ok is false for an unknown id. One
@@ -101,7 +109,11 @@ func (p *Projection) Brand(ctx context.Context, id string) (BrandView, bool, err
 	if err != nil {
 		return BrandView{}, false, fmt.Errorf("redis catalog: brand %s: registered_at: %w", id, err)
 	}
-	return BrandView{ID: id, Name: f[fName], WebhookSecretSalt: f[fSalt], RegisteredAt: at}, true, nil
+	salts, err := foldCredential(f[fSalt], f)
+	if err != nil {
+		return BrandView{}, false, fmt.Errorf("redis catalog: brand %s: %w", id, err)
+	}
+	return BrandView{ID: id, Name: f[fName], WebhookSecretSalt: salts.Current, RegisteredAt: at}, true, nil
 }
 
 // WebhookSecretSalt returns the salt a registered brand's webhook secret

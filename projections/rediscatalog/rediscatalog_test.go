@@ -46,6 +46,7 @@ func checkAgainstAggregates(t *testing.T, p *rediscatalog.Projection, w *world) 
 	for id, a := range w.analysts {
 		checkPrincipal(t, p, a.TokenHash, rediscatalog.Principal{Role: rediscatalog.RoleAnalyst, ID: id, Name: a.Name})
 	}
+	checkCredentials(t, p, w)
 	if _, ok, err := p.Principal(ctx, sha("nobody")); ok || err != nil {
 		t.Errorf("Principal(unknown) = %v, %v; want not found", ok, err)
 	}
@@ -216,6 +217,54 @@ func checkAttribution(t *testing.T, w *world, codes attribution.CodeMap, offers 
 				}
 			}
 		}
+	}
+}
+
+// checkCredentials compares the projection's credentials with the
+// aggregates': webhook secret salts, token states, and the end of validity
+// of current, previous and retired tokens and keys.
+func checkCredentials(t *testing.T, p *rediscatalog.Projection, w *world) {
+	t.Helper()
+	ctx := context.Background()
+	until := func(hash string, role, id, name, brand string, want time.Time) {
+		t.Helper()
+		checkPrincipal(t, p, hash, rediscatalog.Principal{Role: role, ID: id, Name: name, BrandID: brand, ValidUntil: want})
+	}
+	for id, b := range w.brands {
+		salts, ok, err := p.WebhookSecretSalts(ctx, id)
+		if err != nil || !ok || salts != b.WebhookSecret() {
+			t.Errorf("WebhookSecretSalts(%s) = %+v, %v, %v; want %+v", id, salts, ok, err, b.WebhookSecret())
+		}
+		if k := b.APIKey(); k.Previous != "" {
+			until(k.Previous, rediscatalog.RoleBrand, id, b.Name(), id, k.PreviousValidUntil)
+		}
+	}
+	for id, c := range w.creators {
+		got, ok, err := p.CreatorToken(ctx, id)
+		want := catalog.Creator{ID: id, Name: c.Name, Email: c.Email, TokenHash: c.TokenHash, Token: c.Token}
+		if err != nil || !ok || got != want {
+			t.Errorf("CreatorToken(%s) = %+v, %v, %v; want %+v", id, got, ok, err, want)
+		}
+		if c.Token.Previous != "" {
+			until(c.Token.Previous, rediscatalog.RoleCreator, id, c.Name, "", c.Token.PreviousValidUntil)
+		}
+	}
+	for id, a := range w.analysts {
+		got, ok, err := p.AnalystToken(ctx, id)
+		want := catalog.Analyst{ID: id, Name: a.Name, TokenHash: a.TokenHash, Token: a.Token}
+		if err != nil || !ok || got != want {
+			t.Errorf("AnalystToken(%s) = %+v, %v, %v; want %+v", id, got, ok, err, want)
+		}
+		if a.Token.Previous != "" {
+			until(a.Token.Previous, rediscatalog.RoleAnalyst, id, a.Name, "", a.Token.PreviousValidUntil)
+		}
+	}
+	// The values the second rotations retired end at those rotations.
+	if b := w.brands[acme]; b != nil && b.APIKey().Previous == sha("key-acme-2") {
+		until(sha("key-acme"), rediscatalog.RoleBrand, acme, b.Name(), acme, b.APIKey().RotatedAt)
+	}
+	if c := w.creators[anna]; c != nil && c.Token.Previous == sha("token-anna-2") {
+		until(sha("token-"+anna), rediscatalog.RoleCreator, anna, c.Name, "", c.Token.RotatedAt)
 	}
 }
 
