@@ -16,7 +16,6 @@
 package ratelimit
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -36,20 +35,29 @@ type Limit struct {
 func (l Limit) Unlimited() bool { return l.Rate == 0 }
 
 // Validate checks that l is a limit: Rate zero (none) or positive and
-// finite, and Burst at least 1 when Rate is set.
+// finite, and Burst at least 1 when Rate is set. Its error is a
+// *LimitError naming the field.
 func (l Limit) Validate() error {
 	switch {
 	case math.IsNaN(l.Rate) || math.IsInf(l.Rate, 0) || l.Rate < 0:
-		return fmt.Errorf("rate %v: want a positive number of requests a second, or 0 for no limit", l.Rate)
+		return &LimitError{Field: "rate", msg: fmt.Sprintf("rate %v: want a positive number of requests a second, or 0 for no limit", l.Rate)}
 	case l.Rate > 0 && l.Rate < 1e-6:
-		return fmt.Errorf("rate %v: below one request in 11 days; use 0 for no limit", l.Rate)
+		return &LimitError{Field: "rate", msg: fmt.Sprintf("rate %v: below one request in 11 days; use 0 for no limit", l.Rate)}
 	case l.Rate > 0 && l.Burst < 1:
-		return fmt.Errorf("burst %d: want at least 1", l.Burst)
+		return &LimitError{Field: "burst", msg: fmt.Sprintf("burst %d: want at least 1", l.Burst)}
 	case l.Burst > 1e9:
-		return errors.New("burst: at most 1,000,000,000")
+		return &LimitError{Field: "burst", msg: fmt.Sprintf("burst %d: at most 1000000000", l.Burst)}
 	}
 	return nil
 }
+
+// LimitError is what is wrong with a Limit; Field is "rate" or "burst".
+type LimitError struct {
+	Field string
+	msg   string
+}
+
+func (e *LimitError) Error() string { return e.msg }
 
 // String describes l ("100/s, burst 2000", or "none").
 func (l Limit) String() string {

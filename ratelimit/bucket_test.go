@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -155,16 +156,17 @@ func TestLimitValidate(t *testing.T) {
 		name  string
 		limit Limit
 		err   string // "" for valid
+		field string
 	}{
-		{"none", Limit{}, ""},
-		{"none with a burst", Limit{Burst: 10}, ""},
-		{"a limit", Limit{Rate: 100, Burst: 2000}, ""},
-		{"a fraction", Limit{Rate: 0.5, Burst: 1}, ""},
-		{"negative rate", Limit{Rate: -1, Burst: 1}, "rate -1"},
-		{"no burst", Limit{Rate: 1}, "burst 0: want at least 1"},
-		{"negative burst", Limit{Rate: 1, Burst: -3}, "burst -3"},
-		{"a rate too slow to mean anything", Limit{Rate: 1e-9, Burst: 1}, "use 0 for no limit"},
-		{"a huge burst", Limit{Rate: 1, Burst: 2e9}, "burst: at most"},
+		{"none", Limit{}, "", ""},
+		{"none with a burst", Limit{Burst: 10}, "", ""},
+		{"a limit", Limit{Rate: 100, Burst: 2000}, "", ""},
+		{"a fraction", Limit{Rate: 0.5, Burst: 1}, "", ""},
+		{"negative rate", Limit{Rate: -1, Burst: 1}, "rate -1", "rate"},
+		{"no burst", Limit{Rate: 1}, "burst 0: want at least 1", "burst"},
+		{"negative burst", Limit{Rate: 1, Burst: -3}, "burst -3", "burst"},
+		{"a rate too slow to mean anything", Limit{Rate: 1e-9, Burst: 1}, "use 0 for no limit", "rate"},
+		{"a huge burst", Limit{Rate: 1, Burst: 2e9}, "at most 1000000000", "burst"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.limit.Validate()
@@ -173,6 +175,10 @@ func TestLimitValidate(t *testing.T) {
 				t.Fatalf("got %v, want valid", err)
 			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 				t.Fatalf("got %v, want an error with %q", err, tc.err)
+			}
+			var le *LimitError
+			if tc.err != "" && (!errors.As(err, &le) || le.Field != tc.field) {
+				t.Fatalf("got %#v, want a *LimitError of field %q", err, tc.field)
 			}
 		})
 	}
