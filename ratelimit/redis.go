@@ -17,12 +17,14 @@ import (
 	"github.com/attrib-engine/attrib/internal/rediskey"
 )
 
-// takeScript is Take in Lua, on the bucket KEYS[1]. ARGV: the interval in
-// microseconds, the burst, and the time in Unix microseconds, or "" for
-// the Redis server's clock (one clock for every API process). It answers
-// {allowed (0 or 1), retry after in microseconds, remaining}. Only an
-// allowed request writes: the new full time, expiring when the bucket is
-// full again.
+// takeScript is Take in Lua, applied to the bucket KEYS[1] for ARGV[4]
+// requests in a row (1 when absent), all at one time. ARGV: the interval
+// in microseconds, the burst, the time in Unix microseconds or "" for the
+// Redis server's clock (one clock for every API process), and the count.
+// It answers one integer per request: the remaining tokens of an allowed
+// one (0 or more), or minus the microseconds to wait of a refused one.
+// Only allowed requests write: the new full time, expiring when the
+// bucket is full again.
 //
 // redis.replicate_commands lets a script write after TIME on Redis 3.2 to
 // 4 (replication by effects); from Redis 5 it is the default, and the
@@ -32,20 +34,29 @@ if redis.replicate_commands then redis.replicate_commands() end
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
+local n = tonumber(ARGV[4]) or 1
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local full = tonumber(redis.call('GET', KEYS[1])) or 0
-local base = math.max(full, now)
-local nxt = base + interval
 local latest = now + interval * burst
-if nxt > latest then
-  return {0, math.ceil(nxt - latest), 0}
+local out = {}
+local took = false
+for i = 1, n do
+  local nxt = math.max(full, now) + interval
+  if nxt > latest then
+    out[i] = -math.ceil(nxt - latest)
+  else
+    full = math.ceil(nxt)
+    out[i] = math.floor((latest - nxt) / interval)
+    took = true
+  end
 end
-local stored = math.ceil(nxt)
-redis.call('SET', KEYS[1], string.format('%.0f', stored), 'PX', math.max(1, math.ceil((stored - now) / 1000)))
-return {1, 0, math.floor((latest - nxt) / interval)}
+if took then
+  redis.call('SET', KEYS[1], string.format('%.0f', full), 'PX', math.max(1, math.ceil((full - now) / 1000)))
+end
+return out
 `
 
 // DefaultPrefix is the default prefix of the buckets' keys. It is not
@@ -53,10 +64,10 @@ return {1, 0, math.floor((latest - nxt) / interval)}
 // projection of the log, and a rebuild has no reason to refill them.
 const DefaultPrefix = "attrib-ratelimit:"
 
-// DefaultTimeout is how long a check waits for Redis by default before it
-// lets the request through: long enough for a loaded Redis, short enough
-// that an unreachable one adds little to a request that goes on without
-// it.
+// DefaultTimeout bounds by default the wait for a check's answer before
+// the request goes through without it: long enough for a loaded Redis,
+// short enough that an unreachable one adds little to a request that
+// goes on without it.
 const DefaultTimeout = 250 * time.Millisecond
 
 // Config configures a Limiter. Client is required.
@@ -65,8 +76,10 @@ type Config struct {
 	Client redis.UniversalClient
 	// Prefix of every bucket's key. Default DefaultPrefix.
 	Prefix string
-	// Timeout bounds one check; past it the request is let through (see
-	// Policy.Allow). Default DefaultTimeout.
+	// Timeout bounds a check's time in the queue and, apart, its
+	// pipeline's round trip, so a caller waits at most about twice as
+	// long; past it the request is let through (see Policy.Allow).
+	// Default DefaultTimeout.
 	Timeout time.Duration
 	// Logger receives the outage warnings. Default slog.Default().
 	Logger *slog.Logger
@@ -79,7 +92,6 @@ const (
 	maxBatch    = 512              // checks per pipeline
 	queueSize   = 4096             // checks waiting for the worker
 	idleTimeout = 10 * time.Second // the worker leaves after this long idle
-	execTimeout = 5 * time.Second  // one pipeline, whatever the callers' contexts
 	logEvery    = 10 * time.Second // at most one outage warning per policy this often
 )
 
@@ -92,6 +104,9 @@ const (
 // worker (started on demand, gone after 10 s idle) sends the checks that
 // are waiting as one pipeline, and those that came meanwhile as the next;
 // a check costs at most one round trip and, under load, a fraction of one.
+// The checks of one bucket in a pipeline go as one script call that
+// decides them in their order, as many Takes in a row at one time: a
+// busy caller's burst costs Redis one call per pipeline, not per request.
 //
 // It is safe for concurrent use.
 type Limiter struct {
@@ -198,10 +213,11 @@ func (p *Policy) Allow(ctx context.Context, id string) (ok bool, retryAfter time
 	if p.limit.Unlimited() {
 		return true, 0
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.lim.cfg.Timeout)
-	defer cancel()
 	d, err := p.take(ctx, id, "")
 	if err != nil {
+		if ctx.Err() != nil {
+			return true, 0 // the caller has gone: not Redis's failure
+		}
 		p.failures.Inc()
 		p.logFailure(err)
 		return true, 0
@@ -237,7 +253,8 @@ func (p *Policy) logFailure(err error) {
 // take runs the script for id's bucket; now is the time in Unix
 // microseconds, or "" for Redis's clock.
 func (p *Policy) take(ctx context.Context, id, now string) (Decision, error) {
-	o := &op{ctx: ctx, args: [3]any{p.interval, p.burst, now}, key: p.prefix + rediskey.Seg(id), done: make(chan struct{})}
+	o := &op{p: p, now: now, key: p.prefix + rediskey.Seg(id),
+		deadline: time.Now().Add(p.lim.cfg.Timeout), done: make(chan struct{})}
 	if err := p.lim.submit(ctx, o); err != nil {
 		return Decision{}, fmt.Errorf("rate limit %s: check %q: %w", p.kind, id, err)
 	}
@@ -246,18 +263,20 @@ func (p *Policy) take(ctx context.Context, id, now string) (Decision, error) {
 
 // op is one check waiting for the worker.
 type op struct {
-	// ctx is the caller's: a check whose caller has stopped waiting is
-	// not sent (its request went ahead without it).
-	ctx  context.Context
-	key  string
-	args [3]any // the script's ARGV: interval, burst, now
-	d    Decision
-	err  error
-	done chan struct{}
+	p   *Policy
+	key string
+	now string // the script's time argument
+	// deadline is when the check stops waiting in the queue: its request
+	// goes ahead without it, and it is not sent, so that it cannot take a
+	// token later from a request that went through uncounted.
+	deadline time.Time
+	d        Decision
+	err      error
+	done     chan struct{}
 }
 
 // submit hands o to the worker and waits for its answer. A caller whose
-// ctx ends stops waiting; its check still runs.
+// ctx ends stops waiting.
 func (lim *Limiter) submit(ctx context.Context, o *op) error {
 	select {
 	case lim.ops <- o:
@@ -317,82 +336,100 @@ func (lim *Limiter) work() {
 	}
 }
 
-// exec sends a batch of checks as one pipeline of EVALSHA and completes
-// them. Checks that Redis answers NOSCRIPT go again as EVAL, which loads
-// the script for the next time. Checks whose callers stopped waiting (an
-// outage, a slow Redis) are dropped unsent: they must not take tokens
-// later from requests that went ahead uncounted.
+// errQueueTimeout fails the checks that waited in the queue past their
+// deadline.
+var errQueueTimeout = errors.New("no answer in time: Redis is slow or unreachable")
+
+// call is one script call: the checks of one bucket in a pipeline, in
+// their order.
+type call struct {
+	ops []*op
+	cmd *redis.Cmd
+}
+
+// exec sends a batch of checks as one pipeline of EVALSHA, one per bucket,
+// and completes them. Calls that Redis answers NOSCRIPT go again as EVAL,
+// which loads the script for the next time. Checks that waited past their
+// deadline are dropped unsent.
 func (lim *Limiter) exec(batch []*op) {
-	live := batch[:0]
+	now := time.Now()
+	calls := make([]*call, 0, len(batch))
+	byKey := make(map[string]*call, len(batch))
 	for _, o := range batch {
-		if err := o.ctx.Err(); err != nil {
-			o.err = err
+		if now.After(o.deadline) {
+			o.err = errQueueTimeout
 			close(o.done)
 			continue
 		}
-		live = append(live, o)
+		k := o.key + "\x00" + o.now // one clock per call
+		c := byKey[k]
+		if c == nil {
+			c = &call{}
+			byKey[k] = c
+			calls = append(calls, c)
+		}
+		c.ops = append(c.ops, o)
 	}
-	batch = live
-	if len(batch) == 0 {
+	if len(calls) == 0 {
 		return
 	}
-	// The pipeline lasts as long as its last caller waits (execTimeout
-	// at most), so that in an outage it does not land, late, for callers
-	// that went ahead without it.
-	deadline, latest := time.Now().Add(execTimeout), time.Time{}
-	for _, o := range batch {
-		d, ok := o.ctx.Deadline()
-		if !ok || d.After(deadline) {
-			latest = deadline
-			break
-		}
-		if d.After(latest) {
-			latest = d
-		}
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), latest)
+	ctx, cancel := context.WithTimeout(context.Background(), lim.cfg.Timeout)
 	defer cancel()
-	cmds := make([]*redis.Cmd, len(batch))
+	args := func(c *call) []any {
+		o := c.ops[0]
+		return []any{o.p.interval, o.p.burst, o.now, len(c.ops)}
+	}
 	pipe := lim.cfg.Client.Pipeline()
-	for i, o := range batch {
-		cmds[i] = pipe.EvalSha(ctx, lim.sha, []string{o.key}, o.args[:]...)
+	for _, c := range calls {
+		c.cmd = pipe.EvalSha(ctx, lim.sha, []string{c.ops[0].key}, args(c)...)
 	}
 	_, _ = pipe.Exec(ctx)
-	var again []int
-	for i, c := range cmds {
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			again = append(again, i)
+	var again []*call
+	for _, c := range calls {
+		if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			again = append(again, c)
 		}
 	}
 	if len(again) > 0 {
 		pipe := lim.cfg.Client.Pipeline()
-		for _, i := range again {
-			cmds[i] = pipe.Eval(ctx, lim.src, []string{batch[i].key}, batch[i].args[:]...)
+		for _, c := range again {
+			c.cmd = pipe.Eval(ctx, lim.src, []string{c.ops[0].key}, args(c)...)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	for i, o := range batch {
-		o.d, o.err = decision(cmds[i])
-		close(o.done)
+	for _, c := range calls {
+		ds, err := decisions(c.cmd, len(c.ops))
+		for i, o := range c.ops {
+			if err != nil {
+				o.err = err
+			} else {
+				o.d = ds[i]
+			}
+			close(o.done)
+		}
 	}
 }
 
-// decision reads the script's answer.
-func decision(c *redis.Cmd) (Decision, error) {
+// decisions reads the script's answer for n checks.
+func decisions(c *redis.Cmd, n int) ([]Decision, error) {
 	v, err := c.Slice()
 	if err != nil {
-		return Decision{}, err
+		return nil, err
 	}
-	if len(v) != 3 {
-		return Decision{}, fmt.Errorf("script answered %d values, want 3", len(v))
+	if len(v) != n {
+		return nil, fmt.Errorf("script answered %d values for %d checks", len(v), n)
 	}
-	var n [3]int64
-	for i := range n {
-		x, ok := v[i].(int64)
-		if !ok {
-			return Decision{}, fmt.Errorf("script answered %T at %d, want an integer", v[i], i)
+	ds := make([]Decision, n)
+	for i, x := range v {
+		r, ok := x.(int64)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("script answered %T at %d, want an integer", x, i)
+		case r >= 0:
+			ds[i] = Decision{Allowed: true, Remaining: int(r)}
+		default:
+			ds[i] = Decision{RetryAfter: time.Duration(-r) * time.Microsecond}
 		}
-		n[i] = x
 	}
-	return Decision{Allowed: n[0] == 1, RetryAfter: time.Duration(n[1]) * time.Microsecond, Remaining: int(n[2])}, nil
+	return ds, nil
 }

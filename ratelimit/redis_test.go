@@ -256,8 +256,13 @@ func TestAllowFailsOpen(t *testing.T) {
 			t.Fatalf("request %d during the outage refused", i)
 		}
 	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if ok, _ := p.Allow(gone, "brand"); !ok {
+		t.Fatal("request of a caller that has gone refused")
+	}
 	if got := counter(t, reg, "attrib_ratelimit_errors_total", "webhook"); got != 5 {
-		t.Errorf("attrib_ratelimit_errors_total{kind=webhook} = %v, want 5", got)
+		t.Errorf("attrib_ratelimit_errors_total{kind=webhook} = %v, want 5 (a caller that has gone is not Redis's failure)", got)
 	}
 	if got := counter(t, reg, "attrib_ratelimit_refused_total", "webhook"); got != 0 {
 		t.Errorf("attrib_ratelimit_refused_total{kind=webhook} = %v during the outage, want 0", got)
@@ -351,4 +356,45 @@ func counter(t *testing.T, reg *prometheus.Registry, name, kind string) float64 
 		}
 	}
 	return 0
+}
+
+// TestCoalescedChecksAgreeWithTake: the checks of one bucket that share a
+// pipeline go as one script call; the requests of every case that come
+// at the same time, sent as one pipeline, get what Take in a row gives
+// them.
+func TestCoalescedChecksAgreeWithTake(t *testing.T) {
+	client, prefix := testenv.Redis(t)
+	sent := &scriptCalls{}
+	client.AddHook(sent)
+	lim, _ := newLimiter(t, client, prefix)
+	if _, err := policy(t, lim, "warm-up", Limit{Rate: 1, Burst: 1}).Take(context.Background(), "x"); err != nil {
+		t.Fatal(err) // loads the script, if this Redis did not have it
+	}
+	for i, tc := range takeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := policy(t, lim, "case"+strconv.Itoa(i), tc.limit)
+			for j := 0; j < len(tc.steps); {
+				k := j
+				var batch []*op
+				for ; k < len(tc.steps) && tc.steps[k].at == tc.steps[j].at; k++ {
+					batch = append(batch, &op{p: p, key: p.prefix + "caller", now: strconv.FormatInt(t0+tc.steps[k].at, 10),
+						deadline: time.Now().Add(time.Minute), done: make(chan struct{})})
+				}
+				sent.Reset()
+				lim.exec(batch)
+				for n, o := range batch {
+					if o.err != nil {
+						t.Fatal(o.err)
+					}
+					if want := tc.steps[j+n].want; o.d != want {
+						t.Fatalf("request %d at +%dµs, one of %d in a pipeline: %+v, want %+v", j+n, tc.steps[j].at, len(batch), o.d, want)
+					}
+				}
+				if got := sent.String(); got != "evalsha" {
+					t.Fatalf("%d checks of one bucket sent %q, want one evalsha", len(batch), got)
+				}
+				j = k
+			}
+		})
+	}
 }
