@@ -253,7 +253,7 @@ func (p *Policy) logFailure(err error) {
 // take runs the script for id's bucket; now is the time in Unix
 // microseconds, or "" for Redis's clock.
 func (p *Policy) take(ctx context.Context, id, now string) (Decision, error) {
-	o := &op{p: p, now: now, key: p.prefix + rediskey.Seg(id),
+	o := &op{ctx: ctx, p: p, now: now, key: p.prefix + rediskey.Seg(id),
 		deadline: time.Now().Add(p.lim.cfg.Timeout), done: make(chan struct{})}
 	if err := p.lim.submit(ctx, o); err != nil {
 		return Decision{}, fmt.Errorf("rate limit %s: check %q: %w", p.kind, id, err)
@@ -263,6 +263,7 @@ func (p *Policy) take(ctx context.Context, id, now string) (Decision, error) {
 
 // op is one check waiting for the worker.
 type op struct {
+	ctx context.Context // the caller's: a check whose caller has gone is not sent
 	p   *Policy
 	key string
 	now string // the script's time argument
@@ -350,13 +351,13 @@ type call struct {
 // exec sends a batch of checks as one pipeline of EVALSHA, one per bucket,
 // and completes them. Calls that Redis answers NOSCRIPT go again as EVAL,
 // which loads the script for the next time. Checks that waited past their
-// deadline are dropped unsent.
+// deadline, or whose callers have gone, are dropped unsent.
 func (lim *Limiter) exec(batch []*op) {
 	now := time.Now()
 	calls := make([]*call, 0, len(batch))
 	byKey := make(map[string]*call, len(batch))
 	for _, o := range batch {
-		if now.After(o.deadline) {
+		if now.After(o.deadline) || o.ctx.Err() != nil {
 			o.err = errQueueTimeout
 			close(o.done)
 			continue

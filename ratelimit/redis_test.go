@@ -377,7 +377,7 @@ func TestCoalescedChecksAgreeWithTake(t *testing.T) {
 				k := j
 				var batch []*op
 				for ; k < len(tc.steps) && tc.steps[k].at == tc.steps[j].at; k++ {
-					batch = append(batch, &op{p: p, key: p.prefix + "caller", now: strconv.FormatInt(t0+tc.steps[k].at, 10),
+					batch = append(batch, &op{ctx: context.Background(), p: p, key: p.prefix + "caller", now: strconv.FormatInt(t0+tc.steps[k].at, 10),
 						deadline: time.Now().Add(time.Minute), done: make(chan struct{})})
 				}
 				sent.Reset()
