@@ -64,10 +64,9 @@ return out
 // projection of the log, and a rebuild has no reason to refill them.
 const DefaultPrefix = "attrib-ratelimit:"
 
-// DefaultTimeout bounds by default the wait for a check's answer before
-// the request goes through without it: long enough for a loaded Redis,
-// short enough that an unreachable one adds little to a request that
-// goes on without it.
+// DefaultTimeout is the default Config.Timeout: long enough for a loaded
+// Redis, short enough that an unreachable one adds little to a request
+// that goes on without it.
 const DefaultTimeout = 250 * time.Millisecond
 
 // Config configures a Limiter. Client is required.
@@ -89,8 +88,8 @@ type Config struct {
 
 // Tuning of the shared pipelines.
 const (
-	maxBatch    = 512              // checks per pipeline
-	queueSize   = 4096             // checks waiting for the worker
+	maxBatch    = 512              // checks per pipeline: a few hundred requests in flight per process fit one
+	queueSize   = 4096             // checks waiting for the worker; more means Redis is far behind, and a check fails open at once
 	idleTimeout = 10 * time.Second // the worker leaves after this long idle
 	logEvery    = 10 * time.Second // at most one outage warning per policy this often
 )
@@ -277,12 +276,13 @@ type op struct {
 }
 
 // submit hands o to the worker and waits for its answer. A caller whose
-// ctx ends stops waiting.
+// ctx ends stops waiting; with the queue full (Redis far behind) it does
+// not wait at all.
 func (lim *Limiter) submit(ctx context.Context, o *op) error {
 	select {
 	case lim.ops <- o:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		return errQueueFull
 	}
 	lim.kick()
 	select {
@@ -337,9 +337,11 @@ func (lim *Limiter) work() {
 	}
 }
 
-// errQueueTimeout fails the checks that waited in the queue past their
-// deadline.
-var errQueueTimeout = errors.New("no answer in time: Redis is slow or unreachable")
+// Errors of checks that Redis never saw.
+var (
+	errQueueTimeout = errors.New("no answer in time: Redis is slow or unreachable")
+	errQueueFull    = errors.New("too many checks waiting: Redis is slow or unreachable")
+)
 
 // call is one script call: the checks of one bucket in a pipeline, in
 // their order.

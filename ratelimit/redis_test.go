@@ -3,7 +3,9 @@ package ratelimit
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -397,4 +399,57 @@ func TestCoalescedChecksAgreeWithTake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFullQueueFailsOpenAtOnce: with Redis hanging (a server that takes
+// connections and never answers) and the queue full, a check does not
+// wait for room: its request goes ahead while the first check still waits
+// for its answer.
+func TestFullQueueFailsOpenAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	reg := prometheus.NewRegistry()
+	lim, err := New(Config{Client: client, Registerer: reg, Logger: slog.New(slog.DiscardHandler), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim.ops = make(chan *op, 1)
+	p := policy(t, lim, "api", Limit{Rate: 1, Burst: 1})
+	ctx := context.Background()
+	first := make(chan struct{})
+	go func() { p.Allow(ctx, "a"); close(first) }()
+	for lim.running.Load() == 0 || len(lim.ops) > 0 { // the worker has taken the first check
+		time.Sleep(time.Millisecond)
+	}
+	go p.Allow(ctx, "b") // fills the queue
+	for len(lim.ops) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if ok, _ := p.Allow(ctx, "c"); !ok {
+		t.Fatal("refused with the queue full")
+	}
+	select {
+	case <-first:
+		t.Fatal("the first check was answered before the third returned: the test did not fill the queue")
+	default:
+	}
+	if got := counter(t, reg, "attrib_ratelimit_errors_total", "api"); got != 1 {
+		t.Fatalf("attrib_ratelimit_errors_total{kind=api} = %v, want 1", got)
+	}
+	<-first
 }
