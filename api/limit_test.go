@@ -144,8 +144,8 @@ func TestRateLimitPerToken(t *testing.T) {
 	}
 	send := &countingSender{}
 	mux := limitedMux(t, policy, send, map[string]api.Caller{
-		"ak_b1": {Role: api.RoleBrand, ID: "b1"},
-		"ak_b2": {Role: api.RoleBrand, ID: "b2"},
+		"ak_b1":  {Role: api.RoleBrand, ID: "b1"},
+		"ak_b2":  {Role: api.RoleBrand, ID: "b2"},
 		"tok_c1": {Role: api.RoleCreator, ID: "b1"}, // same id, another role: another bucket
 	})
 	offer := `{"name":"x","payout":{"type":"fixed","amount":"1.00","currency":"RUB"},"hold_days":0}`
