@@ -64,11 +64,16 @@ func (s *Server) authenticate(r *http.Request) (Caller, error) {
 // handler is an API handler that returns an error instead of writing it.
 type handler func(w http.ResponseWriter, r *http.Request, c Caller) error
 
-// as wraps h with authentication and a role check.
+// as wraps h with authentication, the caller's rate limit (before
+// anything else: a refused request does nothing) and a role check.
 func (s *Server) as(h handler, roles ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.authenticate(r)
 		if err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+		if err := s.limit(w, r, c); err != nil {
 			s.respondError(w, r, err)
 			return
 		}

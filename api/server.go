@@ -53,6 +53,10 @@ type Config struct {
 	AdminToken string
 	// MasterKey derives brands' webhook secrets.
 	MasterKey credentials.MasterKey
+	// Limiter, when set, limits each caller's requests to every route
+	// that takes a bearer token (the webhook limits brands itself); a
+	// refused request gets 429 with Retry-After. Nil: no limit.
+	Limiter Limiter
 	// MaxBodyBytes limits request bodies. Default 1 MiB.
 	MaxBodyBytes int64
 	// Now is the clock. Default time.Now.

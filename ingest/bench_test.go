@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +22,13 @@ import (
 
 	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/internal/testenv"
+	"github.com/attrib-engine/attrib/ratelimit"
 )
+
+// benchLimiter runs the webhook benchmarks with the brand's rate limit on,
+// set far above what they send: every request takes a token from its
+// bucket in Redis and none is refused. Compare runs with and without it.
+var benchLimiter = flag.Bool("bench-limiter", false, "webhook benchmarks: check each request against a rate limit in Redis (never reached)")
 
 // BenchmarkWebhookSingle measures signed one-event webhook requests from a
 // concurrent keep-alive client over loopback, through the real HTTP server,
@@ -60,7 +67,11 @@ func benchWebhook(b *testing.B, size, parallelism int) {
 			client = "lean"
 		}
 		b.Run("fsync="+strconv.FormatBool(c.fsync)+"/client="+client, func(b *testing.B) {
-			r := newRig(b, rigOptions{dataDir: b.TempDir(), syncWrites: c.fsync, poolSize: 256})
+			o := rigOptions{dataDir: b.TempDir(), syncWrites: c.fsync, poolSize: 256}
+			if *benchLimiter {
+				o.limiter = brandLimit(b, ratelimit.Limit{Rate: 1e6, Burst: 1e6}, nil)
+			}
+			r := newRig(b, o)
 			run := strconv.FormatInt(time.Now().UnixNano(), 36)
 			var seq, refused atomic.Int64
 			b.SetParallelism(parallelism)

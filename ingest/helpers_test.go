@@ -50,6 +50,9 @@ type rigOptions struct {
 	redisHook redis.Hook
 	// poolSize of the Redis client (0: go-redis' default).
 	poolSize int
+	// limiter, when set, makes the webhook's Limiter, given the rig's
+	// Redis client, key prefix and metrics registry.
+	limiter func(*redis.Client, string, prometheus.Registerer) ingest.Limiter
 }
 
 // rig is one webhook on a real HTTP server, a real embedded broker with the
@@ -130,8 +133,12 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if o.dedupe != nil {
 		dd = o.dedupe(r.redis, r.prefix)
 	}
+	var lim ingest.Limiter
+	if o.limiter != nil {
+		lim = o.limiter(r.redis, r.prefix, r.reg)
+	}
 	r.hook, err = ingest.New(ingest.Config{Log: r.store, Secrets: r.secrets, Dedupe: dd,
-		MaxBodyBytes: o.maxBodyBytes, Logger: testLogger(), Registerer: r.reg})
+		MaxBodyBytes: o.maxBodyBytes, Logger: testLogger(), Registerer: r.reg, Limiter: lim})
 	if err != nil {
 		t.Fatalf("new webhook: %v", err)
 	}

@@ -13,11 +13,12 @@ const (
 	OutcomeInvalid       = "invalid"        // 400 (or 405)
 	OutcomeUnauthorized  = "unauthorized"   // 401
 	OutcomeTooLarge      = "too_large"      // 413
+	OutcomeRateLimited   = "rate_limited"   // 429, nothing recorded
 	OutcomeUnavailable   = "unavailable"    // 503, nothing recorded
 	OutcomeInternal      = "internal"       // 500, a bug
 )
 
-var outcomes = []string{OutcomeAccepted, OutcomeDuplicateOnly, OutcomeInvalid, OutcomeUnauthorized, OutcomeTooLarge, OutcomeUnavailable, OutcomeInternal}
+var outcomes = []string{OutcomeAccepted, OutcomeDuplicateOnly, OutcomeInvalid, OutcomeUnauthorized, OutcomeTooLarge, OutcomeRateLimited, OutcomeUnavailable, OutcomeInternal}
 
 // metrics are the webhook's Prometheus collectors; the label children are
 // resolved once so the hot path does no label lookup.
@@ -33,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promreg.With(reg)
 	requests := f.CounterVec(prometheus.CounterOpts{
 		Name: "attrib_ingest_webhook_requests_total",
-		Help: "Order webhook requests, by outcome (accepted, duplicate_only, invalid, unauthorized, too_large, unavailable, internal).",
+		Help: "Order webhook requests, by outcome (accepted, duplicate_only, invalid, unauthorized, too_large, rate_limited, unavailable, internal).",
 	}, []string{"outcome"})
 	accepted := f.Counter(prometheus.CounterOpts{
 		Name: "attrib_ingest_webhook_events_accepted_total",

@@ -33,12 +33,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/attrib-engine/attrib/ratelimit"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
 // Appender appends events to the log durably; *eventstore.Store is one.
 type Appender interface {
 	Append(ctx context.Context, topic string, events ...schemas.Envelope) error
+}
+
+// Limiter decides whether a brand may make one more request, and if not,
+// how long it should wait; a *ratelimit.Policy is one.
+type Limiter interface {
+	Allow(ctx context.Context, id string) (ok bool, retryAfter time.Duration)
 }
 
 // Config configures a Webhook. Log, Secrets and Dedupe are required; every
@@ -65,6 +72,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the webhook's metrics. Nil: kept, not registered.
 	Registerer prometheus.Registerer
+	// Limiter, when set, limits each brand's requests. It is asked once
+	// the signature is verified, so that requests nobody signed cannot
+	// drain a brand's bucket, and before the body is parsed or anything
+	// is recorded. Nil: no limit.
+	Limiter Limiter
 }
 
 // Defaults of Config.
@@ -102,7 +114,8 @@ func (c *Config) Validate() error {
 // ("events[3].amount", or "amount" for a one-event body); 401 for a missing,
 // malformed, wrong or stale signature or an unknown brand (one message for
 // the last two, so it does not tell whether a brand exists); 413 for a body
-// over MaxBodyBytes; 503 when the log, the dedupe store or the secret
+// over MaxBodyBytes; 429 with Retry-After when the brand is over its rate
+// limit (nothing recorded); 503 when the log, the dedupe store or the secret
 // lookup is down, in which case nothing was recorded and the shop retries.
 //
 // A shop's event_id identifies its event: a re-send is a duplicate even if
@@ -147,6 +160,8 @@ type response struct {
 	outcome  string
 	accepted int
 	dups     int
+	// retryAfter is the Retry-After of a 429.
+	retryAfter time.Duration
 }
 
 func refuse(status int, code, outcome, message string) response {
@@ -203,6 +218,8 @@ func writeError(rw http.ResponseWriter, res response) {
 	switch res.status {
 	case http.StatusServiceUnavailable:
 		rw.Header().Set("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		rw.Header().Set("Retry-After", strconv.FormatInt(ratelimit.RetryAfterSeconds(res.retryAfter), 10))
 	case http.StatusMethodNotAllowed:
 		rw.Header().Set("Allow", http.MethodPost)
 	}
@@ -248,6 +265,9 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request, correlationID s
 	body := buf.b
 
 	if res, ok := w.authenticate(r.Context(), brandID, &sig, body, now); !ok {
+		return res
+	}
+	if res, limited := w.limit(r.Context(), brandID); limited {
 		return res
 	}
 
@@ -306,6 +326,22 @@ func (w *Webhook) verifyRing(sig *signature, ring Keyring, body []byte, now time
 	}
 	prev, ok := ring.previousAt(now)
 	return ok && sig.verify(&w.macs, prev, body)
+}
+
+// limit asks the Limiter whether the brand may make this request; when
+// not, it returns the 429.
+func (w *Webhook) limit(ctx context.Context, brandID string) (response, bool) {
+	if w.cfg.Limiter == nil {
+		return response{}, false
+	}
+	ok, wait := w.cfg.Limiter.Allow(ctx, brandID)
+	if ok {
+		return response{}, false
+	}
+	res := refuse(http.StatusTooManyRequests, "rate_limited", OutcomeRateLimited, fmt.Sprintf(
+		"too many requests for this brand; nothing was recorded; retry after %d s (Retry-After)", ratelimit.RetryAfterSeconds(wait)))
+	res.retryAfter = wait
+	return res, true
 }
 
 // validBrandID reports whether a brand id is one that could exist: 1 to 200

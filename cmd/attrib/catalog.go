@@ -19,6 +19,7 @@ import (
 	"github.com/attrib-engine/attrib/notify"
 	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/ratelimit"
 	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/reports"
 	"github.com/attrib-engine/attrib/schemas"
@@ -85,6 +86,19 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		}
 		log.Info("no --admin-token given: the operator's token is in a file", "path", path)
 	}
+	limiter, err := ratelimit.New(ratelimit.Config{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ratelimit:",
+		Logger: log, Registerer: in.registry})
+	if err != nil {
+		return nil, err
+	}
+	webhookLimit, err := limiter.Policy("webhook", ec.WebhookLimit)
+	if err != nil {
+		return nil, &startError{setting: "webhook-rate-limit", err: err}
+	}
+	apiLimit, err := limiter.Policy("api", ec.APILimit)
+	if err != nil {
+		return nil, &startError{setting: "api-rate-limit", err: err}
+	}
 	webhook, err := ingest.New(ingest.Config{
 		Log:        in.store,
 		Secrets:    ingest.NewCachedSecrets(ingest.CatalogSecrets(saltRing{proj}, key), ingest.CacheConfig{}),
@@ -92,6 +106,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:"},
 		Registerer: in.registry,
 		Logger:     log,
+		Limiter:    webhookLimit,
 	})
 	if err != nil {
 		return nil, err
@@ -142,6 +157,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Webhook:    webhook,
 		Reports:    reports.New(in.clickhouse, ec.ClickHouse.Auth.Database),
 		Freshness:  freshness,
+		Limiter:    apiLimit,
 		Now:        clock,
 		Logger:     log,
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/attrib-engine/attrib/api"
 	"github.com/attrib-engine/attrib/credentials"
+	"github.com/attrib-engine/attrib/ratelimit"
 )
 
 // setting is one configuration value: a flag with an environment fallback.
@@ -70,6 +71,10 @@ func newConfig() *config {
 	add(setting{flag: "log-format", env: "ATTRIB_LOG_FORMAT", def: "text", usage: "text or json"})
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
 	add(setting{flag: "summary-refresh", env: "ATTRIB_SUMMARY_REFRESH", def: "15s", usage: "how often the clickhouse-summary component brings the reports' daily roll-ups up to date (days it has not caught up with are read from the orders, exactly but slower)"})
+	add(setting{flag: "webhook-rate-limit", env: "ATTRIB_WEBHOOK_RATE_LIMIT", def: "200", usage: "requests a second each brand may send to the webhook, sustained (a batch counts once); 0: no limit"})
+	add(setting{flag: "webhook-burst", env: "ATTRIB_WEBHOOK_BURST", def: "5000", usage: "webhook requests a brand may send at once before --webhook-rate-limit paces it"})
+	add(setting{flag: "api-rate-limit", env: "ATTRIB_API_RATE_LIMIT", def: "50", usage: "requests a second each token (brand, creator, analyst, operator) may make to the rest of the API, sustained; 0: no limit"})
+	add(setting{flag: "api-burst", env: "ATTRIB_API_BURST", def: "500", usage: "API requests a token may make at once before --api-rate-limit paces it"})
 	add(setting{flag: "report-freshness-wait", env: "ATTRIB_REPORT_FRESHNESS_WAIT", def: "3s", usage: "longest a report waits for ClickHouse to hold every event appended before the request (read-your-writes); 0 disables the wait"})
 	return c
 }
@@ -146,6 +151,10 @@ type engineConfig struct {
 	SummaryRefresh time.Duration
 	Demo           bool
 	DemoURL        string
+
+	// WebhookLimit and APILimit are the rate limits per brand on the
+	// webhook and per token on the rest of the API.
+	WebhookLimit, APILimit ratelimit.Limit
 }
 
 // parse validates every setting and returns the typed configuration; the
@@ -262,10 +271,35 @@ func (c *config) parse() (*engineConfig, error) {
 		err = errors.New("must be positive")
 	}
 	check("summary-refresh", err)
+	ec.WebhookLimit = c.parseLimit("webhook-rate-limit", "webhook-burst", check)
+	ec.APILimit = c.parseLimit("api-rate-limit", "api-burst", check)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return ec, nil
+}
+
+// parseLimit reads a rate limit from its rate and burst settings,
+// reporting a bad one through check.
+func (c *config) parseLimit(rateFlag, burstFlag string, check func(string, error)) ratelimit.Limit {
+	rate, err := strconv.ParseFloat(c.get(rateFlag), 64)
+	if err != nil {
+		check(rateFlag, errors.New("want requests a second, a number (0: no limit)"))
+		return ratelimit.Limit{}
+	}
+	burst, err := strconv.Atoi(c.get(burstFlag))
+	if err != nil {
+		check(burstFlag, errors.New("want a whole number of requests"))
+		return ratelimit.Limit{}
+	}
+	l := ratelimit.Limit{Rate: rate, Burst: burst}
+	var le *ratelimit.LimitError
+	if err := l.Validate(); errors.As(err, &le) && le.Field == "rate" {
+		check(rateFlag, err)
+	} else if err != nil {
+		check(burstFlag, err)
+	}
+	return l
 }
 
 func checkHostPort(addr string) error {

@@ -72,6 +72,10 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"redis prefix without colon", []string{"topics", "--redis-prefix", "attrib"}, nil, []string{"--redis-prefix", `must end with ":"`}},
 		{"unknown component", []string{"serve", "--components", "api,frobnicator"}, nil, []string{"--components", `unknown component "frobnicator"`}},
 		{"bad partitions", []string{"topics", "--kafka-partitions", "0"}, nil, []string{"--kafka-partitions", "at least 1"}},
+		{"rate limit not a number", []string{"topics", "--webhook-rate-limit", "fast"}, nil, []string{"--webhook-rate-limit", "want requests a second"}},
+		{"negative rate limit", []string{"topics"}, map[string]string{"ATTRIB_API_RATE_LIMIT": "-5"}, []string{"--api-rate-limit", "ATTRIB_API_RATE_LIMIT", "rate -5"}},
+		{"rate limit without a burst", []string{"topics", "--api-rate-limit", "10", "--api-burst", "0"}, nil, []string{"--api-burst", "want at least 1"}},
+		{"burst not a number", []string{"topics", "--webhook-burst", "lots"}, nil, []string{"--webhook-burst", "whole number"}},
 		{"unreachable broker", []string{"topics", "--kafka-brokers", "127.0.0.1:1", "--dependency-timeout", "1s"}, nil,
 			[]string{"--kafka-brokers", "ATTRIB_KAFKA_BROKERS", "unreachable"}},
 	}
