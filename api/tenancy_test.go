@@ -167,6 +167,7 @@ var routeAccessTable = map[string]routeAccess{
 	"GET /v1/promo-codes":                         {path: "/v1/promo-codes", roles: []string{api.RoleCreator}},
 	"POST /v1/promo-codes/{code}/revoke":          {path: "/v1/promo-codes/RIVALSECRET/revoke", roles: []string{api.RoleBrand}, otherTenant: true},
 	"POST /v1/webhooks/orders":                    {path: "/v1/webhooks/orders", body: `{}`, public: true},
+	"POST /v1/credentials/rotate":                 {path: "/v1/credentials/rotate", body: `{"kind":"api_key"}`, roles: []string{api.RoleBrand, api.RoleCreator, api.RoleAnalyst}},
 
 	"GET /v1/reports/orders":                         {path: "/v1/reports/orders", roles: []string{api.RoleCreator, api.RoleAnalyst}},
 	"GET /v1/reports/orders.csv":                     {path: "/v1/reports/orders.csv", roles: []string{api.RoleCreator, api.RoleAnalyst}},
