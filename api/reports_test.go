@@ -13,14 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/api"
 	"github.com/attrib-engine/attrib/credentials"
-	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -43,41 +41,13 @@ var reportCallers = tokens{
 	"brand":   {Role: api.RoleBrand, ID: "b1"},
 }
 
-func reportsDB(t *testing.T) (driver.Conn, string) {
-	t.Helper()
-	opts, err := clickhouse.ParseDSN(testenv.ClickHouseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Protocol = clickhouse.Native
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := testenv.UniqueName("t_api_reports_")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		_ = conn.Close()
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := chproj.Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
-	return conn, db
-}
-
 var rt0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 
 // reportsServer serves the report endpoints over a fresh database: c1 has
 // 7 orders (o0..o6, an hour apart; odd ones in USD), c2 has one.
 func reportsServer(t *testing.T) http.Handler {
 	t.Helper()
-	conn, db := reportsDB(t)
+	conn, db := readmodeltest.Migrated(t)
 	ctx := context.Background()
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".orders (creator_id, placed_at, brand_id, order_id, offer_id, offer_name, promo_code, status, amount, currency, country, earnings, earnings_currency, updated_at, version)")
 	if err != nil {
@@ -100,17 +70,23 @@ func reportsServer(t *testing.T) http.Handler {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	bb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".brands (brand_id, name, version)")
+	insertBrand(t, conn, db, "b1", "Acme")
+	return reportsMux(t, reports.New(conn, db))
+}
+
+// insertBrand writes the brand's name into db.
+func insertBrand(t *testing.T, conn driver.Conn, db, id, name string) {
+	t.Helper()
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".brands (brand_id, name, version)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bb.Append("b1", "Acme", uint64(1)); err != nil {
+	if err := b.Append(id, name, uint64(1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := bb.Send(); err != nil {
+	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	return reportsMux(t, reports.New(conn, db))
 }
 
 func reportsMux(t *testing.T, rr api.ReportReader) http.Handler {
@@ -308,7 +284,7 @@ func TestReportOrdersCSV(t *testing.T) {
 }
 
 func TestUnattributedEndpoint(t *testing.T) {
-	conn, db := reportsDB(t)
+	conn, db := readmodeltest.Migrated(t)
 	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".unattributed_orders (brand_id, placed_at, order_id, promo_codes, reason, version)")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -17,7 +18,7 @@ import (
 // rejected and pending, over two UTC days; two unattributed orders.
 func summaryServer(t *testing.T) http.Handler {
 	t.Helper()
-	conn, db := reportsDB(t)
+	conn, db := readmodeltest.Migrated(t)
 	ctx := context.Background()
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".orders (creator_id, placed_at, brand_id, order_id, offer_id, offer_name, platform, status, amount, currency, country, earnings, earnings_currency, updated_at, version)")
 	if err != nil {
@@ -56,16 +57,7 @@ func summaryServer(t *testing.T) http.Handler {
 	if err := ub.Send(); err != nil {
 		t.Fatal(err)
 	}
-	bb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".brands (brand_id, name, version)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bb.Append("b1", "Acme", uint64(1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := bb.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertBrand(t, conn, db, "b1", "Acme")
 	return reportsMux(t, reports.New(conn, db))
 }
 

@@ -72,6 +72,74 @@ type decision struct {
 	percent   money.Percent
 }
 
+// Resolution is the first half of an order's first decision: every code's
+// outcome against the code index, and the winner. Resolve takes it; Decide
+// completes it with the winner's offer. The zero Resolution is "nothing to
+// resolve": the order is not placed, or its decision is taken already.
+type Resolution struct {
+	d       decision
+	brandID string
+	// needed: the order awaits its first decision, d holds it.
+	needed bool
+}
+
+// Resolve resolves the order's codes for its first decision: each code
+// once, at the placed time. It returns the zero Resolution when the order
+// needs none (not placed yet, or a row already states its decision). An
+// adapter that decides many orders resolves them all, looks up the offers
+// their Offer methods name at once, then Decides.
+func Resolve(st *OrderState, codes Codes) Resolution {
+	p := st.placed
+	if p == nil || st.emitted.dec != nil {
+		return Resolution{}
+	}
+	var d decision
+	d.candidates = make([]schemas.Candidate, len(p.codes))
+	for i, raw := range p.codes {
+		n := p.normalized[i]
+		rec, outcome, active := CodeRecord{}, schemas.OutcomeUnknownCode, false
+		if n != "" {
+			rec, outcome, active = resolve(codes.Lookup(st.brandID, n), p.at)
+		}
+		if active {
+			if d.attributed {
+				outcome = schemas.OutcomePassedOver
+			} else {
+				d.attributed, d.winner = true, rec
+			}
+		}
+		c := schemas.Candidate{Code: raw, NormalizedCode: n, Outcome: outcome}
+		if outcome != schemas.OutcomeUnknownCode {
+			activeFrom := rec.ActiveFrom.UTC()
+			c.CreatorID, c.OfferID, c.RequestID, c.ActiveFrom = rec.CreatorID, rec.OfferID, rec.RequestID, &activeFrom
+			if outcome == schemas.OutcomeCodeRevoked {
+				revokedAt := rec.RevokedAt.UTC()
+				c.RevokedAt = &revokedAt
+			}
+		}
+		if d.reason == "" && n != "" {
+			d.reason = outcome // the first non-blank code's outcome
+		}
+		d.candidates[i] = c
+	}
+	switch {
+	case d.attributed:
+		d.reason = ""
+	case d.reason == "":
+		d.reason = schemas.ReasonNoCode
+	}
+	return Resolution{d: d, brandID: st.brandID, needed: true}
+}
+
+// Offer names the offer whose terms the decision needs: the winning code's.
+// ok is false when it needs none (no code won, or nothing to resolve).
+func (r *Resolution) Offer() (key OfferKey, ok bool) {
+	if !r.needed || !r.d.attributed {
+		return OfferKey{}, false
+	}
+	return OfferKey{BrandID: r.brandID, OfferID: r.d.winner.OfferID}, true
+}
+
 // Decide says which attribution row, if any, to emit for the order now. It
 // emits when the order has been placed and has distinct events that no
 // emitted row covers yet (Version > EmittedVersion): the first row of an
@@ -79,12 +147,25 @@ type decision struct {
 // schemas.OrderEarningsAdjusted; every row of an unattributed order is a
 // schemas.OrderUnattributed. Each row is complete and carries Version.
 //
-// The first call that returns ok looks up the codes and the winning offer;
-// once the adapter has recorded that row with Emitted, later calls repeat
-// its decision without lookups. Decide does not change what st holds (it
-// only keeps the result of folding its events): calling it again before
-// Emitted returns the same outcome.
+// The first call that returns ok resolves the codes and looks up the
+// winning offer; once the adapter has recorded that row with Emitted, later
+// calls repeat its decision without lookups. Decide does not change what
+// st holds (it only keeps the result of folding its events): calling it
+// again before Emitted returns the same outcome. It is DecideResolved of
+// Resolve(st, codes).
 func Decide(st *OrderState, codes Codes, offers Offers) (Outcome, bool) {
+	if st.placed == nil || st.Version() <= st.emitted.version {
+		return DecideResolved(st, nil, offers)
+	}
+	r := Resolve(st, codes)
+	return DecideResolved(st, &r, offers)
+}
+
+// DecideResolved is Decide with the codes already resolved by Resolve on
+// the same state (r is not used once a row states the decision, and may
+// then be nil). It reads offers only for the first
+// decision of an attributed order, and only the offer r.Offer names.
+func DecideResolved(st *OrderState, r *Resolution, offers Offers) (Outcome, bool) {
 	if st.placed == nil {
 		if len(st.events) > 0 {
 			return Outcome{Wait: WaitPlacement}, false
@@ -97,8 +178,11 @@ func Decide(st *OrderState, codes Codes, offers Offers) (Outcome, bool) {
 	}
 	dec := st.emitted.dec
 	if dec == nil {
-		d, ok := decideCodes(st, codes, offers)
-		if !ok {
+		if r == nil || !r.needed {
+			panic("attribution: DecideResolved of an order awaiting its first decision without its Resolution")
+		}
+		d := r.d
+		if d.attributed && !d.withOffer(offers, st.brandID, st.placed.at) {
 			return Outcome{Wait: WaitOffer}, false
 		}
 		dec = &d
@@ -175,86 +259,25 @@ func (st *OrderState) cause() string {
 	return st.events[len(st.events)-1].typ
 }
 
-// WinnerOffer returns the offer whose terms the order's first decision
-// needs: that of the code that wins among codes (the one Decide would ask
-// Offers for). ok is false when Decide needs no offer: the order is not
-// placed, its decision is taken already, or none of its codes is active.
-// It lets an adapter look up the offers of many orders at once before it
-// decides them.
-func WinnerOffer(st *OrderState, codes Codes) (OfferKey, bool) {
-	p := st.placed
-	if p == nil || st.emitted.dec != nil {
-		return OfferKey{}, false
-	}
-	for _, n := range p.normalized {
-		if n == "" {
-			continue
-		}
-		// The first active code wins, as in decideCodes.
-		if rec, _, active := resolve(codes.Lookup(st.brandID, n), p.at); active {
-			return OfferKey{BrandID: st.brandID, OfferID: rec.OfferID}, true
-		}
-	}
-	return OfferKey{}, false
-}
-
-// decideCodes takes the attribution decision of a placed order: every code's
-// outcome, the winner and its offer's terms at placed time. ok is false if
-// the winner's offer or its terms are not usable yet.
-func decideCodes(st *OrderState, codes Codes, offers Offers) (d decision, ok bool) {
-	p := st.placed
-	d.candidates = make([]schemas.Candidate, len(p.codes))
-	for i, raw := range p.codes {
-		n := p.normalized[i]
-		rec, outcome, active := CodeRecord{}, schemas.OutcomeUnknownCode, false
-		if n != "" {
-			rec, outcome, active = resolve(codes.Lookup(st.brandID, n), p.at)
-		}
-		if active {
-			if d.attributed {
-				outcome = schemas.OutcomePassedOver
-			} else {
-				d.attributed, d.winner = true, rec
-			}
-		}
-		c := schemas.Candidate{Code: raw, NormalizedCode: n, Outcome: outcome}
-		if outcome != schemas.OutcomeUnknownCode {
-			activeFrom := rec.ActiveFrom.UTC()
-			c.CreatorID, c.OfferID, c.RequestID, c.ActiveFrom = rec.CreatorID, rec.OfferID, rec.RequestID, &activeFrom
-			if outcome == schemas.OutcomeCodeRevoked {
-				revokedAt := rec.RevokedAt.UTC()
-				c.RevokedAt = &revokedAt
-			}
-		}
-		if d.reason == "" && n != "" {
-			d.reason = outcome // the first non-blank code's outcome
-		}
-		d.candidates[i] = c
-	}
-	if !d.attributed {
-		if d.reason == "" {
-			d.reason = schemas.ReasonNoCode
-		}
-		return d, true
-	}
-	d.reason = ""
-	offer, found := offers.Offer(st.brandID, d.winner.OfferID)
+// withOffer completes an attributed decision with its winner's offer at
+// placed time: the offer's name and the terms in force then (its first
+// terms if it had none yet). false if the offer or its terms are not
+// usable yet.
+func (d *decision) withOffer(offers Offers, brandID string, placedAt time.Time) bool {
+	offer, found := offers.Offer(brandID, d.winner.OfferID)
 	if !found {
-		return decision{}, false
+		return false
 	}
-	terms, found := offer.TermsAt(p.at)
+	terms, found := offer.TermsAt(placedAt)
 	if !found {
 		terms, found = offer.firstTerms()
 	}
 	if !found {
-		return decision{}, false
+		return false
 	}
 	d.offerName = offer.Name
 	d.terms = schemas.Terms{Payout: terms.Payout, HoldDays: terms.HoldDays}
-	if err := d.parseTerms(); err != nil {
-		return decision{}, false
-	}
-	return d, true
+	return d.parseTerms() == nil
 }
 
 // parseTerms parses the payout of d.terms into d.fixed or d.percent.

@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -91,10 +92,11 @@ func (a *askedOffers) Offer(brandID, offerID string) (Offer, bool) {
 	return a.offers.Offer(brandID, offerID)
 }
 
-// TestWinnerOffer checks that WinnerOffer names the offer Decide asks for,
-// and only when it asks, for placements with every pair of the world's
+// TestResolveOffer checks that a Resolution's Offer names the offer Decide
+// asks for, and only when it asks, and that DecideResolved of it says what
+// Decide says, for placements with every pair of the world's
 // codes (and unknown, blank and other brands' ones) and at several times.
-func TestWinnerOffer(t *testing.T) {
+func TestResolveOffer(t *testing.T) {
 	codes, offers := world()
 	texts := []string{"", " ", "nope", "ANNA10", "anna10", "BOB", "BOBBY", "OLD", "EDGE", "SOON", "NOW", "LEO", "PAST", "EARLY", "PAUSE", "GHOST", "OTHER"}
 	asked := 0
@@ -107,13 +109,20 @@ func TestWinnerOffer(t *testing.T) {
 					t.Fatal(err)
 				}
 				probe := &askedOffers{offers: offers}
-				Decide(&st, codes, probe)
-				got, ok := WinnerOffer(&st, codes)
+				want, wantOK := Decide(&st, codes, probe)
+				r := Resolve(&st, codes)
+				got, ok := r.Offer()
 				switch {
 				case len(probe.asked) == 0 && ok:
-					t.Errorf("codes %q, %q at %v: WinnerOffer says %v, Decide asked for nothing", a, b, when, got)
+					t.Errorf("codes %q, %q at %v: Offer says %v, Decide asked for nothing", a, b, when, got)
 				case len(probe.asked) > 0 && (!ok || got != probe.asked[0]):
-					t.Errorf("codes %q, %q at %v: WinnerOffer says %v (%v), Decide asked for %v", a, b, when, got, ok, probe.asked)
+					t.Errorf("codes %q, %q at %v: Offer says %v (%v), Decide asked for %v", a, b, when, got, ok, probe.asked)
+				}
+				resolved := &askedOffers{offers: offers}
+				out, outOK := DecideResolved(&st, &r, resolved)
+				if outOK != wantOK || !reflect.DeepEqual(out, want) || !slices.Equal(resolved.asked, probe.asked) {
+					t.Errorf("codes %q, %q at %v: DecideResolved says %+v, %v and asked %v; Decide %+v, %v and asked %v",
+						a, b, when, out, outOK, resolved.asked, want, wantOK, probe.asked)
 				}
 				if ok {
 					asked++
@@ -123,8 +132,9 @@ func TestWinnerOffer(t *testing.T) {
 					if err := Emitted(&st, out.Event); err != nil {
 						t.Fatal(err)
 					}
-					if k, ok := WinnerOffer(&st, codes); ok {
-						t.Errorf("codes %q, %q: WinnerOffer says %v after the decision", a, b, k)
+					r := Resolve(&st, codes)
+					if k, ok := r.Offer(); ok {
+						t.Errorf("codes %q, %q: Offer says %v after the decision", a, b, k)
 					}
 				}
 			}

@@ -32,7 +32,7 @@ func quietLogger() *slog.Logger {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	redisURL := testenv.RedisURL(t)
+	rdb, prefix := testenv.Redis(t)
 	b, err := embedded.Start(embedded.Config{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -46,13 +46,7 @@ func newHarness(t *testing.T) *harness {
 	if err := store.EnsureTopics(context.Background(), eventstore.TopicSpec{Name: schemas.TopicCatalog}, commands.TopicSpec(4)); err != nil {
 		t.Fatal(err)
 	}
-	opts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
-	replies := commands.NewRedisReplies(rdb, testenv.UniqueName("t:cmd:")+":")
+	replies := commands.NewRedisReplies(rdb, prefix)
 	return &harness{store: store, redis: rdb, replies: replies, client: commands.NewClient(store, replies, 20*time.Second)}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/attrib-engine/attrib/catalog"
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/promreg"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -65,24 +66,18 @@ func NewProcessor(cfg ProcessorConfig) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	f := promreg.With(cfg.Registerer)
 	p := &Processor{
 		cfg: cfg,
-		decided: prometheus.NewCounterVec(prometheus.CounterOpts{
+		decided: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_commands_decided_total",
 			Help: "Commands decided, by command type and outcome (ok, invalid, not_found, conflict, internal).",
 		}, []string{"type", "outcome"}),
-		waits: prometheus.NewHistogram(prometheus.HistogramOpts{
+		waits: f.Histogram(prometheus.HistogramOpts{
 			Name:    "attrib_commands_projection_wait_seconds",
 			Help:    "Time from appending a batch's events to seeing them in the Redis projection.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
-	}
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.decided, p.waits} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("commands processor metrics: %w", err)
-			}
-		}
 	}
 	return p, nil
 }

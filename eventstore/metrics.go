@@ -22,66 +22,53 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		appendEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promreg.With(reg)
+	return &metrics{
+		appendEvents: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_append_events_total",
 			Help: "Events durably appended to the log, by topic.",
 		}, []string{"topic"}),
-		appendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		appendErrors: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_append_errors_total",
 			Help: "Appends that failed (nothing acknowledged), by topic.",
 		}, []string{"topic"}),
-		appendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		appendSeconds: f.HistogramVec(prometheus.HistogramOpts{
 			Name:    "attrib_eventstore_append_seconds",
 			Help:    "Latency of one Append call until the brokers acknowledged it.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"topic"}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+		batches: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_consumer_batches_total",
 			Help: "Batches handled and committed, by consumer group and topic.",
 		}, []string{"group", "topic"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+		events: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_consumer_events_total",
 			Help: "Events handled and committed, by consumer group and topic.",
 		}, []string{"group", "topic"}),
-		handlerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		handlerErrors: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_consumer_handler_errors_total",
 			Help: "Handler attempts that failed and will be retried, by consumer group and topic.",
 		}, []string{"group", "topic"}),
-		commitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		commitErrors: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_consumer_commit_errors_total",
 			Help: "Offset commits that failed (the batch will be redelivered), by consumer group and topic.",
 		}, []string{"group", "topic"}),
-		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		batchSeconds: f.HistogramVec(prometheus.HistogramOpts{
 			Name:    "attrib_eventstore_consumer_batch_seconds",
 			Help:    "Time to handle and commit one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"group", "topic"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		lag: f.GaugeVec(prometheus.GaugeOpts{
 			Name: "attrib_eventstore_consumer_lag",
 			Help: "Events in the partition after the last committed offset, as of the last fetch.",
 		}, []string{"group", "topic", "partition"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+		deadLetters: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_dead_letters_total",
 			Help: "Events sent to a dead-letter topic, by consumer group and origin topic.",
 		}, []string{"group", "topic"}),
-		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
+		rebalances: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_eventstore_consumer_generations_total",
 			Help: "Consumer group generations joined (each rebalance starts one).",
 		}, []string{"group"}),
 	}
-	if reg != nil {
-		m.appendEvents = promreg.Register(reg, m.appendEvents)
-		m.appendErrors = promreg.Register(reg, m.appendErrors)
-		m.appendSeconds = promreg.Register(reg, m.appendSeconds)
-		m.batches = promreg.Register(reg, m.batches)
-		m.events = promreg.Register(reg, m.events)
-		m.handlerErrors = promreg.Register(reg, m.handlerErrors)
-		m.commitErrors = promreg.Register(reg, m.commitErrors)
-		m.batchSeconds = promreg.Register(reg, m.batchSeconds)
-		m.lag = promreg.Register(reg, m.lag)
-		m.deadLetters = promreg.Register(reg, m.deadLetters)
-		m.rebalances = promreg.Register(reg, m.rebalances)
-	}
-	return m
 }

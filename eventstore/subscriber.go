@@ -110,11 +110,9 @@ type PartitionHandler interface {
 // handler whose effects must follow the order of the log orders them
 // itself, from the order of the Begin calls.
 //
-// It pays when a batch mostly waits (for an insert, a round trip): the
-// ClickHouse projector, whose handlers pipeline with a window of 3, went
-// from 76,000-85,000 to 138,000-157,000 events/s in BenchmarkProjector (2
-// cores, run alternately; 103,000-119,000 with a window of 2). Each batch
-// in flight holds its messages, so memory grows with the window.
+// It pays when a batch mostly waits (for an insert, a round trip), as the
+// ClickHouse projector's do. Each batch in flight holds its messages, so
+// memory grows with the window.
 type PipelinedHandler interface {
 	PartitionHandler
 	// Window is the most batches of one partition in flight at once.

@@ -51,10 +51,9 @@ const DefaultDedupeTTL = 7 * 24 * time.Hour
 //
 // Seen is one MGET of every key a pipeline checks when Client is a
 // *redis.Client (one server), EXISTS per key otherwise (MGET cannot span
-// the slots of a Redis Cluster or the shards of a Ring); for webhook
-// batches of 100 the one command cost about 15% less CPU, here and in
-// Redis, than a hundred, and the rate rose by as much. Mark is SET EX per
-// key. Concurrent calls share pipelines: a worker (started on demand, gone
+// the slots of a Redis Cluster or the shards of a Ring): one command costs
+// Redis and this process less than one per key. Mark is SET EX per key.
+// Concurrent calls share pipelines: a worker (started on demand, gone
 // after 10 s idle) sends whatever calls are waiting as one pipeline, waits
 // for its answers, and sends the calls that came meanwhile as the next
 // one, so under load a request costs a fraction of a round trip instead of
@@ -65,13 +64,10 @@ const DefaultDedupeTTL = 7 * 24 * time.Hour
 // (256 keys): a round trip costs Redis (and this process) far more than a
 // command does, and the calls that arrive during one are the next batch,
 // so workers taking turns would only send more, smaller pipelines for the
-// same work. On two cores, single-event webhooks measured 3 to 4 calls a
-// pipeline and 12 to 13 µs of Redis CPU per event with four workers taking
-// turns, 8 to 13 with one, 19 to 32 calls and 8 to 10 µs once the worker
-// also yields before it collects a batch, and 6 µs with MGET on top. Only
-// a backlog of more keys than a pipeline takes (webhook batches) adds
-// workers, up to four, so that large calls go out as several pipelines at
-// once rather than one long one; they leave when the backlog is gone.
+// same work. Only a backlog of more keys than a pipeline takes (webhook
+// batches) adds workers, up to four, so that large calls go out as several
+// pipelines at once rather than one long one; they leave when the backlog
+// is gone.
 //
 // A pipeline that fails fails every call in it. The zero value (with
 // Client set) is ready; it is safe for concurrent use and must not be

@@ -97,18 +97,9 @@ func (h *gatedPipelines) commandCounts() map[string]int {
 // that it is a *redis.Client.
 func gatedDedupe(t *testing.T, oneServer bool) (*ingest.RedisDedupe, *gatedPipelines) {
 	t.Helper()
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
+	c, prefix := testenv.Redis(t)
 	hook := &gatedPipelines{}
 	c.AddHook(hook)
-	prefix := testenv.UniqueName("t-ingest:") + ":"
-	t.Cleanup(func() {
-		dropKeys(t, c, prefix)
-		_ = c.Close()
-	})
 	var client redis.UniversalClient = c
 	if !oneServer {
 		client = otherClient{c}

@@ -74,30 +74,19 @@ type rig struct {
 
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
-	redisURL := testenv.RedisURL(t)
 	r := &rig{t: t, reg: prometheus.NewRegistry(), brand: testenv.UniqueName("b_")}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	ropts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatalf("redis url: %v", err)
-	}
-	if o.poolSize > 0 {
-		ropts.PoolSize = o.poolSize
-	}
-	r.redis = redis.NewClient(ropts)
+	var err error
+	r.redis, r.prefix = testenv.Redis(t, func(opt *redis.Options) {
+		if o.poolSize > 0 {
+			opt.PoolSize = o.poolSize
+		}
+	})
 	if o.redisHook != nil {
 		r.redis.AddHook(o.redisHook)
 	}
-	r.prefix = testenv.UniqueName("t-ingest:") + ":"
-	t.Cleanup(func() {
-		// A fresh client: some tests close the rig's to take Redis away.
-		c := redis.NewClient(ropts)
-		dropKeys(t, c, r.prefix)
-		_ = c.Close()
-		_ = r.redis.Close()
-	})
 
 	r.broker = startBroker(t, embedded.Config{DataDir: o.dataDir, SyncWrites: o.syncWrites})
 	wt := o.writeTimeout
@@ -159,27 +148,6 @@ func startBroker(t testing.TB, cfg embedded.Config) *embedded.Broker {
 	var once sync.Once
 	t.Cleanup(func() { once.Do(b.Close) })
 	return b
-}
-
-// dropKeys deletes every key under prefix.
-func dropKeys(t testing.TB, c *redis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-		if len(keys) == 1000 {
-			c.Del(ctx, keys...)
-			keys = keys[:0]
-		}
-	}
-	if len(keys) > 0 {
-		c.Del(ctx, keys...)
-	}
-	if err := iter.Err(); err != nil {
-		t.Errorf("drop test keys: %v", err)
-	}
 }
 
 // freeAddr returns a loopback address nothing listens on.

@@ -1,9 +1,9 @@
 package ingest
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/attrib-engine/attrib/internal/promreg"
 )
 
 // Outcomes of a webhook request, the values of the "outcome" label.
@@ -30,53 +30,32 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promreg.With(reg)
+	requests := f.CounterVec(prometheus.CounterOpts{
 		Name: "attrib_ingest_webhook_requests_total",
 		Help: "Order webhook requests, by outcome (accepted, duplicate_only, invalid, unauthorized, too_large, unavailable, internal).",
 	}, []string{"outcome"})
-	accepted := prometheus.NewCounter(prometheus.CounterOpts{
+	accepted := f.Counter(prometheus.CounterOpts{
 		Name: "attrib_ingest_webhook_events_accepted_total",
 		Help: "Shop order events appended to the log by the webhook.",
 	})
-	duplicates := prometheus.NewCounter(prometheus.CounterOpts{
+	duplicates := f.Counter(prometheus.CounterOpts{
 		Name: "attrib_ingest_webhook_duplicates_total",
 		Help: "Shop order events the webhook dropped as re-sent (already appended, or twice in one request).",
 	})
-	markErrors := prometheus.NewCounter(prometheus.CounterOpts{
+	markErrors := f.Counter(prometheus.CounterOpts{
 		Name: "attrib_ingest_webhook_dedupe_mark_errors_total",
 		Help: "Requests whose events were appended but could not be marked as seen (a re-send will be appended again; consumers dedupe by event id).",
 	})
-	seconds := prometheus.NewHistogram(prometheus.HistogramOpts{
+	seconds := f.Histogram(prometheus.HistogramOpts{
 		Name:    "attrib_ingest_webhook_request_seconds",
 		Help:    "Time to answer one order webhook request.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	})
-	if reg != nil {
-		requests = register(reg, requests)
-		accepted = register(reg, accepted)
-		duplicates = register(reg, duplicates)
-		markErrors = register(reg, markErrors)
-		seconds = register(reg, seconds)
-	}
 	m := &metrics{requests: make(map[string]prometheus.Counter, len(outcomes)),
 		accepted: accepted, duplicates: duplicates, markErrors: markErrors, seconds: seconds}
 	for _, o := range outcomes {
 		m.requests[o] = requests.WithLabelValues(o)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so that several webhooks in one process share their metrics.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a programming error: two different collectors with one name
-	}
-	return c
 }

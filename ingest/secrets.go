@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/credentials"
-	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
 // SecretSource finds a brand's webhook secret. ok is false for a brand that
@@ -24,22 +23,23 @@ func (f SecretFunc) WebhookSecret(ctx context.Context, brandID string) (string, 
 	return f(ctx, brandID)
 }
 
-// BrandFinder reads a brand from the catalog; *rediscatalog.Projection is
-// one.
-type BrandFinder interface {
-	Brand(ctx context.Context, id string) (rediscatalog.BrandView, bool, error)
+// SaltSource finds the salt a brand's webhook secret derives from, as the
+// catalog holds it (the catalog's Redis projection is one). ok is false for
+// a brand that does not exist; err is for a source that cannot answer.
+type SaltSource interface {
+	WebhookSecretSalt(ctx context.Context, brandID string) (salt string, ok bool, err error)
 }
 
 // CatalogSecrets derives brands' webhook secrets from the master key and
-// the salt the catalog projection holds for each brand (one Redis read per
-// call: wrap it in a CachedSecrets).
-func CatalogSecrets(brands BrandFinder, key credentials.MasterKey) SecretFunc {
+// the salt salts holds for each brand (one lookup per call: wrap it in a
+// CachedSecrets).
+func CatalogSecrets(salts SaltSource, key credentials.MasterKey) SecretFunc {
 	return func(ctx context.Context, brandID string) (string, bool, error) {
-		b, ok, err := brands.Brand(ctx, brandID)
+		salt, ok, err := salts.WebhookSecretSalt(ctx, brandID)
 		if err != nil || !ok {
 			return "", false, err
 		}
-		return key.WebhookSecret(brandID, b.WebhookSecretSalt), true, nil
+		return key.WebhookSecret(brandID, salt), true, nil
 	}
 }
 

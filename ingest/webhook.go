@@ -13,63 +13,7 @@
 // (schemas.NewEnvelopeValidated; the tests show the hand validation refuses
 // everything the schemas refuse).
 //
-// # Throughput
-//
-// BenchmarkWebhookSingle and BenchmarkWebhookBatch100 (go test -run '^$'
-// -bench Webhook ./ingest) post over loopback to the real HTTP server,
-// Redis and embedded broker (4 partitions), with the client on the same two
-// cores, so the CPU per request sets the rate. On this 2-core machine,
-// quiet, old and new code run back to back, six pairs of 2 s runs:
-//
-//	single events, lean client      23,000 -> 28,800 req/s (each pair +18 to +46%)
-//	single events, net/http client  18,000 -> 21,500 req/s (+5 to +75%)
-//	batches of 100, lean client     136,000 -> 145,000 events/s (+5%; one pair disturbed)
-//	batches of 100, net/http client 121,000 -> 139,000 events/s (+9 to +24%)
-//
-// The machine's speed drifts by half from one quarter of an hour to the
-// next (medians of single events: old code 15,000 to 23,000 req/s, new
-// 17,000 to 28,800), so compare runs made back to back; the benchmarks
-// report the CPU the rest of the machine used meanwhile (other-cores). Per
-// single event the process (client included) went from 69 to 55 µs of CPU
-// and redis-server from 11.7 to 5.7 µs.
-//
-// Where the server's CPU goes (-tagignore side=client, single events):
-// net/http about 43% (reading the request, the write of the answer, which
-// on loopback also delivers it, the background read), the append to the
-// log about 20% (eventstore.Store.Append and kafka-go's Writer 16%, the
-// embedded broker 4%), the handler's own work 18% (the body, the parser,
-// envelopes, the MAC, the answer's headers), the dedupe 11% (its worker's
-// pipelines and the hand-off), the scheduler and the collector 7%; plus
-// redis-server, a seventh again on top. Before: the dedupe took 21% and
-// Redis nearly twice as much, the MAC 3%. For batches of 100 the append to the
-// log is nearly half of the server, the dedupe 12%, envelopes 11%, the
-// parser 10%.
-//
-// What made the difference: keyed HMAC states reused per secret; the
-// dedupe's worker keeping one pipeline in flight and yielding before it
-// collects a batch (single events: about 25 calls a pipeline instead of 3
-// or 4), MGET for the checks with a client of one server, more workers
-// only for a backlog of large calls (see RedisDedupe); nothing formatted
-// or canonicalised per request that an answer does not need.
-//
-// Tried and not kept: the Writer's linger (eventstore.Config.BatchTimeout)
-// at 0.5, 1, 5 and 10 ms instead of 2 (longer makes every request wait and
-// the client, with its fixed concurrency, sends fewer: 5 and 10 ms cut the
-// rate by a third or more; shorter sends more produce requests and was no
-// better); its BatchSize at 100 and 250 instead of 1000 (kafka-go
-// allocates BatchSize messages per batch, 60% of the bytes the benchmark
-// allocates, yet neither rate nor CPU moved); GOGC 1600
-// instead of the binary's 400 (the same; 100 costs batches 15%); one dedupe
-// worker for every load (batches of 100 lost 15 to 20% behind one long
-// pipeline at a time).
-//
-// Left: the producer. kafka-go's Writer sends a produce request per
-// partition and linger window and looks the partition count up for every
-// message; with the orders topic on 1 partition instead of 4, single
-// events took 5% less CPU and batches ran 14% faster (on 8, the binary's
-// default, both lost 3 to 4%). A producer that sends every partition's
-// batch for a broker in one request, as franz-go and the Java client do,
-// is the next step, in eventstore. net/http's share is its own.
+// Its throughput and what was tried to reach it are in docs/performance.md.
 package ingest
 
 import (

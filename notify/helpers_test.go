@@ -319,21 +319,7 @@ func (d *directory) Offer(_ context.Context, brandID, offerID string) (string, s
 // end of the test.
 func redisMarkers(t testing.TB) (*notify.RedisMarkers, *redis.Client) {
 	t.Helper()
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatalf("redis url: %v", err)
-	}
-	client := redis.NewClient(opts)
-	prefix := testenv.UniqueName("test-notify-") + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
-		}
-		_ = client.Close()
-	})
+	client, prefix := testenv.Redis(t)
 	return notify.NewRedisMarkers(client, notify.RedisMarkersConfig{Prefix: prefix}), client
 }
 

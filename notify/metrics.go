@@ -15,29 +15,23 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		sent: prometheus.NewCounter(prometheus.CounterOpts{
+	f := promreg.With(reg)
+	return &metrics{
+		sent: f.Counter(prometheus.CounterOpts{
 			Name: "attrib_email_sent_total",
 			Help: "Decision emails the sender accepted.",
 		}),
-		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		failed: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_email_failed_total",
 			Help: "Decision emails that can never be sent, by cause (invalid_address, refused); each is logged and marked failed.",
 		}, []string{"cause"}),
-		retried: prometheus.NewCounter(prometheus.CounterOpts{
+		retried: f.Counter(prometheus.CounterOpts{
 			Name: "attrib_email_retries_total",
 			Help: "Attempts that failed transiently (directory behind, Redis or mail server unavailable) and are retried with backoff.",
 		}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		skipped: f.CounterVec(prometheus.CounterOpts{
 			Name: "attrib_email_skipped_total",
 			Help: "Decisions not emailed, by reason: settled (sent or failed before: a redelivery or replay) or stale (older than MaxAge).",
 		}, []string{"reason"}),
 	}
-	if reg != nil {
-		m.sent = promreg.Register(reg, m.sent)
-		m.failed = promreg.Register(reg, m.failed)
-		m.retried = promreg.Register(reg, m.retried)
-		m.skipped = promreg.Register(reg, m.skipped)
-	}
-	return m
 }

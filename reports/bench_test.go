@@ -58,20 +58,17 @@ func loaded(b *testing.B) *benchEnv {
 	if db == "" {
 		b.Skipf("%s is not set: load a database with `attrib loadgen clickhouse --database attrib_bench` and set %s=attrib_bench", benchDBEnv, benchDBEnv)
 	}
-	url := testenv.ClickHouseURL(b)
-	benchOnce.Do(func() { bench, benchErr = openBench(url, db) })
+	opts := testenv.ClickHouseOptions(b)
+	benchOnce.Do(func() { bench, benchErr = openBench(opts, db) })
 	if benchErr != nil {
 		b.Fatal(benchErr)
 	}
 	return bench
 }
 
-func openBench(url, db string) (*benchEnv, error) {
-	opts, err := clickhouse.ParseDSN(url)
-	if err != nil {
-		return nil, err
-	}
-	opts.Protocol = clickhouse.Native
+// openBench opens a connection with opts that the benchmarks share (never
+// closed) and picks the sample of creators from db.
+func openBench(opts *clickhouse.Options, db string) (*benchEnv, error) {
 	opts.ReadTimeout = 5 * time.Minute
 	conn, err := clickhouse.Open(opts)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // Groupings of the earnings series.
@@ -64,7 +64,7 @@ func (r *Reports) Earnings(ctx context.Context, f OrderFilter, groupBy, tz strin
 	}
 	args = append(args, wargs...)
 	q := "SELECT " + key + " AS k, any(offer_name), earnings_currency, count(), sum(earnings) FROM " +
-		r.table(chproj.TableOrders) + " FINAL" + where + " GROUP BY k, earnings_currency ORDER BY k, earnings_currency"
+		r.table(readmodel.TableOrders) + " FINAL" + where + " GROUP BY k, earnings_currency ORDER BY k, earnings_currency"
 	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reports: earnings: %w", err)

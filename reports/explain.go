@@ -10,7 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // ErrNoSuchOrder is returned by Explain for an order the tables do not
@@ -62,7 +62,7 @@ func (r *Reports) Explain(ctx context.Context, brandID, orderID string) (Explana
 		creator string
 		placed  time.Time
 	)
-	err := r.conn.QueryRow(ctx, `SELECT creator_id, placed_at FROM `+r.table(chproj.TableOrders)+`
+	err := r.conn.QueryRow(ctx, `SELECT creator_id, placed_at FROM `+r.table(readmodel.TableOrders)+`
 WHERE brand_id = ? AND order_id = ? LIMIT 1`, brandID, orderID).Scan(&creator, &placed)
 	found := false
 	switch {
@@ -96,7 +96,7 @@ func (r *Reports) explainAttributed(ctx context.Context, e *Explanation, decisio
     amount, net_amount, earnings, currency, country, earnings_currency,
     payout_type, payout_value, payout_currency, hold_days, cause, decision,
     placed_at, last_event_at, updated_at, version
-FROM `+r.table(chproj.TableOrders)+` FINAL
+FROM `+r.table(readmodel.TableOrders)+` FINAL
 WHERE creator_id = ? AND placed_at = toDateTime(?, 'UTC') AND brand_id = ? AND order_id = ?`, creator, placed.Unix(), e.BrandID, e.OrderID)
 	if err != nil {
 		return false, err
@@ -118,7 +118,7 @@ WHERE creator_id = ? AND placed_at = toDateTime(?, 'UTC') AND brand_id = ? AND o
 // explainUnattributed reads the latest version of an unattributed order.
 func (r *Reports) explainUnattributed(ctx context.Context, e *Explanation, decision *string) (bool, error) {
 	rows, err := r.conn.Query(ctx, `SELECT reason, decision, amount, currency, country, placed_at, updated_at, version
-FROM `+r.table(chproj.TableUnattributed)+` FINAL
+FROM `+r.table(readmodel.TableUnattributed)+` FINAL
 WHERE brand_id = ? AND order_id = ?`, e.BrandID, e.OrderID)
 	if err != nil {
 		return false, err

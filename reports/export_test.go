@@ -12,7 +12,3 @@ func MarkBusy(r *Reports, creator string) {
 	defer r.mu.Unlock()
 	r.sizes[creator] = max(busyOrders, rollupOrders)
 }
-
-// CreatorDailyKey is the key the totals take the latest version of each
-// creator_daily row by.
-const CreatorDailyKey = creatorDailyKey

@@ -1,13 +1,13 @@
 // Package reports reads the creators' and analysts' reports from the
-// ClickHouse projection (package chproj): the order list with its filters,
+// ClickHouse read model (package readmodel): the order list with its filters,
 // keyset paging and totals, the same list streamed whole (CSV), and the
 // unattributed orders.
 //
 // Every query reads orders (and unattributed_orders) with FINAL and keeps
 // every filter on a column that changes in WHERE, never PREWHERE (see
-// chproj's doc). Filter values reach ClickHouse only through client-side ?
-// binding: no filter text is ever spliced into SQL; only the database name
-// is, and New checks it.
+// readmodel's doc, "Reading"). Filter values reach ClickHouse only through
+// client-side ? binding: no filter text is ever spliced into SQL; only the
+// database name is, and New checks it.
 package reports
 
 import (
@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +24,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // Sort orders of the order list, by placed time.
@@ -170,16 +169,14 @@ type Reports struct {
 	sizes map[string]uint64 // creators' order counts at their last totals
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // New returns the reports of database (the projection's, as given to
-// chproj.Migrate). A database name that would need quoting panics: it is
+// readmodel.Migrate). A database name that would need quoting panics: it is
 // configuration, spliced into SQL, never user input.
 func New(conn driver.Conn, database string) *Reports {
-	if !identifier.MatchString(database) {
-		panic(fmt.Sprintf("reports: database name %q: want letters, digits and '_'", database))
+	if err := readmodel.CheckDatabase(database); err != nil {
+		panic(fmt.Sprintf("reports: %v", err))
 	}
-	return &Reports{conn: conn, database: database, db: "`" + database + "`", now: time.Now, sizes: map[string]uint64{}}
+	return &Reports{conn: conn, database: database, db: readmodel.QuoteIdent(database), now: time.Now, sizes: map[string]uint64{}}
 }
 
 func (r *Reports) table(name string) string { return r.db + "." + name }
@@ -191,7 +188,8 @@ func (r *Reports) table(name string) string { return r.db + "." + name }
 // current releases); a condition on a column that never changes between
 // versions keeps or drops all versions of an order together, so FINAL still
 // sees the latest version of every order it should, and reads far fewer
-// rows. Never put a column that changes there (see chproj's doc).
+// rows. Never put a column that changes there (see readmodel's doc,
+// "Reading").
 type filterSQL struct {
 	pre, post   []string
 	pargs, args []any
@@ -242,16 +240,14 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 	}
 	// The name matches (offer, brand) read and search the strings of every
 	// row PREWHERE reads, and run a subquery. A code or an order id leaves
-	// few rows: then they go to WHERE, which runs them on those only (a
-	// page of the busiest creator's offer and code: 35 -> 20 ms;
-	// creator_daily FINAL for its totals: 30 -> 20 ms).
+	// few rows: then they go to WHERE, which runs them on those only.
 	byName := q.immutable
 	if f.PromoCode != "" || f.OrderID != "" {
 		byName = q.late
 	}
 	if f.Offer != "" {
 		byName("(offer_id = ? OR positionCaseInsensitiveUTF8(offer_name, ?) > 0 OR (brand_id, offer_id) IN (SELECT brand_id, offer_id FROM "+
-			r.table(chproj.TableOfferNames)+" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Offer, f.Offer, f.Offer)
+			r.table(readmodel.TableOfferNames)+" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Offer, f.Offer, f.Offer)
 	}
 	if f.Status != "" {
 		q.mutable("status = ?", f.Status)
@@ -266,7 +262,7 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 		q.immutable("promo_code = ?", f.PromoCode)
 	}
 	if f.Brand != "" {
-		byName("(brand_id = ? OR brand_id IN (SELECT brand_id FROM "+r.table(chproj.TableBrands)+
+		byName("(brand_id = ? OR brand_id IN (SELECT brand_id FROM "+r.table(readmodel.TableBrands)+
 			" FINAL WHERE positionCaseInsensitiveUTF8(name, ?) > 0))", f.Brand, f.Brand)
 	}
 	if !f.From.IsZero() {
@@ -292,7 +288,7 @@ func (r *Reports) orderQuery(f OrderFilter, limit int) (string, []any) {
 		q.immutable("(placed_at, brand_id, order_id) "+cmp+" (toDateTime(?, 'UTC'), ?, ?)", f.After.PlacedAt.Unix(), f.After.BrandID, f.After.OrderID)
 	}
 	where, args := q.clause()
-	sql := "SELECT " + orderColumns + "\nFROM " + r.table(chproj.TableOrders) + " FINAL" + where +
+	sql := "SELECT " + orderColumns + "\nFROM " + r.table(readmodel.TableOrders) + " FINAL" + where +
 		"\nORDER BY placed_at " + dir + ", brand_id " + dir + ", order_id " + dir
 	if limit > 0 {
 		sql += fmt.Sprintf("\nLIMIT %d", limit)
@@ -313,7 +309,7 @@ func scanOrder(rows driver.Rows) (Order, error) {
 // starting where the previous one ended, then the rest of the range.
 // ClickHouse 18.16 has no read-in-order: a query with ORDER BY placed_at
 // LIMIT n reads and merges (FINAL) every matching row of the creator before
-// it sorts, 1-2 s for a creator with a million orders. A slice of a day
+// it sorts, seconds for a creator with a million orders. A slice of a day
 // holds the page of such a creator; a light creator's page takes a few
 // small slices. Each slice is a range of the sorting key (creator_id,
 // placed_at, ...), so an empty one costs a few granules.
@@ -444,7 +440,7 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilt
 			// The creator's oldest order: every version of an order has the
 			// same placed time, so the minimum needs no FINAL.
 			var oldest time.Time
-			if err := r.conn.QueryRow(ctx, "SELECT min(placed_at) FROM "+r.table(chproj.TableOrders)+
+			if err := r.conn.QueryRow(ctx, "SELECT min(placed_at) FROM "+r.table(readmodel.TableOrders)+
 				" PREWHERE creator_id = ?", f.CreatorID).Scan(&oldest); err != nil {
 				return nil, fmt.Errorf("reports: orders: oldest order: %w", err)
 			}
@@ -503,14 +499,13 @@ func (r *Reports) narrowedBusy(f OrderFilter) bool {
 //
 // So they need not be exact, and are read in one query without FINAL: a
 // day's rows of the version that equals the day's marks' sum now (as
-// chproj.SummaryDays sums them, in a subquery) are its current roll-up,
+// readmodel.SummaryDays sums them, in a subquery) are its current roll-up,
 // and the rows of its earlier recomputations are left out by their
 // version, as with FINAL. Only rows written twice at the current version
 // (two summarizers at once, or one that failed before noting the day)
 // count twice until merged: a first slice too short, then the slices
-// after it. For the busiest creator with an offer, a code and a status:
-// SummaryDays then FINAL 35-50 ms alone, 45-60 ms beside its totals; this
-// query 8-11 ms alone.
+// after it. One query without FINAL costs a fraction of SummaryDays then
+// FINAL.
 func (r *Reports) pageEdge(ctx context.Context, f OrderFilter, lo, hi time.Time, n int) (edge time.Time, found bool, err error) {
 	col, _, ok := rollupColumns(f.Status)
 	if !ok {
@@ -529,14 +524,13 @@ func (r *Reports) pageEdge(ctx context.Context, f OrderFilter, lo, hi time.Time,
 	if !hi.IsZero() {
 		fs.immutable("day < toDate(?)", hi.UTC().Truncate(24*time.Hour).Format(time.DateOnly))
 	}
-	fs.mutable("(day, version) IN (SELECT day, sum(n) FROM (SELECT day, topic, kafka_partition, max(next_offset) AS n FROM " +
-		r.table(chproj.TableDayMarks) + " GROUP BY day, topic, kafka_partition) GROUP BY day)")
+	fs.mutable("(day, version) IN (" + readmodel.DayMarkSumsSQL(r.database) + ")")
 	where, args := fs.clause()
 	dir := "DESC"
 	if f.Sort == SortDateAsc {
 		dir = "ASC"
 	}
-	rows, err := r.conn.Query(ctx, "SELECT day, sum("+col+") AS n FROM "+r.table(chproj.TableCreatorDaily)+where+
+	rows, err := r.conn.Query(ctx, "SELECT day, sum("+col+") AS n FROM "+r.table(readmodel.TableCreatorDaily)+where+
 		" GROUP BY day HAVING n > 0 ORDER BY day "+dir, args...)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reports: orders: page edge: %w", err)
@@ -578,7 +572,7 @@ func (r *Reports) fillBrands(ctx context.Context, orders []Order, cache map[stri
 		}
 	}
 	if len(missing) > 0 {
-		rows, err := r.conn.Query(ctx, "SELECT brand_id, name FROM "+r.table(chproj.TableBrands)+
+		rows, err := r.conn.Query(ctx, "SELECT brand_id, name FROM "+r.table(readmodel.TableBrands)+
 			" FINAL WHERE has(?, brand_id)", missing)
 		if err != nil {
 			return fmt.Errorf("reports: brand names: %w", err)
@@ -625,44 +619,43 @@ func rollupColumns(status string) (n, earned string, ok bool) {
 // the columns that count them and sum their earnings: those of f.Status.
 // ok is false when there are no days, or the status has no columns. With
 // FINAL when final; without, every row of a key at the day's version or
-// above is selected (see creatorDailyKey).
-func (r *Reports) rollup(f OrderFilter, days []time.Time, states map[time.Time]chproj.DayState, final bool) (from, n, earned string, args []any, ok bool) {
+// above is selected (see latestPerKey).
+func (r *Reports) rollup(f OrderFilter, days []time.Time, states map[time.Time]readmodel.DayState, final bool) (from, n, earned string, args []any, ok bool) {
 	if n, earned, ok = rollupColumns(f.Status); !ok || len(days) == 0 {
 		return "", "", "", nil, false
 	}
 	f.Status, f.From, f.To, f.OrderID = "", time.Time{}, time.Time{}, ""
 	fs := r.filter(f)
-	dc, dargs := chproj.DaysSQL(days)
+	dc, dargs := readmodel.DaysSQL(days)
 	fs.immutable(dc, dargs...)
-	fs.mutable("version >= " + chproj.DayMarksSQL(days, states))
+	fs.mutable("version >= " + readmodel.DayMarksSQL(days, states))
 	where, args := fs.clause()
-	from = " FROM " + r.table(chproj.TableCreatorDaily)
+	from = " FROM " + r.table(readmodel.TableCreatorDaily)
 	if final {
 		from += " FINAL"
 	}
 	return from + where, n, earned, args, true
 }
 
-// creatorDailyKey is the sorting key of creator_daily (chproj's doc): a
-// ReplacingMergeTree keeps one row per value of it, the latest version.
+// latestPerKey is the sum of the n and earned columns of creator_daily
+// over the latest version of each key (readmodel.CreatorDailyKey) of from
+// (a FROM ... clause without FINAL), per earnings currency (cur).
 //
 // A creator's totals narrowed by a key column (offer, brand, code,
-// country) take the latest version of each key's rows with
-// argMax((count, earnings), version) ... GROUP BY the key instead of
-// FINAL: the same rows, as the rows they keep are those of at least the
-// day's marks (the version is a column of every row, and the day part of
-// the key), and the latest of those is the latest of all whenever it is
-// kept. Two rows of a key with the same version (two summarizers at once)
-// are two exact views of its orders: FINAL keeps one, argMax one, the
-// count and earnings from the same row (a tuple). FINAL on 18.16 merges
-// the parts' rows in one stream; the aggregation is a hash table over the
-// rows PREWHERE leaves, cheaper when they are few. For the busiest creator
-// of the benchmark (44,000 rows, 8 parts), p50 of 30 alternated runs: an
-// offer 31 -> 21 ms, a code 20 -> 16, a country 23 -> 16, an offer and a
-// code 26 -> 21; but all its rows (no filter, or a status alone) 32 -> 43,
-// and all creators' 1.4 s -> 2.5 s: those keep FINAL. TestRollupKey checks
-// the key against the table's.
-const creatorDailyKey = "creator_id, day, brand_id, offer_id, offer_name, promo_code, platform, country, currency, earnings_currency"
+// country) read it instead of FINAL: the same rows, as the rows from keeps
+// are those of at least the day's marks (the version is a column of every
+// row, and the day part of the key), and the latest of those is the latest
+// of all whenever it is kept. Two rows of a key with the same version (two
+// summarizers at once) are two exact views of its orders: FINAL keeps one,
+// argMax one, the count and earnings from the same row (a tuple). FINAL on
+// 18.16 merges the parts' rows in one stream; the aggregation is a hash
+// table over the rows PREWHERE leaves, cheaper when they are few, dearer
+// than FINAL over all of a creator's rows or all creators', which keep
+// FINAL.
+func latestPerKey(n, earned, from string) string {
+	return "SELECT cur, sum(v.1) AS n, sum(v.2) AS earned FROM (SELECT earnings_currency AS cur, argMax((" +
+		n + ", " + earned + "), version) AS v" + from + " GROUP BY " + readmodel.CreatorDailyKey + ") GROUP BY cur"
+}
 
 // busyOrders is the number of orders from which a creator's totals are
 // summed in slices (see totalsSlices).
@@ -673,10 +666,8 @@ const busyOrders = 50_000
 // run in parallel under UNION ALL: on 18.16 one FINAL is one thread, and a
 // creator's orders are one range of the sorting key ordered by placed_at,
 // so the slices read disjoint granules. Exact: every version of an order
-// has the same placed time. For the busiest creator of the benchmark (1.3
-// million orders) 0.25-0.47 s -> 0.15-0.23 s; for a light creator the four
-// queries cost more than one (15-46 ms against 4-15 ms), hence only for
-// creators known to be busy.
+// has the same placed time. For a light creator the four queries cost
+// more than one, hence only for creators known to be busy.
 var totalsSlices = []time.Duration{365 * 24 * time.Hour, 180 * 24 * time.Hour, 60 * 24 * time.Hour}
 
 // size returns the creator's order count at its last totals (a lower
@@ -689,11 +680,9 @@ func (r *Reports) size(creator string) (uint64, bool) {
 }
 
 // rollupOrders is the size from which a creator's totals and narrowed
-// pages read creator_daily. Its FINAL costs about 30 ms whatever the
-// creator (ten key columns to merge); orders FINAL in slices costs less
-// below about 150,000 orders (measured at 10 million orders: rank 2 with
-// 668,000 orders 30 ms against 130-200, rank 10 with 134,000 31 against
-// 32-42).
+// pages read creator_daily. Its FINAL costs about the same whatever the
+// creator (ten key columns to merge), while orders FINAL in slices grows
+// with the creator's orders and costs less below about this many.
 const rollupOrders = 150_000
 
 // readsRollup reports whether a creator's totals read creator_daily: it
@@ -739,7 +728,7 @@ func (r *Reports) noteTotals(creator string, n uint64, narrowed bool) {
 //
 // For all creators, and a creator not known to have fewer than
 // rollupOrders, whole UTC days whose creator_daily rows are current
-// (chproj.SummaryDays) are summed from there: a busy creator's day is a
+// (readmodel.SummaryDays) are summed from there: a busy creator's day is a
 // few rows instead of thousands of orders to merge. The rest of the range
 // (its partial days, today, days changed since the summarizer's last pass)
 // comes from orders FINAL, for a busy creator in slices (totalsSlices).
@@ -756,14 +745,14 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 	rest := [][2]time.Time{{f.From, f.To}}
 	busy := f.CreatorID != "" && r.isBusy(f.CreatorID)
 	if f.OrderID == "" && (f.CreatorID == "" || r.readsRollup(f.CreatorID)) {
-		states, err := chproj.SummaryDays(ctx, r.conn, r.database)
+		states, err := readmodel.SummaryDays(ctx, r.conn, r.database)
 		if err != nil {
 			return Totals{}, fmt.Errorf("reports: totals: %w", err)
 		}
 		var rolled []time.Time
-		rolled, rest = splitRange(f.From, f.To, states, chproj.DayState.CreatorsCurrent)
+		rolled, rest = splitRange(f.From, f.To, states, readmodel.DayState.CreatorsCurrent)
 		// One creator's rows narrowed by a key column: the latest version
-		// of each key by argMax, not FINAL (see creatorDailyKey).
+		// of each key by argMax, not FINAL (see latestPerKey).
 		byKey := f.CreatorID != "" && (f.Offer != "" || f.Brand != "" || f.PromoCode != "" || f.Country != "")
 		if from, n, earned, a, ok := r.rollup(g, rolled, states, !byKey); !ok {
 			rest = [][2]time.Time{{f.From, f.To}}
@@ -771,8 +760,7 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 			parts = append(parts, "SELECT earnings_currency AS cur, sum("+n+") AS n, sum("+earned+") AS earned"+from+" GROUP BY cur")
 			args = append(args, a...)
 		} else {
-			parts = append(parts, "SELECT cur, sum(v.1) AS n, sum(v.2) AS earned FROM (SELECT earnings_currency AS cur, argMax(("+
-				n+", "+earned+"), version) AS v"+from+" GROUP BY "+creatorDailyKey+") GROUP BY cur")
+			parts = append(parts, latestPerKey(n, earned, from))
 			args = append(args, a...)
 		}
 	}
@@ -797,12 +785,12 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 			if len(in) == 0 {
 				continue
 			}
-			cond, cargs := chproj.RangesSQL(in)
+			cond, cargs := readmodel.RangesSQL(in)
 			fs := r.filter(g)
 			fs.immutable(cond, cargs...)
 			where, a := fs.clause()
 			parts = append(parts, "SELECT earnings_currency AS cur, count() AS n, sum(earnings) AS earned FROM "+
-				r.table(chproj.TableOrders)+" FINAL"+where+" GROUP BY cur")
+				r.table(readmodel.TableOrders)+" FINAL"+where+" GROUP BY cur")
 			args = append(args, a...)
 		}
 	}

@@ -3,16 +3,14 @@ package reports_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/attrib-engine/attrib/internal/testenv"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -22,34 +20,6 @@ type row struct {
 	amount, earnings                                                                  string
 	placed                                                                            time.Time
 	version                                                                           uint64
-}
-
-func setup(t *testing.T) (driver.Conn, string) {
-	t.Helper()
-	opts, err := clickhouse.ParseDSN(testenv.ClickHouseURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Protocol = clickhouse.Native
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := testenv.UniqueName("t_reports_")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop %s: %v", db, err)
-		}
-		_ = conn.Close()
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := chproj.Migrate(ctx, conn, db); err != nil {
-		t.Fatal(err)
-	}
-	return conn, db
 }
 
 func insertOrders(t *testing.T, conn driver.Conn, db string, rows ...row) {
@@ -101,7 +71,7 @@ func fixture(t *testing.T) *reports.Reports {
 // fixtureDB is fixture with its connection and database. All its orders
 // are placed on t0's UTC day.
 func fixtureDB(t *testing.T) (*reports.Reports, driver.Conn, string) {
-	conn, db := setup(t)
+	conn, db := readmodeltest.Migrated(t)
 	insertBrands(t, conn, db, map[string]string{"b1": "Acme Shoes", "b2": "Zeta Books"})
 	var rows []row
 	statuses := []string{"pending", "approved", "rejected"}
@@ -178,7 +148,7 @@ func TestFilters(t *testing.T) {
 	twice := func() bool {
 		var least uint64
 		if err := conn.QueryRow(ctx, "SELECT min(c) FROM (SELECT count() AS c FROM "+db+".creator_daily GROUP BY "+
-			reports.CreatorDailyKey+")").Scan(&least); err != nil {
+			readmodel.CreatorDailyKey+")").Scan(&least); err != nil {
 			t.Fatal(err)
 		}
 		return least >= 2
@@ -194,25 +164,6 @@ func TestFilters(t *testing.T) {
 		if attempt == 5 {
 			t.Fatal("background merges folded the copies of creator_daily's rows before every check, 5 times")
 		}
-	}
-}
-
-// TestRollupKey checks that the key the totals take the latest version of
-// each creator_daily row by is the table's sorting key: a column missing
-// there would merge distinct keys.
-func TestRollupKey(t *testing.T) {
-	conn, db := setup(t)
-	var ddl string
-	if err := conn.QueryRow(context.Background(), "SHOW CREATE TABLE "+db+".creator_daily").Scan(&ddl); err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(ddl, "ORDER BY (")
-	key, _, ok2 := strings.Cut(after, ")")
-	if !ok || !ok2 {
-		t.Fatalf("no ORDER BY (...) in %s", ddl)
-	}
-	if key != reports.CreatorDailyKey {
-		t.Fatalf("creator_daily ORDER BY (%s), the totals group by %s", key, reports.CreatorDailyKey)
 	}
 }
 
@@ -432,7 +383,7 @@ func TestEachOrder(t *testing.T) {
 }
 
 func TestUnattributed(t *testing.T) {
-	conn, db := setup(t)
+	conn, db := readmodeltest.Migrated(t)
 	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".unattributed_orders (brand_id, placed_at, order_id, promo_codes, reason, version)")
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // Groupings of the analysts' summary besides GroupByDay, GroupByOffer and
@@ -139,11 +139,11 @@ func rangeWhere(from, to time.Time) (string, []any) {
 // unattributed_orders FINAL (grouped when the grouping applies to them),
 // run at the same time.
 //
-// Whole UTC days whose summary_daily rows are current (chproj.SummaryDays:
+// Whole UTC days whose summary_daily rows are current (readmodel.SummaryDays:
 // computed after every orders row of the day) are read from there; the
 // rest of the range (the partial days at its ends, today, days changed
 // since the summarizer's last pass, or every day when it never ran) from
-// orders FINAL, an aggregate per slice of creators (chproj.CreatorSlices)
+// orders FINAL, an aggregate per slice of creators (readmodel.CreatorSlices)
 // in parallel. Both under one UNION ALL, summed by the outer query. The
 // two give the same sums for a day (TestSummary reads every grouping both
 // ways).
@@ -153,11 +153,11 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 		return Summary{}, fmt.Errorf("reports: summary: unknown grouping %q", f.GroupBy)
 	}
 	where, args := rangeWhere(f.From, f.To)
-	states, err := chproj.SummaryDays(ctx, r.conn, r.database)
+	states, err := readmodel.SummaryDays(ctx, r.conn, r.database)
 	if err != nil {
 		return Summary{}, fmt.Errorf("reports: summary: %w", err)
 	}
-	rolledDays, rest := splitRange(f.From, f.To, states, chproj.DayState.SummaryCurrent)
+	rolledDays, rest := splitRange(f.From, f.To, states, readmodel.DayState.SummaryCurrent)
 	if len(rolledDays) == 0 && len(rest) == 0 { // an empty range: orders finds nothing in it
 		rest = [][2]time.Time{{f.From, f.To}}
 	}
@@ -170,31 +170,30 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 	var parts []string
 	var qargs []any
 	if len(rest) > 0 {
-		cond, cargs := chproj.RangesSQL(rest)
-		for i := 0; i <= len(chproj.CreatorSlices); i++ {
-			conds, a := chproj.CreatorSlice(i)
+		cond, cargs := readmodel.RangesSQL(rest)
+		for i := 0; i <= len(readmodel.CreatorSlices); i++ {
+			conds, a := readmodel.CreatorSlice(i)
 			parts = append(parts, "SELECT "+key+" AS k, "+name+" AS name, currency, earnings_currency, count() AS n, sum(amount) AS gmv, "+
 				"sum(earnings) AS earned, countIf(status = 'approved') AS approved, countIf(status = 'rejected') AS rejected FROM "+
-				r.table(chproj.TableOrders)+" FINAL PREWHERE "+strings.Join(append([]string{cond}, conds...), " AND ")+
+				r.table(readmodel.TableOrders)+" FINAL PREWHERE "+strings.Join(append([]string{cond}, conds...), " AND ")+
 				" GROUP BY k, currency, earnings_currency")
 			qargs = append(append(qargs, cargs...), a...)
 		}
 	}
 	// The rolled-up days in rollupSlices slices of consecutive days, one
-	// FINAL each, in parallel: day is in summary_daily's key, so a slice's
-	// FINAL sees every version of its rows (a single FINAL is one stream on
-	// 18.16: 0.75-0.86 s over the creator grouping's two million rows of
-	// two years, 0.45-0.5 s in four slices).
+	// FINAL each, in parallel (a single FINAL is one stream on 18.16): day
+	// is in summary_daily's key, so a slice's FINAL sees every version of
+	// its rows.
 	for i, n := 0, len(rolledDays); i < rollupSlices && n > 0; i++ {
 		sl := rolledDays[i*n/rollupSlices : (i+1)*n/rollupSlices]
 		if len(sl) == 0 {
 			continue
 		}
-		days, dargs := chproj.DaysSQL(sl)
+		days, dargs := readmodel.DaysSQL(sl)
 		qargs = append(append(qargs, f.GroupBy), dargs...)
 		parts = append(parts, "SELECT key AS k, any(name) AS name, currency, earnings_currency, sum(orders) AS n, sum(gmv) AS gmv, "+
-			"sum(earnings) AS earned, sum(approved) AS approved, sum(rejected) AS rejected FROM "+r.table(chproj.TableSummaryDaily)+
-			" FINAL PREWHERE grouping = ? AND "+days+" WHERE version >= "+chproj.DayMarksSQL(sl, states)+
+			"sum(earnings) AS earned, sum(approved) AS approved, sum(rejected) AS rejected FROM "+r.table(readmodel.TableSummaryDaily)+
+			" FINAL PREWHERE grouping = ? AND "+days+" WHERE version >= "+readmodel.DayMarksSQL(sl, states)+
 			" GROUP BY k, currency, earnings_currency")
 	}
 	q := "SELECT k, any(name), currency, earnings_currency, sum(n), sum(gmv), sum(earned), sum(approved), sum(rejected) FROM (" +
@@ -208,7 +207,7 @@ func (r *Reports) Summary(ctx context.Context, f SummaryFilter) (Summary, error)
 	defer cancel()
 	unattributed := make(chan unattributedCounts, 1)
 	go func() {
-		unattributed <- r.countUnattributed(uctx, "SELECT "+ukey+" AS k, count() FROM "+r.table(chproj.TableUnattributed)+
+		unattributed <- r.countUnattributed(uctx, "SELECT "+ukey+" AS k, count() FROM "+r.table(readmodel.TableUnattributed)+
 			" FINAL"+where+" GROUP BY k", args)
 	}()
 	rows, err := r.conn.Query(ctx, q, qargs...)
@@ -335,7 +334,7 @@ func (r *Reports) fillCreatorNames(ctx context.Context, groups []SummaryGroup) e
 	for i, g := range groups {
 		ids[i] = g.Key
 	}
-	rows, err := r.conn.Query(ctx, "SELECT creator_id, name FROM "+r.table(chproj.TableCreators)+
+	rows, err := r.conn.Query(ctx, "SELECT creator_id, name FROM "+r.table(readmodel.TableCreators)+
 		" FINAL WHERE has(?, creator_id)", ids)
 	if err != nil {
 		return fmt.Errorf("reports: creator names: %w", err)
@@ -365,7 +364,7 @@ const rollupSlices = 4
 // whose roll-up is current, sorted, and the rest, as sorted
 // [from, to) ranges of placed time; a zero end of a range of the rest is
 // unbounded.
-func splitRange(from, to time.Time, states map[time.Time]chproj.DayState, current func(chproj.DayState) bool) (rolled []time.Time, rest [][2]time.Time) {
+func splitRange(from, to time.Time, states map[time.Time]readmodel.DayState, current func(readmodel.DayState) bool) (rolled []time.Time, rest [][2]time.Time) {
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return nil, nil
 	}
@@ -376,7 +375,7 @@ func splitRange(from, to time.Time, states map[time.Time]chproj.DayState, curren
 	}
 	sort.Slice(rolled, func(i, j int) bool { return rolled[i].Before(rolled[j]) })
 	at := from
-	for _, rg := range chproj.DayRanges(rolled) {
+	for _, rg := range readmodel.DayRanges(rolled) {
 		if at.IsZero() || rg[0].After(at) {
 			rest = append(rest, [2]time.Time{at, rg[0]})
 		}

@@ -11,7 +11,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -46,7 +47,7 @@ func insertSummaryOrders(t *testing.T, conn driver.Conn, db string, rows ...summ
 // (no name); orders s1..s5 over three UTC days, RUB and USD; unattributed
 // orders u1..u4, u3 of a brand b3 with no attributed orders.
 func summaryFixture(t *testing.T) (*reports.Reports, driver.Conn, string) {
-	conn, db := setup(t)
+	conn, db := readmodeltest.Migrated(t)
 	insertBrands(t, conn, db, map[string]string{"b1": "Acme", "b2": "Zeta"})
 	cb, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".creators (creator_id, name, registered_at, version)")
 	if err != nil {
@@ -116,7 +117,7 @@ func groupLine(g reports.SummaryGroup, attribution bool) string {
 // partition 0, as the projector does after writing orders rows.
 func markDays(t *testing.T, conn driver.Conn, db string, next uint64, days ...time.Time) {
 	t.Helper()
-	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+chproj.TableDayMarks+" (day, topic, kafka_partition, next_offset)")
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+readmodel.TableDayMarks+" (day, topic, kafka_partition, next_offset)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func markDays(t *testing.T, conn driver.Conn, db string, next uint64, days ...ti
 
 func refreshSummary(t *testing.T, conn driver.Conn, db string) int {
 	t.Helper()
-	s, err := chproj.NewSummarizer(conn, db, nil, nil)
+	s, err := readmodel.NewSummarizer(conn, db, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestSummary(t *testing.T) {
 		}, 3},
 		{"stale day", func(t *testing.T) {
 			markDays(t, conn, db, 2, t0)
-			b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+chproj.TableSummaryDaily+
+			b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+"."+readmodel.TableSummaryDaily+
 				" (grouping, day, key, currency, earnings_currency, orders, version)")
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +191,7 @@ func TestSummary(t *testing.T) {
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
 			step.prepare(t)
-			states, err := chproj.SummaryDays(context.Background(), conn, db)
+			states, err := readmodel.SummaryDays(context.Background(), conn, db)
 			if err != nil {
 				t.Fatal(err)
 			}

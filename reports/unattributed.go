@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // UnattributedFilter selects unattributed orders, newest first.
@@ -61,7 +61,7 @@ func (r *Reports) Unattributed(ctx context.Context, f UnattributedFilter) (Unatt
 		where += " AND (placed_at, brand_id, order_id) < (toDateTime(?, 'UTC'), ?, ?)"
 		args = append(args, f.After.PlacedAt.Unix(), f.After.BrandID, f.After.OrderID)
 	}
-	q := "SELECT brand_id, order_id, promo_codes, reason, placed_at FROM " + r.table(chproj.TableUnattributed) +
+	q := "SELECT brand_id, order_id, promo_codes, reason, placed_at FROM " + r.table(readmodel.TableUnattributed) +
 		" FINAL WHERE " + where + fmt.Sprintf(" ORDER BY placed_at DESC, brand_id DESC, order_id DESC LIMIT %d", limit+1)
 	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -20,7 +21,7 @@ import (
 // in order, as one query over the whole range would give them; the older
 // versions of an order never show.
 func TestPagesAcrossWindows(t *testing.T) {
-	conn, db := setup(t)
+	conn, db := readmodeltest.Migrated(t)
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	ages := []time.Duration{-time.Hour, 0, time.Second, time.Hour, 23 * time.Hour, 25 * time.Hour, 7 * 24 * time.Hour,
 		9 * 24 * time.Hour, 63 * 24 * time.Hour, 65 * 24 * time.Hour, 300 * 24 * time.Hour, 511 * 24 * time.Hour,

@@ -43,6 +43,18 @@ func newPartitionState(cacheSize int) *partitionState {
 	return &partitionState{cache: newStateCache(cacheSize), pending: make(map[string]schemas.Event)}
 }
 
+// keep takes what a written batch leaves: its records buffer, free again,
+// and its orders' states as Redis now holds them.
+func (ps *partitionState) keep(b *batch) {
+	if cap(b.records) <= maxKeptRecords {
+		ps.records = b.records
+	}
+	for _, o := range b.orders {
+		ps.cache.put(o.key, &cachedState{st: o.st, hold: o.holdAfter})
+		delete(ps.pending, o.key)
+	}
+}
+
 // cachedState is an order's state as written to Redis, with its hold
 // schedule entry.
 type cachedState struct {

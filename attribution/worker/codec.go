@@ -10,9 +10,9 @@ import (
 )
 
 // The worker's state is read back on every batch that touches an order, so
-// it is stored in a compact binary form rather than as JSON envelopes:
-// decoding a row's envelope and payload with encoding/json costs about
-// 25 µs, this form about 1 µs. Both codecs are lossless (the tests check
+// it is stored in a compact binary form rather than as JSON envelopes,
+// which cost far more to decode (docs/performance.md). Both codecs are
+// lossless (the tests check
 // it), and the state is derived from the log, so a change of format is a
 // Rebuild away.
 //

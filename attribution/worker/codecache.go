@@ -5,7 +5,6 @@ import (
 
 	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
 // codeCache remembers the code index's answers, per catalog partition,
@@ -104,7 +103,7 @@ func (c *codeCache) stale(keys []attribution.CodeKey, was, now []int64, n int) [
 // started after the watermarks wm were known, with ends read after the
 // batch began. Only the partitions whose watermark had reached their end
 // are recorded: for the others the answer may not be the one at ends.
-func (c *codeCache) put(keys []attribution.CodeKey, got attribution.CodeMap, wm map[int]rediscatalog.Watermark, ends []int64, n int) {
+func (c *codeCache) put(keys []attribution.CodeKey, got attribution.CodeMap, wm map[int]Watermark, ends []int64, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range keys {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
 func TestCodeCacheValidity(t *testing.T) {
@@ -29,15 +28,15 @@ func TestCodeCacheValidity(t *testing.T) {
 		e[pa], e[pb] = a, b
 		return e
 	}
-	wm := func(a, b int64) map[int]rediscatalog.Watermark {
-		return map[int]rediscatalog.Watermark{pa: {Offset: a}, pb: {Offset: b}}
+	wm := func(a, b int64) map[int]Watermark {
+		return map[int]Watermark{pa: {Offset: a}, pb: {Offset: b}}
 	}
 	keys := []attribution.CodeKey{ka, kb, unknown}
 	got := attribution.CodeMap{ka: recA}
 
 	tests := []struct {
 		name     string
-		putWM    map[int]rediscatalog.Watermark
+		putWM    map[int]Watermark
 		putEnds  []int64
 		getEnds  []int64
 		wantHits attribution.CodeMap

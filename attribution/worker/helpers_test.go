@@ -110,8 +110,18 @@ func onDisk(t testing.TB) rigOption {
 
 func newRig(t testing.TB, opts ...rigOption) *rig {
 	t.Helper()
-	redisURL := testenv.RedisURL(t)
 	r := &rig{t: t, projRT: &roundTrips{}, workerRT: &roundTrips{}, outage: &outage{}, clock: &clock{now: time.Now()}, reg: prometheus.NewRegistry()}
+	projClient, projPrefix := testenv.Redis(t)
+	projClient.AddHook(r.projRT)
+	var workerPrefix string
+	r.rdb, workerPrefix = testenv.Redis(t, func(o *redis.Options) {
+		addr := o.Addr
+		o.Dialer = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return r.outage.Dial(ctx, network, addr)
+		}
+		o.MaxRetries = -1
+	})
+	r.rdb.AddHook(r.workerRT)
 
 	ro := rigOptions{partitions: 4}
 	for _, o := range opts {
@@ -120,27 +130,13 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	b := kafkatest.StartBroker(t, embedded.Config{DataDir: ro.dataDir})
 	r.store = kafkatest.OpenStore(t, b.Addrs(), ro.partitions, schemas.Topics()...)
 
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatalf("redis url: %v", err)
-	}
-	projClient := redis.NewClient(opt)
-	projClient.AddHook(r.projRT)
-	t.Cleanup(func() { _ = projClient.Close() })
-	r.proj, err = rediscatalog.New(rediscatalog.Config{Client: projClient, Prefix: testenv.UniqueName("t:") + ":", Logger: testLogger()})
+	var err error
+	r.proj, err = rediscatalog.New(rediscatalog.Config{Client: projClient, Prefix: projPrefix, Logger: testLogger()})
 	if err != nil {
 		t.Fatalf("new projection: %v", err)
 	}
 
-	wopt := *opt
-	wopt.Dialer = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return r.outage.Dial(ctx, network, opt.Addr)
-	}
-	wopt.MaxRetries = -1
-	r.rdb = redis.NewClient(&wopt)
-	r.rdb.AddHook(r.workerRT)
-
-	r.cfg.Store, r.cfg.Redis, r.cfg.Prefix, r.cfg.Index = r.store, r.rdb, testenv.UniqueName("tw:")+":", r.proj
+	r.cfg.Store, r.cfg.Redis, r.cfg.Prefix, r.cfg.Index = r.store, r.rdb, workerPrefix, codeIndex{r.proj}
 	r.cfg.Now, r.cfg.Logger, r.cfg.Registerer, r.cfg.HoldTick = r.clock.Now, testLogger(), r.reg, 50*time.Millisecond
 	for _, f := range ro.worker {
 		f(&r.cfg)
@@ -657,4 +653,20 @@ func batcher(partition int) func(envs []schemas.Envelope) *eventstore.Batch {
 		b.Next = offset
 		return b
 	}
+}
+
+// codeIndex is the worker's index on the real Redis catalog projection, as
+// cmd/attrib adapts it.
+type codeIndex struct{ *rediscatalog.Projection }
+
+func (c codeIndex) Watermarks(ctx context.Context) (map[int]worker.Watermark, error) {
+	wms, err := c.Projection.Watermarks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]worker.Watermark, len(wms))
+	for p, w := range wms {
+		out[p] = worker.Watermark{Offset: w.Offset, OccurredAt: w.OccurredAt}
+	}
+	return out, nil
 }

@@ -48,7 +48,7 @@ func (w *Worker) newPartitionHandler(ctx context.Context, partition int) *partit
 
 // Handle implements eventstore.PartitionHandler.
 func (h *partitionHandler) Handle(ctx context.Context, b *eventstore.Batch) error {
-	return h.w.handle(ctx, b, true, h.state)
+	return h.w.handle(ctx, b, h.state)
 }
 
 // StartOffset implements eventstore.StartOffsetter: consumption starts at

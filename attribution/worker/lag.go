@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/projections/rediscatalog"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -31,7 +30,7 @@ const pollInterval = 20 * time.Millisecond
 // instead of each making their own.
 type lagTracker struct {
 	mu     sync.Mutex
-	wm     map[int]rediscatalog.Watermark
+	wm     map[int]Watermark
 	ends   []int64   // next offset of each catalog partition (index = partition)
 	endsAt time.Time // when the fetch of ends started
 	flight *boundsFetch
@@ -44,10 +43,10 @@ type boundsFetch struct {
 	err     error
 }
 
-func (l *lagTracker) init() { l.wm = make(map[int]rediscatalog.Watermark) }
+func (l *lagTracker) init() { l.wm = make(map[int]Watermark) }
 
 // merge records watermarks read from the index.
-func (l *lagTracker) merge(wms map[int]rediscatalog.Watermark) {
+func (l *lagTracker) merge(wms map[int]Watermark) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for p, w := range wms {
@@ -78,7 +77,7 @@ func (l *lagTracker) behind(need map[int]time.Time, ends []int64) []int {
 // clock is monotonic per partition (strictly after, since a confirmation
 // at the very placed time counts); the end offsets are what decide live
 // orders, which are newer than the catalog's latest event.
-func behindOf(wm map[int]rediscatalog.Watermark, need map[int]time.Time, ends []int64) []int {
+func behindOf(wm map[int]Watermark, need map[int]time.Time, ends []int64) []int {
 	var out []int
 	for p, placed := range need {
 		w := wm[p]
@@ -94,10 +93,10 @@ func behindOf(wm map[int]rediscatalog.Watermark, need map[int]time.Time, ends []
 }
 
 // known returns a copy of the watermarks seen so far.
-func (l *lagTracker) known() map[int]rediscatalog.Watermark {
+func (l *lagTracker) known() map[int]Watermark {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[int]rediscatalog.Watermark, len(l.wm))
+	out := make(map[int]Watermark, len(l.wm))
 	for p, w := range l.wm {
 		out[p] = w
 	}
@@ -160,10 +159,10 @@ func (l *lagTracker) catalogEnds(ctx context.Context, store *eventstore.Store, a
 }
 
 // snapshot returns the watermarks of the given partitions, for logs.
-func (l *lagTracker) snapshot(parts []int) map[int]rediscatalog.Watermark {
+func (l *lagTracker) snapshot(parts []int) map[int]Watermark {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[int]rediscatalog.Watermark, len(parts))
+	out := make(map[int]Watermark, len(parts))
 	for _, p := range parts {
 		out[p] = l.wm[p]
 	}
@@ -192,41 +191,43 @@ func (w *Worker) catalogNeed(ctx context.Context, brands map[string]time.Time) (
 // first time, orders placed in the given catalog partitions up to the
 // given times (see catalogNeed): for each partition, the index has applied
 // an event that occurred after the placed time, or every event the
-// partition held after the batch started (batchStart). It waits
+// partition held after the batch started. It waits
 // up to IndexWait, polling the index's watermarks; then it returns anyway
-// (counted in attrib_attribution_index_wait_timeouts_total and logged). rt
-// counts the Redis round trips it makes. An error is an outage: the batch
-// must be retried.
-func (w *Worker) awaitIndex(ctx context.Context, batchStart time.Time, need map[int]time.Time, rt *int) error {
+// (counted in attrib_attribution_index_wait_timeouts_total and logged). An
+// error is an outage: the batch must be retried.
+func (w *Worker) awaitIndex(ctx context.Context, b *batch, need map[int]time.Time) error {
 	start := time.Now()
+	waited := func() {
+		b.stats.indexWaited, b.stats.indexWait = true, time.Since(start)
+	}
 	if len(w.lag.behind(need, nil)) == 0 {
-		w.m.indexWait.Observe(0)
+		b.stats.indexWaited, b.stats.indexWait = true, 0
 		return nil
 	}
-	ends, err := w.lag.catalogEnds(ctx, w.store, batchStart)
+	ends, err := w.lag.catalogEnds(ctx, w.store, b.start)
 	if err != nil {
 		return err
 	}
 	if len(w.lag.behind(need, ends)) == 0 {
-		w.m.indexWait.Observe(time.Since(start).Seconds())
+		waited()
 		return nil
 	}
 	deadline := start.Add(w.wait)
 	for {
 		wms, err := w.index.Watermarks(ctx)
-		*rt++
+		b.stats.roundTrips++
 		if err != nil {
 			return fmt.Errorf("index watermarks: %w", err)
 		}
 		w.lag.merge(wms)
 		behind := w.lag.behind(need, ends)
 		if len(behind) == 0 {
-			w.m.indexWait.Observe(time.Since(start).Seconds())
+			waited()
 			return nil
 		}
 		if !time.Now().Before(deadline) {
-			w.m.indexWait.Observe(time.Since(start).Seconds())
-			w.m.indexTimeouts.Inc()
+			waited()
+			b.stats.indexTimedOut = true
 			wm := w.lag.snapshot(behind)
 			for _, p := range behind {
 				end := int64(-1)

@@ -4,80 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/rediskey"
 	"github.com/attrib-engine/attrib/schemas"
 )
-
-// scanCount is the COUNT hint of SCAN.
-const scanCount = 1000
 
 // Drop deletes every key under the worker's prefix, on every node. Stop
 // the worker first.
 func (w *Worker) Drop(ctx context.Context) error {
-	pattern := globEscape(w.prefix) + "*"
-	var mu sync.Mutex
-	n := 0
-	err := forEachNode(ctx, w.rdb, func(ctx context.Context, c redis.Cmdable) error {
-		var cursor uint64
-		for {
-			keys, next, err := c.Scan(ctx, cursor, pattern, scanCount).Result()
-			if err != nil {
-				return err
-			}
-			if len(keys) > 0 {
-				// One UNLINK per key: in a Cluster a multi-key UNLINK must
-				// stay within one slot.
-				pipe := c.Pipeline()
-				for _, k := range keys {
-					pipe.Unlink(ctx, k)
-				}
-				if _, err := pipe.Exec(ctx); err != nil {
-					return err
-				}
-				mu.Lock()
-				n += len(keys)
-				mu.Unlock()
-			}
-			if next == 0 {
-				return nil
-			}
-			cursor = next
-		}
-	})
+	n, err := rediskey.DropPrefix(ctx, w.rdb, w.prefix)
 	if err != nil {
 		return fmt.Errorf("attribution worker: drop keys under %q: %w", w.prefix, err)
 	}
 	w.log.Info("dropped the worker's state", "prefix", w.prefix, "keys", n)
 	return nil
-}
-
-// forEachNode calls fn with a client of every node that holds keys.
-func forEachNode(ctx context.Context, rdb redis.UniversalClient, fn func(ctx context.Context, c redis.Cmdable) error) error {
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return fn(ctx, n) })
-	case *redis.Ring:
-		return c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error { return fn(ctx, n) })
-	default:
-		return fn(ctx, rdb)
-	}
-}
-
-// globEscape escapes the glob characters of SCAN MATCH.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // Rebuild drops the worker's state and derives it again from the log: the
@@ -105,7 +48,7 @@ func (w *Worker) Rebuild(ctx context.Context, progress func(eventstore.ReplayPro
 	}
 	skipped := 0
 	events := eventstore.HandlerFunc(func(ctx context.Context, b *eventstore.Batch) error {
-		if err := w.handle(ctx, b, false, nil); err != nil {
+		if err := w.rebuildBatch(ctx, b); err != nil {
 			return err
 		}
 		for i, m := range b.Messages {

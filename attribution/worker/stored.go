@@ -174,3 +174,17 @@ func legacyState(key string, fields map[string]string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// rowVersion returns the version of an attribution row (value or pointer);
+// 0 for anything else.
+func rowVersion(ev schemas.Event) uint64 {
+	switch p := schemas.ValueOf(ev).(type) {
+	case schemas.OrderAttributed:
+		return p.Version
+	case schemas.OrderEarningsAdjusted:
+		return p.Version
+	case schemas.OrderUnattributed:
+		return p.Version
+	}
+	return 0
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 
 	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
-	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/internal/rediskey"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -38,9 +37,9 @@ const (
 	DefaultHoldTick = time.Second
 )
 
-// Index is what the worker reads of the catalog's Redis projection:
-// *rediscatalog.Projection implements it. Each method is expected to take
-// one round trip whatever the number of keys.
+// Index is what the worker reads of the code and offer index (the
+// catalog's Redis projection, adapted in cmd/attrib). Each method is
+// expected to take one round trip whatever the number of keys.
 type Index interface {
 	// LookupCodes returns the code records of every (brand, normalised
 	// text) key; a key without records has no entry.
@@ -50,10 +49,19 @@ type Index interface {
 	LookupOffers(ctx context.Context, keys []attribution.OfferKey) (attribution.OfferMap, error)
 	// Watermarks says how far the index has applied each partition of the
 	// catalog topic.
-	Watermarks(ctx context.Context) (map[int]rediscatalog.Watermark, error)
+	Watermarks(ctx context.Context) (map[int]Watermark, error)
 }
 
-var _ Index = (*rediscatalog.Projection)(nil)
+// Watermark tells how far the index has applied one partition of the
+// catalog topic. Watermarks only move forward.
+type Watermark struct {
+	// Offset is the next offset to apply: every event before it is in the
+	// index (0: nothing applied).
+	Offset int64
+	// OccurredAt is the latest occurred_at among the events applied (zero:
+	// none).
+	OccurredAt time.Time
+}
 
 // Config configures a Worker. The zero value of every optional field is a
 // default that works on one machine.
@@ -238,7 +246,7 @@ func (w *Worker) partitions(ctx context.Context, topic string) (int, error) {
 	return n, nil
 }
 
-// Key names. Ids inside keys are escaped with seg.
+// Key names. Ids inside keys are escaped with rediskey.Seg.
 const (
 	kOrder = "order:"
 	kHolds = "holds:"
@@ -253,7 +261,7 @@ const (
 )
 
 func (w *Worker) orderKey(brandID, orderID string) string {
-	return w.prefix + kOrder + seg(brandID) + ":" + seg(orderID)
+	return w.prefix + kOrder + rediskey.Seg(brandID) + ":" + rediskey.Seg(orderID)
 }
 
 func (w *Worker) appliedKey(partition int) string {
@@ -279,15 +287,4 @@ func eventField(offset int64) string {
 		b[i] = '0'
 	}
 	return string(b[:])
-}
-
-var segEscaper = strings.NewReplacer("%", "%25", ":", "%3A", "{", "%7B", "}", "%7D")
-
-// seg escapes an id for use as one component of a key: ':' separates
-// components, and braces would make a Redis Cluster hash tag.
-func seg(s string) string {
-	if !strings.ContainsAny(s, "%:{}") {
-		return s
-	}
-	return segEscaper.Replace(s)
 }

@@ -17,8 +17,9 @@ import (
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/notify"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/reports"
 	"github.com/attrib-engine/attrib/schemas"
 )
@@ -104,7 +105,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	}
 	chSub := chp.SubscriberConfig()
 	chSub.Logger = log
-	summarizer, err := chproj.NewSummarizer(in.clickhouse, ec.ClickHouse.Auth.Database, log, in.registry)
+	summarizer, err := readmodel.NewSummarizer(in.clickhouse, ec.ClickHouse.Auth.Database, log, in.registry)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +184,7 @@ func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalCli
 		Store:      store,
 		Redis:      rdb,
 		Prefix:     strings.TrimSuffix(ec.RedisPrefix, ":") + "-worker:",
-		Index:      proj,
+		Index:      codeIndex{proj},
 		Logger:     log,
 		Registerer: reg,
 	})

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/attrib-engine/attrib/eventstore/embedded"
@@ -34,8 +33,8 @@ type engine struct {
 	common      []string
 	redisPrefix string
 	brokers     []string
-	chURL       string
-	// ch is the test's own connection to ClickHouse (see clickhouse).
+	// ch is the test's own connection to ClickHouse, not bound to chDB,
+	// the engine's database.
 	ch   driver.Conn
 	chDB string
 }
@@ -46,8 +45,8 @@ type engine struct {
 func startEngine(t *testing.T, extra ...string) *engine {
 	t.Helper()
 	redisURL := testenv.RedisURL(t)
-	chURL := ownClickHouseDatabase(t, testenv.ClickHouseURL(t))
-	e := &engine{t: t, admin: "admin-" + testenv.UniqueName(""), shift: new(atomic.Int64)}
+	chURL, ch, chDB := ownClickHouseDatabase(t)
+	e := &engine{t: t, admin: "admin-" + testenv.UniqueName(""), shift: new(atomic.Int64), ch: ch, chDB: chDB}
 	clock = func() time.Time { return time.Now().Add(time.Duration(e.shift.Load())) }
 	t.Cleanup(func() { clock = time.Now })
 	broker, err := embedded.Start(embedded.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -58,7 +57,6 @@ func startEngine(t *testing.T, extra ...string) *engine {
 	httpAddr := freeAddr(t)
 	e.base = "http://" + httpAddr
 	e.redisPrefix = testenv.UniqueName("t:") + ":"
-	e.chURL = chURL
 	e.brokers = broker.Addrs()
 	e.common = []string{"--data-dir", t.TempDir(), "--kafka-brokers", strings.Join(broker.Addrs(), ","),
 		"--kafka-partitions", "4", "--redis-url", redisURL, "--clickhouse-url", chURL,
@@ -363,29 +361,16 @@ func TestCatalogRefusals(t *testing.T) {
 	}
 }
 
-// ownClickHouseDatabase returns chURL naming a database of the test's own
-// (serve creates it), and drops that database when the test ends.
-func ownClickHouseDatabase(t *testing.T, chURL string) string {
+// ownClickHouseDatabase returns the test server's URL naming a database of
+// the test's own (testenv.ClickHouse: created empty, dropped when the test
+// ends), with a connection to the server that is not bound to it.
+func ownClickHouseDatabase(t *testing.T) (chURL string, conn driver.Conn, db string) {
 	t.Helper()
-	u, err := url.Parse(chURL)
+	conn, db = testenv.ClickHouse(t)
+	u, err := url.Parse(testenv.ClickHouseURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := testenv.UniqueName("t_")
 	u.Path = "/" + db
-	t.Cleanup(func() {
-		opts, err := clickhouse.ParseDSN(chURL)
-		if err != nil {
-			return
-		}
-		conn, err := clickhouse.Open(opts)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Errorf("drop test database %s: %v", db, err)
-		}
-	})
-	return u.String()
+	return u.String(), conn, db
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
-	"github.com/attrib-engine/attrib/projections/clickhouse/chload"
+	"github.com/attrib-engine/attrib/projections/chproj/chload"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // loadgenOptions are the flags of `attrib loadgen clickhouse`.
@@ -110,7 +110,7 @@ func runLoadgen(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 	}
 	// The daily roll-ups, as the clickhouse-summary component would compute
 	// them.
-	summarizer, err := chproj.NewSummarizer(conn, o.database, log, nil)
+	summarizer, err := readmodel.NewSummarizer(conn, o.database, log, nil)
 	if err != nil {
 		return err
 	}

@@ -137,7 +137,7 @@ func freeAddr(t *testing.T) string {
 // a cancelled context, then starts it again on the same data directory.
 func TestServeIsReady(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
-	chURL := ownClickHouseDatabase(t, testenv.ClickHouseURL(t))
+	chURL, _, _ := ownClickHouseDatabase(t)
 	dataDir := t.TempDir()
 	for round := range 2 {
 		httpAddr := freeAddr(t)

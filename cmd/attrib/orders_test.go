@@ -17,7 +17,7 @@ import (
 
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/ingest"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -287,7 +287,7 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 		before[i] = e.raw(a.analyst, path)
 	}
 	conn, db := e.clickhouse()
-	states, err := chproj.SummaryDays(context.Background(), conn, db)
+	states, err := readmodel.SummaryDays(context.Background(), conn, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestOrdersFlowOverHTTP(t *testing.T) {
 	if code := runContext(context.Background(), append([]string{"rebuild", "summary"}, e.common...), env(nil), io.Discard, &stderr); code != 0 {
 		t.Fatalf("rebuild summary exited %d:\n%s", code, stderr.String())
 	}
-	if states, err = chproj.SummaryDays(context.Background(), conn, db); err != nil || len(states) == 0 {
+	if states, err = readmodel.SummaryDays(context.Background(), conn, db); err != nil || len(states) == 0 {
 		t.Fatalf("days after the rebuild: %v, %v", states, err)
 	}
 	for d, st := range states {

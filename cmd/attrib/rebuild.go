@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/eventstore"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // runRebuild rebuilds projections from the log: `attrib rebuild redis`
@@ -67,7 +68,7 @@ func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 
 // rebuildClickHouse fills fresh tables from the whole log, swaps them in
 // for the live ones (kept in a backup database) and replays what was
-// appended meanwhile; see chproj's rebuild.go. A running engine keeps
+// appended meanwhile; see readmodel's rebuild.go. A running engine keeps
 // serving and projecting throughout.
 func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) error {
 	store, comps, err := openKafka(ctx, ec, log, nil)
@@ -81,10 +82,10 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	}
 	defer conn.Close()
 	target := ec.ClickHouse.Auth.Database
-	fresh := chproj.FreshDatabase(target)
+	fresh := readmodel.FreshDatabase(target)
 	backup := fmt.Sprintf("%s_before_rebuild_%s", target, clock().UTC().Format("20060102_150405"))
 	start := time.Now()
-	if err := chproj.PrepareFresh(ctx, conn, fresh); err != nil {
+	if err := readmodel.PrepareFresh(ctx, conn, fresh); err != nil {
 		return err
 	}
 	replay := func(database string, from map[string]map[int]int64, what string) (map[string]map[int]int64, error) {
@@ -113,7 +114,7 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	// The daily roll-ups of the fresh tables, so that the reports are fast
 	// from the swap on (they are exact without them: days not rolled up are
 	// read from orders).
-	summarizer, err := chproj.NewSummarizer(conn, fresh, log, nil)
+	summarizer, err := readmodel.NewSummarizer(conn, fresh, log, nil)
 	if err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	if rebuildBeforeSwap != nil {
 		rebuildBeforeSwap()
 	}
-	tables, err := chproj.Swap(ctx, conn, target, fresh, backup)
+	tables, err := readmodel.Swap(ctx, conn, target, fresh, backup)
 	if err != nil {
 		return fmt.Errorf("rebuild clickhouse: %w", err)
 	}
@@ -145,7 +146,7 @@ func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) err
 		return err
 	}
 	defer conn.Close()
-	s, err := chproj.NewSummarizer(conn, ec.ClickHouse.Auth.Database, log, nil)
+	s, err := readmodel.NewSummarizer(conn, ec.ClickHouse.Auth.Database, log, nil)
 	if err != nil {
 		return err
 	}
@@ -201,8 +202,8 @@ func progressPrinter(w io.Writer, what string) func(eventstore.ReplayProgress) {
 }
 
 // summaryProgress prints a summary roll-up's progress (days, days/s).
-func summaryProgress(w io.Writer, database string) func(chproj.RefreshProgress) {
-	return func(p chproj.RefreshProgress) {
+func summaryProgress(w io.Writer, database string) func(readmodel.RefreshProgress) {
+	return func(p readmodel.RefreshProgress) {
 		if w == nil {
 			return
 		}

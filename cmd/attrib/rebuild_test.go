@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
@@ -35,12 +34,7 @@ func TestRebuildRedisIsIdentical(t *testing.T) {
 	r3 := str(e.must(201, "POST", "/v1/code-requests", a.boris, map[string]any{"offer_id": a.offerA, "platform": "tiktok"}), "request_id")
 	e.must(200, "POST", "/v1/code-requests/"+r3+"/confirm", a.brandA, map[string]any{"code": "anna10"})
 
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb, _ := testenv.Redis(t)
 	proj, err := rediscatalog.New(rediscatalog.Config{Client: rdb, Prefix: e.redisPrefix})
 	if err != nil {
 		t.Fatal(err)
@@ -211,27 +205,9 @@ func (e *engine) raw(token, path string) string {
 	return string(body)
 }
 
-// clickhouse returns a connection to the engine's ClickHouse server, opened
-// on first use and closed when the test ends, and the engine's database.
-func (e *engine) clickhouse() (driver.Conn, string) {
-	e.t.Helper()
-	if e.ch != nil {
-		return e.ch, e.chDB
-	}
-	opts, err := clickhouse.ParseDSN(e.chURL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.chDB = opts.Auth.Database
-	opts.Auth.Database = ""
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _ = conn.Close() })
-	e.ch = conn
-	return conn, e.chDB
-}
+// clickhouse returns the test's connection to the engine's ClickHouse
+// server and the engine's database.
+func (e *engine) clickhouse() (driver.Conn, string) { return e.ch, e.chDB }
 
 // dropDatabasesLike drops every database whose name is LIKE pattern.
 func dropDatabasesLike(t *testing.T, conn driver.Conn, pattern string) {

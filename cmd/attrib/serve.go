@@ -20,7 +20,7 @@ import (
 	"github.com/attrib-engine/attrib/commands"
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/eventstore/embedded"
-	chproj "github.com/attrib-engine/attrib/projections/clickhouse"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/schemas"
 	"github.com/attrib-engine/attrib/web"
 )
@@ -173,7 +173,7 @@ func openClickHouse(ctx context.Context, ec *engineConfig) (driver.Conn, error) 
 	if err := waitFor(ctx, ec.DependencyTimeout, bconn.Ping); err != nil {
 		return nil, &startError{setting: "clickhouse-url", err: fmt.Errorf("clickhouse unreachable: %w", err)}
 	}
-	applied, err := chproj.Migrate(ctx, bconn, ec.ClickHouse.Auth.Database)
+	applied, err := readmodel.Migrate(ctx, bconn, ec.ClickHouse.Auth.Database)
 	if err != nil {
 		return nil, &startError{setting: "clickhouse-url", err: fmt.Errorf("clickhouse migrations: %w", err)}
 	}

@@ -1,5 +1,7 @@
-// Package testenv tells integration tests where the real Redis and
-// ClickHouse servers are. Without them a test skips with a message saying
+// Package testenv gives integration tests the real Redis and ClickHouse
+// servers: their URLs, and ready clients with a key prefix (Redis) or a
+// database (ClickHouse) of the test's own, removed when the test ends.
+// Without the servers a test skips with a message saying
 // how to run it; with ATTRIB_REQUIRE_INTEGRATION=1 (set by `make test`) a
 // missing server fails the test instead, so CI can never pass by skipping.
 package testenv

@@ -29,25 +29,13 @@ type roundTrips = testenv.RedisRoundTrips
 // round-trip counter and the client.
 func newProjection(t testing.TB) (*rediscatalog.Projection, *roundTrips, *redis.Client) {
 	t.Helper()
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatalf("redis url: %v", err)
-	}
-	client := redis.NewClient(opts)
+	client, prefix := testenv.Redis(t)
 	counter := &roundTrips{}
 	client.AddHook(counter)
-	p, err := rediscatalog.New(rediscatalog.Config{Client: client, Prefix: testenv.UniqueName("t:") + ":", Logger: testLogger()})
+	p, err := rediscatalog.New(rediscatalog.Config{Client: client, Prefix: prefix, Logger: testLogger()})
 	if err != nil {
 		t.Fatalf("new projection: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := p.Drop(ctx); err != nil {
-			t.Errorf("drop test keys: %v", err)
-		}
-		_ = client.Close()
-	})
 	return p, counter, client
 }
 

@@ -21,17 +21,8 @@ import (
 // order of ActiveFrom, then request id.
 func (p *Projection) LookupCodes(ctx context.Context, keys []attribution.CodeKey) (attribution.CodeMap, error) {
 	out := make(attribution.CodeMap, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	pipe := p.client.Pipeline()
-	cmds := make(map[attribution.CodeKey]*redis.MapStringStringCmd, len(keys))
-	for _, k := range keys {
-		if cmds[k] == nil {
-			cmds[k] = pipe.HGetAll(ctx, p.codeKey(k.BrandID, k.Normalized))
-		}
-	}
-	if err := exec(ctx, pipe); err != nil {
+	cmds, err := hashes(ctx, p.client, keys, func(k attribution.CodeKey) string { return p.codeKey(k.BrandID, k.Normalized) })
+	if err != nil {
 		return nil, fmt.Errorf("redis catalog: look up %d codes: %w", len(cmds), err)
 	}
 	for k, cmd := range cmds {
@@ -44,6 +35,23 @@ func (p *Projection) LookupCodes(ctx context.Context, keys []attribution.CodeKey
 		}
 	}
 	return out, nil
+}
+
+// hashes reads the hash of each distinct key of keys, whose Redis key
+// name gives, in one pipelined round trip (none for no keys). It returns
+// the commands by key, also with an error.
+func hashes[K comparable](ctx context.Context, c redis.UniversalClient, keys []K, name func(K) string) (map[K]*redis.MapStringStringCmd, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	pipe := c.Pipeline()
+	cmds := make(map[K]*redis.MapStringStringCmd, len(keys))
+	for _, k := range keys {
+		if cmds[k] == nil {
+			cmds[k] = pipe.HGetAll(ctx, name(k))
+		}
+	}
+	return cmds, exec(ctx, pipe)
 }
 
 // parseCodes reads the code index hash of one key: a record per confirmed
@@ -88,17 +96,8 @@ func (m *codeMemo) parseCodes(k attribution.CodeKey, fields map[string]string) (
 // published (yet) has no entry.
 func (p *Projection) LookupOffers(ctx context.Context, keys []attribution.OfferKey) (attribution.OfferMap, error) {
 	out := make(attribution.OfferMap, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	pipe := p.client.Pipeline()
-	cmds := make(map[attribution.OfferKey]*redis.MapStringStringCmd, len(keys))
-	for _, k := range keys {
-		if cmds[k] == nil {
-			cmds[k] = pipe.HGetAll(ctx, p.offerKey(k.BrandID, k.OfferID))
-		}
-	}
-	if err := exec(ctx, pipe); err != nil {
+	cmds, err := hashes(ctx, p.client, keys, func(k attribution.OfferKey) string { return p.offerKey(k.BrandID, k.OfferID) })
+	if err != nil {
 		return nil, fmt.Errorf("redis catalog: look up %d offers: %w", len(cmds), err)
 	}
 	for k, cmd := range cmds {

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/rediskey"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -83,7 +84,7 @@ func (p *Projection) SubscriberConfig() eventstore.SubscriberConfig {
 	}
 }
 
-// Key names. Components are escaped with seg.
+// Key names. Components are escaped with rediskey.Seg.
 const (
 	kBrand           = "brand:"
 	kCreator         = "creator:"
@@ -99,27 +100,33 @@ const (
 	kWatermark       = "wm:catalog"
 )
 
-func (p *Projection) brandKey(id string) string     { return p.prefix + kBrand + seg(id) }
-func (p *Projection) creatorKey(id string) string   { return p.prefix + kCreator + seg(id) }
-func (p *Projection) analystKey(id string) string   { return p.prefix + kAnalyst + seg(id) }
-func (p *Projection) principalKey(h string) string  { return p.prefix + kPrincipal + seg(h) }
-func (p *Projection) clockKey(brand string) string  { return p.prefix + kClock + seg(brand) }
-func (p *Projection) offersKey() string             { return p.prefix + kOffers }
-func (p *Projection) requestKey(id string) string   { return p.prefix + kRequest + seg(id) }
-func (p *Projection) watermarkKey() string          { return p.prefix + kWatermark }
-func (p *Projection) byCreatorKey(id string) string { return p.prefix + kRequestsCreator + seg(id) }
-func (p *Projection) byBrandKey(id string) string   { return p.prefix + kRequestsBrand + seg(id) }
+func (p *Projection) brandKey(id string) string    { return p.prefix + kBrand + rediskey.Seg(id) }
+func (p *Projection) creatorKey(id string) string  { return p.prefix + kCreator + rediskey.Seg(id) }
+func (p *Projection) analystKey(id string) string  { return p.prefix + kAnalyst + rediskey.Seg(id) }
+func (p *Projection) principalKey(h string) string { return p.prefix + kPrincipal + rediskey.Seg(h) }
+func (p *Projection) clockKey(brand string) string { return p.prefix + kClock + rediskey.Seg(brand) }
+func (p *Projection) offersKey() string            { return p.prefix + kOffers }
+func (p *Projection) requestKey(id string) string  { return p.prefix + kRequest + rediskey.Seg(id) }
+func (p *Projection) watermarkKey() string         { return p.prefix + kWatermark }
+
+func (p *Projection) byCreatorKey(id string) string {
+	return p.prefix + kRequestsCreator + rediskey.Seg(id)
+}
+
+func (p *Projection) byBrandKey(id string) string {
+	return p.prefix + kRequestsBrand + rediskey.Seg(id)
+}
 
 func (p *Projection) offerKey(brand, offer string) string {
 	return p.prefix + kOffer + offerMember(brand, offer)
 }
 
 func (p *Projection) codeKey(brand, normalized string) string {
-	return p.prefix + kCode + seg(brand) + ":" + seg(normalized)
+	return p.prefix + kCode + rediskey.Seg(brand) + ":" + rediskey.Seg(normalized)
 }
 
 // offerMember names an offer in the offers set.
-func offerMember(brand, offer string) string { return seg(brand) + ":" + seg(offer) }
+func offerMember(brand, offer string) string { return rediskey.Seg(brand) + ":" + rediskey.Seg(offer) }
 
 // parseOfferMember splits an offers set member into brand and offer ids.
 func parseOfferMember(m string) (brand, offer string, ok bool) {
@@ -127,28 +134,7 @@ func parseOfferMember(m string) (brand, offer string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	return unseg(b), unseg(o), true
-}
-
-var (
-	segEscaper   = strings.NewReplacer("%", "%25", ":", "%3A", "{", "%7B", "}", "%7D")
-	segUnescaper = strings.NewReplacer("%25", "%", "%3A", ":", "%7B", "{", "%7D", "}")
-)
-
-// seg escapes an id for use as one component of a key: ':' separates
-// components, and braces would make a Redis Cluster hash tag.
-func seg(s string) string {
-	if !strings.ContainsAny(s, "%:{}") {
-		return s
-	}
-	return segEscaper.Replace(s)
-}
-
-func unseg(s string) string {
-	if !strings.Contains(s, "%") {
-		return s
-	}
-	return segUnescaper.Replace(s)
+	return rediskey.Unseg(b), rediskey.Unseg(o), true
 }
 
 // Hash fields.

@@ -104,6 +104,14 @@ func (p *Projection) Brand(ctx context.Context, id string) (BrandView, bool, err
 	return BrandView{ID: id, Name: f[fName], WebhookSecretSalt: f[fSalt], RegisteredAt: at}, true, nil
 }
 
+// WebhookSecretSalt returns the salt a registered brand's webhook secret
+// derives from (ingest.SaltSource); ok is false for an unknown brand. One
+// round trip.
+func (p *Projection) WebhookSecretSalt(ctx context.Context, brandID string) (salt string, ok bool, err error) {
+	b, ok, err := p.Brand(ctx, brandID)
+	return b.WebhookSecretSalt, ok, err
+}
+
 // Creator returns a registered creator; ok is false for an unknown id. One
 // round trip.
 func (p *Projection) Creator(ctx context.Context, id string) (CreatorView, bool, error) {

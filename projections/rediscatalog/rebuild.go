@@ -12,84 +12,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/rediskey"
 	"github.com/attrib-engine/attrib/schemas"
 )
-
-// scanCount is the COUNT hint of SCAN, and the most keys one UNLINK
-// pipeline deletes.
-const scanCount = 1000
-
-// forEachNode calls fn with a client of every node that holds keys: every
-// master of a Cluster, every shard of a Ring, or the one server. In a
-// Cluster fn runs concurrently for the masters.
-func (p *Projection) forEachNode(ctx context.Context, fn func(ctx context.Context, c redis.Cmdable) error) error {
-	switch c := p.client.(type) {
-	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return fn(ctx, n) })
-	case *redis.Ring:
-		return c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error { return fn(ctx, n) })
-	default:
-		return fn(ctx, p.client)
-	}
-}
-
-// scanPattern matches every key under the prefix, with the prefix's glob
-// characters escaped.
-func (p *Projection) scanPattern() string {
-	var b strings.Builder
-	for _, r := range p.prefix {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	b.WriteByte('*')
-	return b.String()
-}
-
-// scan calls page with each page of keys under the prefix on one node.
-func (p *Projection) scan(ctx context.Context, c redis.Cmdable, page func([]string) error) error {
-	var cursor uint64
-	for {
-		keys, next, err := c.Scan(ctx, cursor, p.scanPattern(), scanCount).Result()
-		if err != nil {
-			return err
-		}
-		if len(keys) > 0 {
-			if err := page(keys); err != nil {
-				return err
-			}
-		}
-		if next == 0 {
-			return nil
-		}
-		cursor = next
-	}
-}
 
 // Drop deletes every key under the prefix, on every node, watermarks
 // included. Stop the projection's subscribers first: a batch applied
 // meanwhile would be half dropped.
 func (p *Projection) Drop(ctx context.Context) error {
-	var mu sync.Mutex
-	n := 0
-	err := p.forEachNode(ctx, func(ctx context.Context, c redis.Cmdable) error {
-		return p.scan(ctx, c, func(keys []string) error {
-			// One UNLINK per key: in a Cluster a multi-key UNLINK must
-			// stay within one slot.
-			pipe := c.Pipeline()
-			for _, k := range keys {
-				pipe.Unlink(ctx, k)
-			}
-			if _, err := pipe.Exec(ctx); err != nil {
-				return err
-			}
-			mu.Lock()
-			n += len(keys)
-			mu.Unlock()
-			return nil
-		})
-	})
+	n, err := rediskey.DropPrefix(ctx, p.client, p.prefix)
 	if err != nil {
 		return fmt.Errorf("redis catalog: drop keys under %q: %w", p.prefix, err)
 	}
@@ -155,8 +86,8 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p *Projection, progre
 func (p *Projection) Dump(ctx context.Context) (string, error) {
 	var mu sync.Mutex
 	var keys []string
-	err := p.forEachNode(ctx, func(ctx context.Context, c redis.Cmdable) error {
-		return p.scan(ctx, c, func(page []string) error {
+	err := rediskey.ForEachNode(ctx, p.client, func(ctx context.Context, c redis.Cmdable) error {
+		return rediskey.ScanPrefix(ctx, c, p.prefix, func(page []string) error {
 			mu.Lock()
 			keys = append(keys, page...)
 			mu.Unlock()

@@ -1,0 +1,203 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/attrib-engine/attrib/attribution"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// apply loads the states of the batch's orders (loadStates) and applies
+// the batch's events to them with attribution.Apply: duplicates by event id
+// or shop_event_id change nothing, a *attribution.PoisonError rejects the
+// event with its reason. Each applied event is added to its order's
+// records, to be written by writeStates.
+func (w *Worker) apply(ctx context.Context, b *batch) error {
+	if err := w.loadStates(ctx, b); err != nil {
+		return err
+	}
+	b.reserveRecords()
+	for _, o := range b.orders {
+		for _, it := range o.items {
+			m := &b.Messages[it.i]
+			changed, err := attribution.Apply(&o.st, m.Envelope, it.ev)
+			var pe *attribution.PoisonError
+			switch {
+			case errors.As(err, &pe):
+				b.Reject(it.i, pe.Error())
+			case err != nil:
+				return fmt.Errorf("apply event %s: %w", m.Envelope.EventID, err)
+			case changed:
+				o.rec = appendEventRecord(o.rec, m.Offset, &m.Envelope)
+				b.stats.applied++
+			default:
+				b.stats.duplicates++
+			}
+		}
+	}
+	for i := range b.Messages {
+		if _, rejected := b.Rejected(i); rejected {
+			b.stats.poison++
+		}
+	}
+	return nil
+}
+
+// reserveRecords gives each order room for its records of the batch (its
+// events and a row) in one buffer: the partition's, reused once the states
+// are written. A record that outgrows its room moves out of the buffer.
+func (b *batch) reserveRecords() {
+	sizes := make([]int, len(b.orders))
+	total := 0
+	for i, o := range b.orders {
+		size := rowRecordSize
+		for _, it := range o.items {
+			size += eventRecordOverhead + len(b.Messages[it.i].Envelope.Payload)
+		}
+		sizes[i] = size
+		total += size
+	}
+	var buf []byte
+	if b.ps != nil {
+		buf = b.ps.records
+	}
+	if cap(buf) < total {
+		// Room to spare, so that batches a little larger reuse it too.
+		buf = make([]byte, total+total/4)
+	}
+	b.records = buf[:cap(buf)]
+	buf = b.records
+	for i, o := range b.orders {
+		o.rec = buf[:0:sizes[i]]
+		buf = buf[sizes[i]:]
+	}
+}
+
+// loadStates takes the states of the batch's orders out of the partition's
+// cache (none in a rebuild), and reads the others from Redis in one
+// pipelined round trip, rebuilding each: the stored events through
+// attribution.Apply, in log order, then the last emitted row through
+// attribution.Emitted.
+func (w *Worker) loadStates(ctx context.Context, b *batch) error {
+	load := b.orders
+	if b.ps != nil && b.ps.cache != nil {
+		load = make([]*order, 0, len(b.orders))
+		for _, o := range b.orders {
+			if c, ok := b.ps.cache.take(o.key); ok {
+				o.st, o.holdBefore, o.cached = c.st, c.hold, true
+				continue
+			}
+			load = append(load, o)
+		}
+		b.stats.stateHits, b.stats.stateMisses = len(b.orders)-len(load), len(load)
+	}
+	if len(load) == 0 {
+		return nil
+	}
+	b.stats.roundTrips++
+	pipe := w.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(load))
+	for i, o := range load {
+		cmds[i] = pipe.Get(ctx, o.key)
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	var legacy []*order
+	for i, o := range load {
+		val, err := cmds[i].Result()
+		switch {
+		case err == nil:
+			if err := w.restore(o, []byte(val)); err != nil {
+				return err
+			}
+		case errors.Is(err, redis.Nil):
+		case isWrongType(err):
+			legacy = append(legacy, o)
+			continue
+		default:
+			return fmt.Errorf("load %d order states: %w", len(load), err)
+		}
+		o.holdBefore = scheduled{}.next(&o.st)
+	}
+	if len(legacy) > 0 {
+		if err := w.loadLegacy(ctx, b, legacy); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isWrongType reports whether err is Redis's answer to a command on a key
+// of another type.
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+// loadLegacy reads the states stored as hashes (the former form) in one
+// round trip, and rebuilds them from their records.
+func (w *Worker) loadLegacy(ctx context.Context, b *batch, orders []*order) error {
+	b.stats.roundTrips++
+	pipe := w.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(orders))
+	for i, o := range orders {
+		cmds[i] = pipe.HGetAll(ctx, o.key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("load %d order states stored as hashes: %w", len(orders), err)
+	}
+	for i, o := range orders {
+		b, err := legacyState(o.key, cmds[i].Val())
+		if err != nil {
+			return err
+		}
+		if err := w.restore(o, b); err != nil {
+			return err
+		}
+		o.legacy = b
+		o.holdBefore = scheduled{}.next(&o.st)
+	}
+	return nil
+}
+
+// restore rebuilds o.st from its stored state: the events through
+// attribution.Apply, in log order, then the last row through
+// attribution.Emitted.
+func (w *Worker) restore(o *order, stored []byte) error {
+	events, row, _, err := parseState(stored)
+	if err != nil {
+		// Another format (or damage): deciding without the state would
+		// emit wrong versions. Fail; `attrib rebuild redis` rewrites it.
+		return fmt.Errorf("order state %s: %w", o.key, err)
+	}
+	for _, se := range events {
+		env, err := decodeEvent(se.data)
+		if err != nil {
+			return fmt.Errorf("order state %s: event at offset %d: %w", o.key, se.offset, err)
+		}
+		ev, err := schemas.DecodeTrusted(env)
+		if err == nil {
+			_, err = attribution.Apply(&o.st, env, ev)
+		}
+		if err != nil {
+			// It was applied once, so only a change of the core (or of the
+			// schemas) can refuse it now; a rebuild would skip it the same
+			// way.
+			w.m.corrupt.Inc()
+			w.log.Warn("stored order event refused; skipping it", "key", o.key, "offset", se.offset, "err", err)
+		}
+	}
+	if row != nil {
+		ev, err := decodeRow(row)
+		if err == nil {
+			err = attribution.Emitted(&o.st, ev)
+		}
+		if err != nil {
+			return fmt.Errorf("order state %s: last row: %w", o.key, err)
+		}
+	}
+	return nil
+}
