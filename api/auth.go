@@ -57,6 +57,9 @@ type handler func(w http.ResponseWriter, r *http.Request, c Caller) error
 // as wraps h with authentication and a role check.
 func (s *Server) as(h handler, roles ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.refuseDeclaredTooLarge(w, r) {
+			return
+		}
 		c, err := s.authenticate(r)
 		if err != nil {
 			s.respondError(w, r, err)
