@@ -23,6 +23,9 @@ const (
 	MaxIDLen = 200
 	// MaxPromoCodes is the most promo codes one order may carry.
 	MaxPromoCodes = 20
+	// MaxPromoCodeLen is the longest promo code text the log keeps, in
+	// characters; a longer one is cut (promocode.Stored), never refused.
+	MaxPromoCodeLen = promocode.MaxStoredLen
 	// maxDepth bounds the nesting of the unknown fields the parser skips.
 	maxDepth = 64
 )
