@@ -513,8 +513,15 @@ func codeValue(raw string, field path) (string, *fieldError) {
 	if ferr == nil || raw[0] != '"' {
 		return s, ferr
 	}
-	// encoding/json replaces what jsonscan refuses; the body was scanned
-	// already, so this is a well-formed string.
+	return lenientString(raw, field)
+}
+
+// lenientString decodes the JSON string raw as encoding/json does, with
+// U+FFFD for what jsonscan refuses (unpaired surrogates). It is apart from
+// codeValue so that only this rare path allocates its result.
+func lenientString(raw string, field path) (string, *fieldError) {
+	var s string
+	// The body was scanned already, so this is a well-formed string.
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
 		return "", field.bad("must be a string: %v", err)
 	}
