@@ -68,6 +68,9 @@ type handler func(w http.ResponseWriter, r *http.Request, c Caller) error
 // anything else: a refused request does nothing) and a role check.
 func (s *Server) as(h handler, roles ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.refuseDeclaredTooLarge(w, r) {
+			return
+		}
 		c, err := s.authenticate(r)
 		if err != nil {
 			s.respondError(w, r, err)

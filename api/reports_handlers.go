@@ -162,9 +162,7 @@ func orderFilter(q url.Values, c Caller) (reports.OrderFilter, error) {
 	}
 	f.Country = strings.ToUpper(strings.TrimSpace(q.Get("country")))
 	f.OrderID = strings.TrimSpace(q.Get("order_id"))
-	if v := q.Get("promo_code"); strings.TrimSpace(v) != "" {
-		f.PromoCode = promocode.Normalize(v)
-	}
+	f.PromoCode = promocode.Normalize(q.Get("promo_code"))
 	f.Brand = strings.TrimSpace(q.Get("brand"))
 	var err error
 	if f.From, f.To, err = parseRange(q); err != nil {

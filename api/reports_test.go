@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,12 @@ func TestReportOrdersPagingAndTotals(t *testing.T) {
 	b := getReport(t, h, "anna", "/v1/reports/orders?promo_code=+anna10+&status=pending&brand=ACM&offer=big&from=2026-11-01T12:00:00Z&to=2026-11-01T14:00:00Z")
 	if len(b.Orders) != 2 || b.Orders[0].OrderID != "o3" || b.Totals.Orders != 2 {
 		t.Fatalf("filtered: %+v", b)
+	}
+	// The code as a shopper would paste it: the one normalisation rule.
+	pasted := getReport(t, h, "anna", "/v1/reports/orders?promo_code="+url.QueryEscape("\u200banna10\u00a0\t")+
+		"&status=pending&brand=ACM&offer=big&from=2026-11-01T12:00:00Z&to=2026-11-01T14:00:00Z")
+	if !reflect.DeepEqual(pasted, b) {
+		t.Fatalf("filtered by a pasted code: %+v, want %+v", pasted, b)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/attrib-engine/attrib/internal/httpbody"
 )
 
 // apiError is an error with its HTTP answer; handlers return it and
@@ -55,30 +57,31 @@ func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error)
 
 // decodeBody decodes a JSON object body into v. Unknown fields are
 // tolerated (forward compatibility); a wrong type names the field; a body
-// over the limit is 413.
+// over the limit is 413, which the client can read (httpbody.Discard).
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
+		return bodyError(w, r, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return bodyError(err)
+			return bodyError(w, r, err)
 		}
 		return badField("", "body: one JSON object expected, found more after it")
 	}
 	return nil
 }
 
-func bodyError(err error) error {
+// bodyError maps an error decoding the body of r to the API's error.
+func bodyError(w http.ResponseWriter, r *http.Request, err error) error {
 	var tooLarge *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &tooLarge):
-		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
-			message: fmt.Sprintf("body larger than %d bytes", tooLarge.Limit)}
+		httpbody.Discard(w, r, true)
+		return errTooLarge(tooLarge.Limit)
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
@@ -93,6 +96,24 @@ func bodyError(err error) error {
 		return badField("", "body: truncated JSON")
 	}
 	return badField("", "body: %v", err)
+}
+
+// errTooLarge is the 413 of a body over limit bytes.
+func errTooLarge(limit int64) error {
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+		message: fmt.Sprintf("body larger than %d bytes", limit)}
+}
+
+// refuseDeclaredTooLarge answers 413, before anything else is done, a
+// request whose Content-Length is over the limit, so that even one that
+// would be refused for its token reads why; ok is false when it did.
+func (s *Server) refuseDeclaredTooLarge(w http.ResponseWriter, r *http.Request) (ok bool) {
+	if r.ContentLength <= s.cfg.MaxBodyBytes {
+		return true
+	}
+	httpbody.Discard(w, r, false)
+	s.respondError(w, r, errTooLarge(s.cfg.MaxBodyBytes))
+	return false
 }
 
 func jsonKind(goKind string) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,14 @@ func TestRules(t *testing.T) {
 		{"case and surrounding space are ignored", []input{placed("p", t0, "2500.00", "  anna10\t")},
 			summary{kind: "attributed", status: "pending", amount: "2500.00", net: "2500.00", earnings: "250.00", earningsCurrency: "RUB",
 				winner: "c-anna", promoCode: "ANNA10", terms: pct10, version: 1}, []string{"won"}},
+		{"pasted with invisible characters around", []input{placed("p", t0, "2500.00", "\u00a0\u200banna10\r\n\ufeff")},
+			summary{kind: "attributed", status: "pending", amount: "2500.00", net: "2500.00", earnings: "250.00", earningsCurrency: "RUB",
+				winner: "c-anna", promoCode: "ANNA10", terms: pct10, version: 1}, []string{"won"}},
+		{"control character inside: unknown, never poison", []input{placed("p", t0, "2500.00", "ANN\x01A10")},
+			summary{kind: "unattributed", amount: "2500.00", reason: "unknown_code", version: 1}, []string{"unknown_code"}},
+		{"longer than any code: unknown, never poison", []input{placed("p", t0, "2500.00", strings.Repeat("ANNA10", 33), "BOB")},
+			summary{kind: "attributed", status: "pending", amount: "2500.00", net: "2500.00", earnings: "150.00", earningsCurrency: "RUB",
+				winner: "c-bob", promoCode: "BOB", terms: fixed150, version: 1}, []string{"unknown_code", "won"}},
 		{"Cyrillic look-alike letters match", []input{placed("p", t0, "2500.00", "АNNА10")},
 			summary{kind: "attributed", status: "pending", amount: "2500.00", net: "2500.00", earnings: "250.00", earningsCurrency: "RUB",
 				winner: "c-anna", promoCode: "ANNA10", terms: pct10, version: 1}, []string{"won"}},

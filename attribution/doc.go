@@ -32,7 +32,9 @@
 //     was revoked at or before P (the latest revocation is reported);
 //   - code_not_active: every record was confirmed after P (the earliest is
 //     reported);
-//   - unknown_code: no record with the text at the brand (also a blank code).
+//   - unknown_code: no record with the text at the brand (also a blank code,
+//     and one that cannot be an issued code: a control character inside,
+//     too long; Apply accepts any code text, see package promocode).
 //
 // Several active records for one text (the index broke uniqueness) resolve
 // to the earliest ActiveFrom, then the smallest request id, so the answer

@@ -317,7 +317,7 @@ func (b *Brand) decideConfirm(c ConfirmCode, gen CodeGenerator) ([]schemas.Event
 	if err := checkID("request_id", c.RequestID); err != nil {
 		return nil, err
 	}
-	text := strings.TrimSpace(c.Code)
+	text := promocode.Trim(c.Code)
 	var normalized string
 	if c.Code != "" {
 		n, err := promocode.Validate(text)
@@ -415,7 +415,7 @@ func (b *Brand) decideRevoke(c RevokeCode) ([]schemas.Event, error) {
 	}
 	ids := b.codes[normalized]
 	if len(ids) == 0 {
-		return nil, notFound("code %q does not exist at this brand", strings.TrimSpace(c.Code))
+		return nil, notFound("code %q does not exist at this brand", promocode.Trim(c.Code))
 	}
 	r := b.requests[ids[len(ids)-1]]
 	if !r.RevokedAt.IsZero() {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/attrib-engine/attrib/internal/jsonscan"
 	"github.com/attrib-engine/attrib/money"
+	"github.com/attrib-engine/attrib/promocode"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -21,10 +23,9 @@ const (
 	MaxIDLen = 200
 	// MaxPromoCodes is the most promo codes one order may carry.
 	MaxPromoCodes = 20
-	// MaxPromoCodeLen is the longest promo code, in characters, as the shop
-	// sends it (codes themselves are at most promocode.MaxLen once
-	// normalised; a longer one can only be unknown, but it is recorded).
-	MaxPromoCodeLen = 200
+	// MaxPromoCodeLen is the longest promo code text the log keeps, in
+	// characters; a longer one is cut (promocode.Stored), never refused.
+	MaxPromoCodeLen = promocode.MaxStoredLen
 	// maxDepth bounds the nesting of the unknown fields the parser skips.
 	maxDepth = 64
 )
@@ -439,13 +440,13 @@ func idValue(raw string, field path) (string, *fieldError) {
 	if err != nil {
 		return "", err
 	}
-	return s, checkText(s, field, MaxIDLen, false)
+	return s, checkText(s, field, MaxIDLen)
 }
 
-// checkText refuses texts that are too long or hold control characters,
-// and blank ones unless blank is allowed.
-func checkText(s string, field path, maxLen int, blankOK bool) *fieldError {
-	if !blankOK && strings.TrimSpace(s) == "" {
+// checkText refuses texts that are blank, too long or hold control
+// characters.
+func checkText(s string, field path, maxLen int) *fieldError {
+	if strings.TrimSpace(s) == "" {
 		return field.bad("must not be empty")
 	}
 	if len(s) > maxLen && utf8.RuneCountInString(s) > maxLen {
@@ -460,7 +461,10 @@ func checkText(s string, field path, maxLen int, blankOK bool) *fieldError {
 }
 
 // promoCodes returns the promo_codes member: an array of at most
-// MaxPromoCodes strings; absent or null is no codes.
+// MaxPromoCodes strings; absent or null is no codes. A code's text is never
+// an error: it is kept as sent (promocode.Stored bounds its length), and
+// one that matches no code makes the order unattributed, not the event
+// refused. An unpaired surrogate escape in it becomes U+FFFD.
 func promoCodes(raw string, field path) ([]string, *fieldError) {
 	if raw == "" || raw == "null" {
 		return nil, nil
@@ -480,17 +484,11 @@ func promoCodes(raw string, field path) ([]string, *fieldError) {
 		if _, err := p.Skip(maxDepth); err != nil {
 			return err // unreachable: the whole body was scanned already
 		}
-		s, ferr := stringValue(raw[start:p.Pos], item, true)
+		s, ferr := codeValue(raw[start:p.Pos], item)
 		if ferr != nil {
-			if raw[start:p.Pos] == "null" {
-				return item.bad("must be a string, got null")
-			}
 			return ferr
 		}
-		if ferr := checkText(s, item, MaxPromoCodeLen, true); ferr != nil {
-			return ferr
-		}
-		codes = append(codes, s)
+		codes = append(codes, promocode.Stored(s))
 		return nil
 	})
 	if err != nil {
@@ -503,6 +501,31 @@ func promoCodes(raw string, field path) ([]string, *fieldError) {
 		codes = []string{}
 	}
 	return codes, nil
+}
+
+// codeValue returns the text of one promo code: a string, whose unpaired
+// surrogate escapes become U+FFFD.
+func codeValue(raw string, field path) (string, *fieldError) {
+	if raw == "null" {
+		return "", field.bad("must be a string, got null")
+	}
+	s, ferr := stringValue(raw, field, true)
+	if ferr == nil || raw[0] != '"' {
+		return s, ferr
+	}
+	return lenientString(raw, field)
+}
+
+// lenientString decodes the JSON string raw as encoding/json does, with
+// U+FFFD for what jsonscan refuses (unpaired surrogates). It is apart from
+// codeValue so that only this rare path allocates its result.
+func lenientString(raw string, field path) (string, *fieldError) {
+	var s string
+	// The body was scanned already, so this is a well-formed string.
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return "", field.bad("must be a string: %v", err)
+	}
+	return s, nil
 }
 
 // kindOf names the JSON type of the value raw starts with, for messages.

@@ -33,6 +33,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/attrib-engine/attrib/internal/httpbody"
 	"github.com/attrib-engine/attrib/ratelimit"
 	"github.com/attrib-engine/attrib/schemas"
 )
@@ -114,8 +115,9 @@ func (c *Config) Validate() error {
 // ("events[3].amount", or "amount" for a one-event body); 401 for a missing,
 // malformed, wrong or stale signature or an unknown brand (one message for
 // the last two, so it does not tell whether a brand exists); 413 for a body
-// over MaxBodyBytes; 429 with Retry-After when the brand is over its rate
-// limit (nothing recorded); 503 when the log, the dedupe store or the secret
+// over MaxBodyBytes, which the shop can read even while it is still sending
+// (see httpbody.Discard); 429 with Retry-After when the brand is over its
+// rate limit (nothing recorded); 503 when the log, the dedupe store or the secret
 // lookup is down, in which case nothing was recorded and the shop retries.
 //
 // A shop's event_id identifies its event: a re-send is a duplicate even if
@@ -362,15 +364,17 @@ func validBrandID(s string) bool {
 // bodyBuf is a pooled body buffer.
 type bodyBuf struct{ b []byte }
 
-// readBody reads the raw body, once, up to MaxBodyBytes.
+// readBody reads the raw body, once, up to MaxBodyBytes. A larger body is
+// refused, after httpbody.Discard, so that the shop reads the 413.
 func (w *Webhook) readBody(rw http.ResponseWriter, r *http.Request) (*bodyBuf, response, bool) {
 	limit := w.cfg.MaxBodyBytes
-	tooLarge := func() response {
+	tooLarge := func(started bool) response {
+		httpbody.Discard(rw, r, started)
 		return refuse(http.StatusRequestEntityTooLarge, "too_large", OutcomeTooLarge,
 			fmt.Sprintf("body larger than %d bytes; send at most %d events per request", limit, MaxEvents))
 	}
 	if r.ContentLength > limit {
-		return nil, tooLarge(), false
+		return nil, tooLarge(false), false
 	}
 	buf, _ := w.bufs.Get().(*bodyBuf)
 	if buf == nil {
@@ -399,7 +403,7 @@ func (w *Webhook) readBody(rw http.ResponseWriter, r *http.Request) (*bodyBuf, r
 			w.putBuf(buf)
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, tooLarge(), false
+				return nil, tooLarge(true), false
 			}
 			return nil, refuse(http.StatusBadRequest, "invalid_field", OutcomeInvalid, "body: could not be read: "+err.Error()), false
 		}

@@ -86,7 +86,7 @@ const UnknownCountry = "ZZ"
 // Struct tags: `json` names the field; `schema` constrains it in the JSON
 // Schema generated from these types (see schemagen_test.go). A `schema` tag
 // is a comma-separated list of a named kind (id, name, decimal, currency,
-// country, platform, sha256, event_type, email) and key=value options
+// country, platform, sha256, event_type, email, promo_code) and key=value options
 // (enum=a|b, min=N, max=N). On a slice the kind applies to its items. A field
 // is required unless it is a pointer or has omitempty.
 
@@ -213,8 +213,9 @@ type OrderPlaced struct {
 	BrandID string `json:"brand_id" schema:"id"`
 	// ShopEventID is the shop's event_id; duplicates are dropped by it.
 	ShopEventID string `json:"shop_event_id" schema:"id"`
-	// PromoCodes are the codes as the shop sent them, in its order.
-	PromoCodes []string `json:"promo_codes"`
+	// PromoCodes are the codes as the shop sent them, in its order, each
+	// through promocode.Stored; any text, matched or not.
+	PromoCodes []string `json:"promo_codes" schema:"promo_code"`
 	Amount     string   `json:"amount" schema:"decimal"`
 	Currency   string   `json:"currency" schema:"currency"`
 	// Country is ISO 3166-1 alpha-2; UnknownCountry for events written
@@ -264,7 +265,7 @@ type Terms struct {
 // Candidate is one code on an order and what became of it.
 type Candidate struct {
 	// Code is the code as the shop sent it.
-	Code           string `json:"code"`
+	Code           string `json:"code" schema:"promo_code"`
 	NormalizedCode string `json:"normalized_code"`
 	// Outcome is one of the Outcome constants.
 	Outcome string `json:"outcome" schema:"enum=won|passed_over|unknown_code|code_not_active|code_revoked"`
@@ -331,7 +332,7 @@ type OrderEarningsAdjusted struct {
 type OrderUnattributed struct {
 	OrderID    string   `json:"order_id" schema:"id"`
 	BrandID    string   `json:"brand_id" schema:"id"`
-	PromoCodes []string `json:"promo_codes"`
+	PromoCodes []string `json:"promo_codes" schema:"promo_code"`
 	// Reason is ReasonNoCode or the outcome of the order's first code.
 	Reason   string    `json:"reason" schema:"enum=no_code|unknown_code|code_not_active|code_revoked"`
 	Decision Decision  `json:"decision"`

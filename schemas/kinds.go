@@ -1,5 +1,7 @@
 package schemas
 
+import "github.com/attrib-engine/attrib/promocode"
+
 // stringKind is a named kind of string field, used in `schema` struct tags:
 // the JSON Schema constraints its fields get, and the message a field that
 // breaks them reports.
@@ -7,6 +9,7 @@ type stringKind struct {
 	pattern   string
 	format    string
 	minLength int
+	maxLength int
 	message   string
 }
 
@@ -33,6 +36,9 @@ var stringKinds = map[string]stringKind{
 	"sha256":     {pattern: sha256Pattern, message: "must be a hex SHA-256 (64 lowercase hex digits)"},
 	"event_type": {pattern: eventTypePattern, message: `must be an event type such as "order.refunded"`},
 	"email":      {format: "email", minLength: 1},
+	// A promo code as a shop sent it: any text, bounded as promocode.Stored
+	// bounds it.
+	"promo_code": {maxLength: promocode.MaxStoredLen},
 }
 
 // patternMessages maps a pattern to the message of its kind.

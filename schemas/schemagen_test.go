@@ -208,6 +208,9 @@ func schemaFor(rt reflect.Type, tag string) (ordered, error) {
 			if sk.minLength > 0 {
 				sch = append(sch, kv{"minLength", sk.minLength})
 			}
+			if sk.maxLength > 0 {
+				sch = append(sch, kv{"maxLength", sk.maxLength})
+			}
 			if sk.pattern != "" {
 				sch = append(sch, kv{"pattern", sk.pattern})
 			}

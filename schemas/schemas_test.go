@@ -152,6 +152,14 @@ func TestValidateReportsEveryBadField(t *testing.T) {
 			},
 		},
 		{
+			name:      "order placed: any code text up to the stored bound",
+			eventType: TypeOrderPlaced,
+			version:   2,
+			payload: `{"order_id":"A","brand_id":"b1","shop_event_id":"e1","promo_codes":["an\u0001na\t","","` +
+				strings.Repeat("я", 200) + `","` + strings.Repeat("я", 201) + `"],"amount":"1","currency":"RUB","country":"RU"}`,
+			want: []FieldError{{Path: "/promo_codes/3", Message: "must be at most 200 characters, got 201"}},
+		},
+		{
 			name:      "integer range and date-time",
 			eventType: TypeOrderHoldExpired,
 			version:   1,

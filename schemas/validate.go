@@ -107,6 +107,9 @@ func collectFieldErrors(ve *jsonschema.ValidationError, out *[]FieldError) {
 			*out = append(*out, FieldError{Path: path, Message: "must not be empty"})
 			return
 		}
+	case *kind.MaxLength:
+		*out = append(*out, FieldError{Path: path, Message: fmt.Sprintf("must be at most %d characters, got %d", k.Want, k.Got)})
+		return
 	}
 	// A leaf's basic output carries the validator's own message.
 	msg := "is invalid"
