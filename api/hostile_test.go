@@ -42,6 +42,7 @@ func TestHostileBodies(t *testing.T) {
 		{"an array", `[{"name":"a"}]`, 400, "invalid_field", "body: want a JSON object"},
 		{"truncated", `{"name":"a`, 400, "invalid_field", "body: "},
 		{"empty", ``, 400, "invalid_field", "body: empty"},
+		{"invalid UTF-8", "{\"name\":\"An\xffna\",\"reason\":\"x\xc3\"}", 400, "invalid_field", "body: not valid UTF-8 at byte 11"},
 	}
 	routes := 0
 	for pattern, access := range routeAccessTable {

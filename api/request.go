@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/attrib-engine/attrib/internal/httpbody"
 )
@@ -57,10 +59,19 @@ func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error)
 
 // decodeBody decodes a JSON object body into v. Unknown fields are
 // tolerated (forward compatibility); a wrong type names the field; a body
-// over the limit is 413, which the client can read (httpbody.Discard).
+// over the limit is 413, which the client can read (httpbody.Discard); a
+// body that is not valid UTF-8 is a 400 naming the first bad byte.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return bodyError(w, r, err)
+	}
+	// encoding/json would replace invalid bytes by U+FFFD, silently
+	// changing a name or a reason.
+	if !utf8.Valid(data) {
+		return badField("", "body: not valid UTF-8 at byte %d", invalidUTF8At(data))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
 		return bodyError(w, r, err)
 	}
@@ -71,6 +82,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		return badField("", "body: one JSON object expected, found more after it")
 	}
 	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of a valid UTF-8 sequence (len(b) if there is none).
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // bodyError maps an error decoding the body of r to the API's error.
