@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,20 +26,10 @@ const (
 )
 
 // analystOptions returns the connection options of the analysts' read-only
-// user: ATTRIB_TEST_ANALYST_CLICKHOUSE_URL, which `make test` sets to the
-// ATTRIB_ANALYST_CLICKHOUSE_URL of `deploy/local/stack.sh env`. Without it
-// the test skips, or fails under ATTRIB_REQUIRE_INTEGRATION as testenv's
-// servers do.
+// user (testenv.AnalystClickHouseURL).
 func analystOptions(t *testing.T) *clickhouse.Options {
 	t.Helper()
-	v := os.Getenv("ATTRIB_TEST_ANALYST_CLICKHOUSE_URL")
-	if v == "" {
-		why := "ATTRIB_TEST_ANALYST_CLICKHOUSE_URL is not set: run `make test`, or `bash deploy/local/stack.sh up` and set it to ATTRIB_ANALYST_CLICKHOUSE_URL of `stack.sh env`"
-		if os.Getenv("ATTRIB_REQUIRE_INTEGRATION") != "" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
+	v := testenv.AnalystClickHouseURL(t)
 	opts, err := clickhouse.ParseDSN(v)
 	if err != nil {
 		t.Fatalf("parse ATTRIB_TEST_ANALYST_CLICKHOUSE_URL: %v", err)

@@ -33,6 +33,14 @@ func ClickHouseURL(t testing.TB) string {
 	return serverURL(t, "ATTRIB_TEST_CLICKHOUSE_URL")
 }
 
+// AnalystClickHouseURL returns the native-protocol URL of the analysts'
+// read-only ClickHouse user (`make test` sets it from `deploy/local/stack.sh
+// env`).
+func AnalystClickHouseURL(t testing.TB) string {
+	t.Helper()
+	return serverURL(t, "ATTRIB_TEST_ANALYST_CLICKHOUSE_URL")
+}
+
 func serverURL(t testing.TB, env string) string {
 	t.Helper()
 	v := os.Getenv(env)
