@@ -187,16 +187,8 @@ func (c *config) parse() (*engineConfig, error) {
 		}
 	}
 	var err error
-	ec.KafkaPartitions, err = strconv.Atoi(c.get("kafka-partitions"))
-	if err == nil && ec.KafkaPartitions < 1 {
-		err = errors.New("must be at least 1")
-	}
-	check("kafka-partitions", err)
-	ec.KafkaReplication, err = strconv.Atoi(c.get("kafka-replication"))
-	if err == nil && ec.KafkaReplication < 0 {
-		err = errors.New("must be 0 (automatic) or more")
-	}
-	check("kafka-replication", err)
+	ec.KafkaPartitions = c.intSetting("kafka-partitions", 1, "must be at least 1", check)
+	ec.KafkaReplication = c.intSetting("kafka-replication", 0, "must be 0 (automatic) or more", check)
 	ec.EmbeddedKafkaAddr = c.get("embedded-kafka-addr")
 	check("embedded-kafka-addr", checkHostPort(ec.EmbeddedKafkaAddr))
 	ec.EmbeddedFsync, err = strconv.ParseBool(c.get("embedded-kafka-fsync"))
@@ -256,27 +248,41 @@ func (c *config) parse() (*engineConfig, error) {
 	if ec.LogFormat != "text" && ec.LogFormat != "json" {
 		check("log-format", errors.New("want text or json"))
 	}
-	ec.DependencyTimeout, err = time.ParseDuration(c.get("dependency-timeout"))
-	if err == nil && ec.DependencyTimeout <= 0 {
-		err = errors.New("must be positive")
-	}
-	check("dependency-timeout", err)
-	ec.FreshnessWait, err = time.ParseDuration(c.get("report-freshness-wait"))
-	if err == nil && ec.FreshnessWait < 0 {
-		err = errors.New("must not be negative")
-	}
-	check("report-freshness-wait", err)
-	ec.SummaryRefresh, err = time.ParseDuration(c.get("summary-refresh"))
-	if err == nil && ec.SummaryRefresh <= 0 {
-		err = errors.New("must be positive")
-	}
-	check("summary-refresh", err)
+	ec.DependencyTimeout = c.durationSetting("dependency-timeout", false, check)
+	ec.FreshnessWait = c.durationSetting("report-freshness-wait", true, check)
+	ec.SummaryRefresh = c.durationSetting("summary-refresh", false, check)
 	ec.WebhookLimit = c.parseLimit("webhook-rate-limit", "webhook-burst", check)
 	ec.APILimit = c.parseLimit("api-rate-limit", "api-burst", check)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return ec, nil
+}
+
+// intSetting reads the whole number of setting name; below min it reports
+// tooSmall through check.
+func (c *config) intSetting(name string, min int, tooSmall string, check func(string, error)) int {
+	n, err := strconv.Atoi(c.get(name))
+	if err == nil && n < min {
+		err = errors.New(tooSmall)
+	}
+	check(name, err)
+	return n
+}
+
+// durationSetting reads the duration of setting name, reporting through
+// check a negative one, and a zero one unless zeroOK.
+func (c *config) durationSetting(name string, zeroOK bool, check func(string, error)) time.Duration {
+	d, err := time.ParseDuration(c.get(name))
+	switch {
+	case err != nil:
+	case zeroOK && d < 0:
+		err = errors.New("must not be negative")
+	case !zeroOK && d <= 0:
+		err = errors.New("must be positive")
+	}
+	check(name, err)
+	return d
 }
 
 // parseLimit reads a rate limit from its rate and burst settings,

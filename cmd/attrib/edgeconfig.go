@@ -1,10 +1,6 @@
 package main
 
 import (
-	"errors"
-	"strconv"
-	"time"
-
 	"github.com/attrib-engine/attrib/api"
 )
 
@@ -22,29 +18,12 @@ func addEdgeSettings(add func(setting)) {
 // parseEdge reads the settings of addEdgeSettings, reporting each bad one
 // through check.
 func (c *config) parseEdge(check func(flagName string, err error)) api.EdgeConfig {
-	var e api.EdgeConfig
-	duration := func(flagName string) time.Duration {
-		d, err := time.ParseDuration(c.get(flagName))
-		if err == nil && d <= 0 {
-			err = errors.New("must be positive")
-		}
-		check(flagName, err)
-		return d
+	return api.EdgeConfig{
+		ReadHeaderTimeout: c.durationSetting("http-read-header-timeout", false, check),
+		ReadTimeout:       c.durationSetting("http-read-timeout", false, check),
+		WriteTimeout:      c.durationSetting("http-write-timeout", false, check),
+		IdleTimeout:       c.durationSetting("http-idle-timeout", false, check),
+		MaxHeaderBytes:    c.intSetting("http-max-header-bytes", 1024, "must be at least 1024 (a request line and a bearer token)", check),
+		MaxConnsPerClient: c.intSetting("http-max-conns-per-client", 0, "must be 0 (no cap) or more", check),
 	}
-	e.ReadHeaderTimeout = duration("http-read-header-timeout")
-	e.ReadTimeout = duration("http-read-timeout")
-	e.WriteTimeout = duration("http-write-timeout")
-	e.IdleTimeout = duration("http-idle-timeout")
-	var err error
-	e.MaxHeaderBytes, err = strconv.Atoi(c.get("http-max-header-bytes"))
-	if err == nil && e.MaxHeaderBytes < 1024 {
-		err = errors.New("must be at least 1024 (a request line and a bearer token)")
-	}
-	check("http-max-header-bytes", err)
-	e.MaxConnsPerClient, err = strconv.Atoi(c.get("http-max-conns-per-client"))
-	if err == nil && e.MaxConnsPerClient < 0 {
-		err = errors.New("must be 0 (no cap) or more")
-	}
-	check("http-max-conns-per-client", err)
-	return e
 }
