@@ -85,7 +85,7 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	fresh := readmodel.FreshDatabase(target)
 	backup := fmt.Sprintf("%s_before_rebuild_%s", target, clock().UTC().Format("20060102_150405"))
 	start := time.Now()
-	if err := readmodel.PrepareFresh(ctx, conn, fresh); err != nil {
+	if err := readmodel.PrepareFresh(ctx, conn, fresh, ec.schema()...); err != nil {
 		return err
 	}
 	replay := func(database string, from map[string]map[int]int64, what string) (map[string]map[int]int64, error) {
@@ -114,7 +114,7 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	// The daily roll-ups of the fresh tables, so that the reports are fast
 	// from the swap on (they are exact without them: days not rolled up are
 	// read from orders).
-	summarizer, err := readmodel.NewSummarizer(conn, fresh, log, nil)
+	summarizer, err := readmodel.NewSummarizer(conn, fresh, log, nil, ec.schema()...)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	if rebuildBeforeSwap != nil {
 		rebuildBeforeSwap()
 	}
-	tables, err := readmodel.Swap(ctx, conn, target, fresh, backup)
+	tables, err := readmodel.Swap(ctx, conn, target, fresh, backup, ec.schema()...)
 	if err != nil {
 		return fmt.Errorf("rebuild clickhouse: %w", err)
 	}
@@ -146,7 +146,7 @@ func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) err
 		return err
 	}
 	defer conn.Close()
-	s, err := readmodel.NewSummarizer(conn, ec.ClickHouse.Auth.Database, log, nil)
+	s, err := readmodel.NewSummarizer(conn, ec.ClickHouse.Auth.Database, log, nil, ec.schema()...)
 	if err != nil {
 		return err
 	}
