@@ -135,8 +135,8 @@ type engineConfig struct {
 	RedisOptions      *redis.Options
 	RedisCluster      bool
 	// Components is the set of components serve runs; nil means all.
-	Components        map[string]bool
-	ClickHouse        *clickhouse.Options
+	Components map[string]bool
+	ClickHouse *clickhouse.Options
 	// ClickHouseCluster is the cluster the schema runs on; "" for a
 	// single server.
 	ClickHouseCluster string
