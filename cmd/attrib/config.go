@@ -135,11 +135,9 @@ type engineConfig struct {
 	RedisOptions      *redis.Options
 	RedisCluster      bool
 	// Components is the set of components serve runs; nil means all.
-	Components map[string]bool
-	ClickHouse *clickhouse.Options
-	// ClickHouseCluster is the cluster the schema runs on; "" for a
-	// single server.
-	ClickHouseCluster string
+	Components        map[string]bool
+	ClickHouse        *clickhouse.Options
+	ClickHouseCluster string // the cluster the schema runs on; "" for a single server
 	HTTPAddr          string
 	HTTPEdge          api.EdgeConfig // the HTTP listener's bounds
 	DataDir           string
