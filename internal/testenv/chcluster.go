@@ -1,0 +1,54 @@
+package testenv
+
+import (
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ClickHouseClusterEnv is the local ClickHouse cluster of the tests
+// (`stack.sh cluster-up`; `make test` sets ATTRIB_TEST_CLICKHOUSE_CLUSTER,
+// ATTRIB_TEST_CLICKHOUSE_CLUSTER_URL and ATTRIB_TEST_CLICKHOUSE_REPLICAS).
+type ClickHouseClusterEnv struct {
+	// Name is the cluster's name in the servers' remote_servers.
+	Name string
+	// URL names every replica (the client takes the first that answers).
+	URL string
+	// Replicas are the URLs of each replica alone; the Nth is replica N
+	// of `stack.sh cluster-down N` and `cluster-up N`.
+	Replicas []string
+}
+
+// ClickHouseCluster returns the local cluster, after checking that every
+// replica answers; without it the test skips, or fails under
+// ATTRIB_REQUIRE_INTEGRATION, as ClickHouseURL does.
+func ClickHouseCluster(t testing.TB) ClickHouseClusterEnv {
+	t.Helper()
+	name := os.Getenv("ATTRIB_TEST_CLICKHOUSE_CLUSTER")
+	if name == "" {
+		missing(t, "ATTRIB_TEST_CLICKHOUSE_CLUSTER is not set (the ClickHouse cluster: bash deploy/local/stack.sh cluster-up, then cluster-env)")
+	}
+	env := ClickHouseClusterEnv{Name: name, URL: os.Getenv("ATTRIB_TEST_CLICKHOUSE_CLUSTER_URL")}
+	if env.URL == "" {
+		missing(t, "ATTRIB_TEST_CLICKHOUSE_CLUSTER_URL is not set")
+	}
+	for _, raw := range strings.Fields(os.Getenv("ATTRIB_TEST_CLICKHOUSE_REPLICAS")) {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			t.Fatalf("ATTRIB_TEST_CLICKHOUSE_REPLICAS: %q is not a URL with a host: %v", raw, err)
+		}
+		c, err := net.DialTimeout("tcp", u.Host, 3*time.Second)
+		if err != nil {
+			missing(t, "ClickHouse replica "+raw+" does not answer: "+err.Error())
+		}
+		_ = c.Close()
+		env.Replicas = append(env.Replicas, raw)
+	}
+	if len(env.Replicas) < 2 {
+		missing(t, "ATTRIB_TEST_CLICKHOUSE_REPLICAS names fewer than two replicas")
+	}
+	return env
+}
