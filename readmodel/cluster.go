@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -248,4 +250,117 @@ func SyncReplica(ctx context.Context, conn driver.Conn, database, table string, 
 		return fmt.Errorf("sync replica %s.%s: %w", database, table, err)
 	}
 	return nil
+}
+
+// WaitReplicated waits until every replica of every replicated table of
+// database holds every part logged so far: its replication queue is empty
+// and it has read the table's whole log. It reads each replica's state in
+// ZooKeeper through the connected server (system.replicas, then
+// system.zookeeper), so it also covers replicas it is not connected to,
+// and polls every interval until ctx ends. A replica that is down never
+// catches up: the error then names it. On a single server it does nothing.
+func WaitReplicated(ctx context.Context, conn driver.Conn, database string, interval time.Duration, opts ...Option) error {
+	if newOptions(opts).cluster == "" {
+		return nil
+	}
+	if err := CheckDatabase(database); err != nil {
+		return fmt.Errorf("wait for the replicas: %w", err)
+	}
+	for {
+		behind, err := replicasBehind(ctx, conn, database)
+		if err != nil {
+			return fmt.Errorf("wait for the replicas of %s: %w", database, err)
+		}
+		if behind == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the replicas of %s: %s is behind: %w", database, behind, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// replicasBehind names the first replica (table/replica) of database that
+// has not caught up with its table's log, or returns "".
+func replicasBehind(ctx context.Context, conn driver.Conn, database string) (string, error) {
+	rows, err := conn.Query(ctx, "SELECT table, zookeeper_path FROM system.replicas WHERE database = ? ORDER BY table", database)
+	if err != nil {
+		return "", err
+	}
+	type table struct{ name, path string }
+	var tables []table
+	for rows.Next() {
+		var t table
+		if err := rows.Scan(&t.name, &t.path); err != nil {
+			rows.Close()
+			return "", err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	for _, t := range tables {
+		// The log's entries are log-0000000000, log-0000000001, ...; a
+		// replica's log_pointer is the index of the next one it will read.
+		var logs uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.zookeeper WHERE path = ?", t.path+"/log").Scan(&logs); err != nil {
+			return "", fmt.Errorf("%s: log: %w", t.name, err)
+		}
+		var last string
+		if logs > 0 {
+			if err := conn.QueryRow(ctx, "SELECT max(name) FROM system.zookeeper WHERE path = ?", t.path+"/log").Scan(&last); err != nil {
+				return "", fmt.Errorf("%s: log: %w", t.name, err)
+			}
+		}
+		replicas, err := zkChildren(ctx, conn, t.path+"/replicas")
+		if err != nil {
+			return "", fmt.Errorf("%s: replicas: %w", t.name, err)
+		}
+		for _, r := range replicas {
+			base := t.path + "/replicas/" + r
+			var queued uint64
+			if err := conn.QueryRow(ctx, "SELECT count() FROM system.zookeeper WHERE path = ?", base+"/queue").Scan(&queued); err != nil {
+				return "", fmt.Errorf("%s/%s: queue: %w", t.name, r, err)
+			}
+			if queued > 0 {
+				return t.name + "/" + r, nil
+			}
+			if last == "" {
+				continue
+			}
+			var pointer string
+			if err := conn.QueryRow(ctx, "SELECT any(value) FROM system.zookeeper WHERE path = ? AND name = 'log_pointer'", base).Scan(&pointer); err != nil {
+				return "", fmt.Errorf("%s/%s: log_pointer: %w", t.name, r, err)
+			}
+			lastIndex, err := strconv.ParseUint(strings.TrimPrefix(last, "log-"), 10, 64)
+			if err != nil {
+				return "", fmt.Errorf("%s: log entry %q: %w", t.name, last, err)
+			}
+			if p, err := strconv.ParseUint(pointer, 10, 64); err != nil || p <= lastIndex {
+				return t.name + "/" + r, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func zkChildren(ctx context.Context, conn driver.Conn, path string) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.zookeeper WHERE path = ? ORDER BY name", path)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
 }

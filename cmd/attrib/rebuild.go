@@ -121,6 +121,15 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	if _, err := summarizer.Refresh(ctx, summaryProgress(progressOut, fresh)); err != nil {
 		return fmt.Errorf("rebuild clickhouse: %w", err)
 	}
+	// On a cluster the replay went through one replica: every other one
+	// must hold the fresh tables whole before they are swapped in, or it
+	// would serve them part-filled.
+	wctx, wcancel := context.WithTimeout(ctx, replicasWait)
+	err = readmodel.WaitReplicated(wctx, conn, fresh, 200*time.Millisecond, ec.schema()...)
+	wcancel()
+	if err != nil {
+		return fmt.Errorf("rebuild clickhouse: %w (nothing was swapped; start the replica and run the rebuild again)", err)
+	}
 	if rebuildBeforeSwap != nil {
 		rebuildBeforeSwap()
 	}
@@ -168,6 +177,11 @@ func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) err
 // rebuildBeforeSwap, when set, runs between the replay and the swap (tests
 // append events there that only the catch-up replay brings in).
 var rebuildBeforeSwap func()
+
+// replicasWait bounds the rebuild's wait for every replica to hold the
+// fresh tables: fetching a replay's parts takes seconds to minutes; a
+// replica that is down never catches up.
+const replicasWait = 10 * time.Minute
 
 // rebuildBatch is the replay's batch, and the projector's flush, in events.
 const rebuildBatch = 20000
