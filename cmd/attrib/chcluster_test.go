@@ -18,6 +18,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/internal/testenv"
+	"github.com/attrib-engine/attrib/readmodel"
 	"github.com/attrib-engine/attrib/reports"
 )
 
@@ -42,6 +43,15 @@ func TestEngineOnClickHouseCluster(t *testing.T) {
 	}
 	db := testenv.UniqueName("t_")
 	t.Cleanup(func() { dropOnCluster(t, replicas[len(replicas)-1], cl.Name, db) })
+	// Each ON CLUSTER statement takes a second or more (every replica's DDL
+	// worker runs it from ZooKeeper): migrate before the engine starts, so
+	// that its start (which finds the schema current) stays within
+	// startEngine's bound on a busy machine.
+	mctx, mcancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer mcancel()
+	if _, err := readmodel.Migrate(mctx, replicas[0], db, readmodel.OnCluster(cl.Name)); err != nil {
+		t.Fatalf("migrate %s on the cluster: %v", db, err)
+	}
 	u, err := url.Parse(cl.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,9 +26,13 @@ type ClickHouseClusterEnv struct {
 
 // ClickHouseCluster returns the local cluster, after checking that every
 // replica answers; without it the test skips, or fails under
-// ATTRIB_REQUIRE_INTEGRATION, as ClickHouseURL does.
+// ATTRIB_REQUIRE_INTEGRATION, as ClickHouseURL does. The test has the
+// cluster to itself until it ends (an exclusive lock shared by every test
+// process of the machine): a test may stop a replica, which would fail
+// another package's test running at the same time.
 func ClickHouseCluster(t testing.TB) ClickHouseClusterEnv {
 	t.Helper()
+	lockCluster(t)
 	name := os.Getenv("ATTRIB_TEST_CLICKHOUSE_CLUSTER")
 	if name == "" {
 		missing(t, "ATTRIB_TEST_CLICKHOUSE_CLUSTER is not set (the ClickHouse cluster: bash deploy/local/stack.sh cluster-up, then cluster-env)")
@@ -51,4 +57,20 @@ func ClickHouseCluster(t testing.TB) ClickHouseClusterEnv {
 		missing(t, "ATTRIB_TEST_CLICKHOUSE_REPLICAS names fewer than two replicas")
 	}
 	return env
+}
+
+// lockCluster holds an exclusive flock on a file of the machine's temporary
+// directory until the test ends.
+func lockCluster(t testing.TB) {
+	t.Helper()
+	path := filepath.Join(os.TempDir(), "attrib-test-clickhouse-cluster.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatalf("open the cluster's test lock %s: %v", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		t.Fatalf("lock %s: %v", path, err)
+	}
+	t.Cleanup(func() { _ = f.Close() }) // closing releases the lock
 }
