@@ -142,8 +142,17 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 		return fmt.Errorf("%w (the rebuilt tables are in place, but what the live projector wrote into the old ones between the replay and the swap may be missing from them: run the rebuild again)", err)
 	}
 	log.Info("clickhouse rebuilt from the log", "database", target, "took", time.Since(start).Round(time.Millisecond),
-		"old_tables", backup, "drop_them_with", "DROP DATABASE "+backup)
+		"old_tables", backup, "drop_them_with", dropHint(ec, backup))
 	return nil
+}
+
+// dropHint is the statement that drops a rebuild's backup database: on
+// every replica of a cluster.
+func dropHint(ec *engineConfig, backup string) string {
+	if ec.ClickHouseCluster != "" {
+		return "DROP DATABASE " + backup + " ON CLUSTER " + ec.ClickHouseCluster
+	}
+	return "DROP DATABASE " + backup
 }
 
 // rebuildSummary marks the days that have orders but no marks (orders
