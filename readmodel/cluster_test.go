@@ -1,6 +1,7 @@
 package readmodel
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ func TestEveryMigrationHasAClusterForm(t *testing.T) {
 	stmts := map[string]string{"schema_migrations": migrationsTableDDL}
 	for _, m := range Migrations() {
 		for i, s := range m.Statements {
-			stmts[m.Name+"/"+string(rune('1'+i))] = s
+			stmts[fmt.Sprintf("%d %s/%d", m.Version, m.Name, i+1)] = s
 		}
 	}
 	create := regexp.MustCompile(`(?is)^CREATE\s+(TABLE|VIEW)\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+) ON CLUSTER ` + "`attrib`" + `\s`)
