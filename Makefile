@@ -9,7 +9,7 @@ STACK := bash deploy/local/stack.sh
 export ATTRIB_LOCAL_DIR ?= $(CURDIR)/.local
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: run test build vet bench stack-up stack-down stack-status clean
+.PHONY: run test build vet bench stack-up stack-down stack-status cluster-up cluster-down clean
 
 build:
 	$(GO) build -o bin/attrib ./cmd/attrib
@@ -17,13 +17,16 @@ build:
 run: stack-up build
 	eval "$$($(STACK) env)"; exec ./bin/attrib serve --demo
 
-test: stack-up
+test: stack-up cluster-up
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	mkdir -p "$(ATTRIB_LOCAL_DIR)"
 	eval "$$($(STACK) env)"; \
 	export ATTRIB_TEST_REDIS_URL="$$ATTRIB_REDIS_URL" ATTRIB_TEST_CLICKHOUSE_URL="$$ATTRIB_CLICKHOUSE_URL" ATTRIB_REQUIRE_INTEGRATION=1; \
 	export ATTRIB_TEST_ANALYST_CLICKHOUSE_URL="$${ATTRIB_ANALYST_CLICKHOUSE_URL:-}"; \
+	eval "$$($(STACK) cluster-env)"; \
+	export ATTRIB_TEST_CLICKHOUSE_CLUSTER="$$ATTRIB_CLUSTER_CLICKHOUSE_NAME" ATTRIB_TEST_CLICKHOUSE_CLUSTER_URL="$$ATTRIB_CLUSTER_CLICKHOUSE_URL" \
+		ATTRIB_TEST_CLICKHOUSE_REPLICAS="$$ATTRIB_CLUSTER_CLICKHOUSE_REPLICAS"; \
 	set +e; $(GO) test $(TEST_FLAGS) -json ./... > "$(ATTRIB_LOCAL_DIR)/test.json"; status=$$?; set -e; \
 	$(GO) run ./internal/tools/testreport -no-skip < "$(ATTRIB_LOCAL_DIR)/test.json"; \
 	exit $$status
@@ -41,6 +44,13 @@ stack-down:
 
 stack-status:
 	$(STACK) status
+
+# The local ClickHouse cluster (ZooKeeper and two replicas) of the cluster test.
+cluster-up:
+	$(STACK) cluster-up
+
+cluster-down:
+	$(STACK) cluster-down
 
 clean:
 	rm -rf bin

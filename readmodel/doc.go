@@ -136,6 +136,74 @@
 // by a rebuild (Swap moves every base table but schema_migrations), and a
 // new view must name its tables, so that it reads whichever is in place.
 //
+// # On a cluster
+//
+// OnCluster (the engine's --clickhouse-cluster) runs the same schema on
+// the replicas of one shard of a ClickHouse cluster. ClusterDDL is the one
+// place that turns a statement into its cluster form, so every migration,
+// past and future, takes the same path (a test holds each to it):
+//
+//   - CREATE, DROP and ALTER get ON CLUSTER <name> after their object,
+//     RENAME TABLE at its end; CREATE/DROP DATABASE too (Migrate,
+//     PrepareFresh, Swap). The statement waits until every replica has run
+//     it (distributed_ddl_task_timeout, 180 s by default); with a replica
+//     down it fails then, and the replica runs it when it is back.
+//   - A MergeTree-family engine becomes its Replicated form with the
+//     ZooKeeper path ZooKeeperRoot/<cluster>/{shard}/<database>/<table>-<tag>
+//     and the replica {replica}: {shard} and {replica} are the servers'
+//     <macros>. The tag is fresh for each Migrate (NewTag), since a RENAME
+//     keeps a table's path: a rebuild's fresh tables, the live ones and
+//     the backups of earlier rebuilds never share one.
+//   - INSERT (a backfill) is left as it is: replication carries it.
+//     Anything else (another engine, CREATE TABLE ... AS, OPTIMIZE) has no
+//     cluster form and is an error naming the statement.
+//
+// Reads use the connected replica's own tables, not Distributed ones: with
+// one shard each replica holds every row, so FINAL, PREWHERE, the keyset
+// cursors and the roll-ups' INSERT ... SELECT work exactly as on one
+// server. Replicated tables also drop an inserted block identical to a
+// recent one (insert_deduplicate): harmless here, as every table keeps one
+// row per key and version anyway.
+//
+// Replicas fetch parts independently, table by table, so a replica may
+// show a table's newer rows before another's. Two places depend on order
+// across tables, and both are kept exact:
+//   - The Summarizer reads the marks, then waits until its replica holds
+//     every orders row logged so far (SyncReplica: SYSTEM SYNC REPLICA),
+//     and writes creator_daily and summary_daily with insert_quorum equal
+//     to the shard's replicas (ReplicaCount) before their versions in
+//     rollup_days: whichever replica shows a version holds its rows. While
+//     a replica is down the quorum fails, the roll-ups stand still and the
+//     reports read the newer days from orders (slower, exact).
+//   - A rebuild waits, before the swap, until every replica holds the fresh
+//     tables whole (WaitReplicated reads each replica's queue and log
+//     pointer from ZooKeeper through system.zookeeper).
+//
+// Read-your-writes holds on one replica: a process whose connection moves
+// to another replica (the one it used went down) may read the projector's
+// watermarks there before the rows they stand for, for as long as the
+// replication takes (usually well under a second).
+//
+// ClickHouse 18.16 and current releases: 18.16 has ON CLUSTER for CREATE,
+// DROP, ALTER and RENAME (run by every server's DDL worker from the queue
+// in ZooKeeper named by <distributed_ddl>), Replicated*MergeTree with the
+// path and replica as the first arguments, <macros>, SYSTEM SYNC REPLICA,
+// insert_quorum and insert_quorum_timeout, system.replicas, system.clusters
+// and system.zookeeper. It has no {uuid} macro, no default path and
+// replica for a replicated table (both arguments are required), no
+// Replicated database engine, no SYSTEM SYNC REPLICA ... LIGHTWEIGHT, no
+// parallel quorum inserts (insert_quorum_parallel: one quorum insert at a
+// time per table, which the summarizer's sequential inserts respect) and
+// no getMacro(). It does expand {database} and {table} in a path, from
+// the table's name, which a RENAME changes while the replicas' state
+// stays at the old path (current releases refuse such a rename). So the
+// schema spells the path out with literal names, tagged, and needs only
+// the {shard} and {replica} macros. On current releases the same
+// statements are valid: databases are Atomic by default, where RENAME and
+// DROP DATABASE ... ON CLUSTER work and a dropped table frees its
+// ZooKeeper path only after database_atomic_delay_before_drop_table_sec
+// (8 minutes), which the per-Migrate tag makes harmless.
+//
 // # Money and time
 //
 // Money columns are Decimal(18, 3): the money package allows 15 digits

@@ -51,23 +51,26 @@ func QuoteIdent(name string) string { return "`" + name + "`" }
 // each. It returns the migrations it applied (none when the schema is
 // current). Running it again, or from several processes at once, is
 // harmless: every statement is idempotent and a migration recorded twice
-// is still one version.
-func Migrate(ctx context.Context, conn driver.Conn, database string) ([]Migration, error) {
+// is still one version. OnCluster runs every statement in its cluster form
+// (ClusterDDL), on every replica.
+func Migrate(ctx context.Context, conn driver.Conn, database string, opts ...Option) ([]Migration, error) {
 	if err := CheckDatabase(database); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	o := newOptions(opts)
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	tag := NewTag()
 	db := QuoteIdent(database)
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db+o.onCluster()); err != nil {
 		return nil, fmt.Errorf("migrate: create database %s: %w", database, err)
 	}
-	// ReplacingMergeTree: two processes migrating at once may both record
-	// a version; it is still one.
-	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations (
-    version    UInt32,
-    name       String,
-    applied_at DateTime('UTC')
-) ENGINE = ReplacingMergeTree
-ORDER BY version`); err != nil {
+	stmt, err := o.ddl(migrationsTableDDL, database, tag)
+	if err == nil {
+		err = conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("migrate: create %s.schema_migrations: %w", database, err)
 	}
 	done, err := appliedVersions(ctx, conn, db)
@@ -80,7 +83,11 @@ ORDER BY version`); err != nil {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
+			stmt, err := o.ddl(stmt, database, tag)
+			if err == nil {
+				err = conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db))
+			}
+			if err != nil {
 				return applied, fmt.Errorf("migrate %s: migration %d (%s), statement %d: %w", database, m.Version, m.Name, i+1, err)
 			}
 		}
@@ -91,6 +98,16 @@ ORDER BY version`); err != nil {
 	}
 	return applied, nil
 }
+
+// migrationsTableDDL creates the record of applied migrations.
+// ReplacingMergeTree: two processes migrating at once may both record a
+// version; it is still one.
+const migrationsTableDDL = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+    version    UInt32,
+    name       String,
+    applied_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree
+ORDER BY version`
 
 func appliedVersions(ctx context.Context, conn driver.Conn, db string) (map[int]bool, error) {
 	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")

@@ -32,15 +32,20 @@ func FreshDatabase(database string) string { return database + "_rebuild" }
 
 // PrepareFresh drops fresh if it exists (the leftover of an interrupted
 // rebuild: it was never swapped in, so nothing reads it) and creates it
-// with the current schema. conn must not be bound to fresh.
-func PrepareFresh(ctx context.Context, conn driver.Conn, fresh string) error {
+// with the current schema. conn must not be bound to fresh. OnCluster does
+// both on every replica.
+func PrepareFresh(ctx context.Context, conn driver.Conn, fresh string, opts ...Option) error {
 	if err := CheckDatabase(fresh); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
-	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(fresh)); err != nil {
+	o := newOptions(opts)
+	if err := o.check(); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(fresh)+o.onCluster()); err != nil {
 		return fmt.Errorf("rebuild: drop leftover database %s: %w", fresh, err)
 	}
-	if _, err := Migrate(ctx, conn, fresh); err != nil {
+	if _, err := Migrate(ctx, conn, fresh, opts...); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	return nil
@@ -58,11 +63,20 @@ func PrepareFresh(ctx context.Context, conn driver.Conn, fresh string) error {
 // retries; a report answers an error), and a server crash in the middle
 // leaves some tables moved. The error then names the databases to look at;
 // nothing is dropped before every rename succeeded.
-func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string) ([]string, error) {
+//
+// OnCluster does each step ON CLUSTER: every replica renames its tables
+// (a replicated table keeps its ZooKeeper path, so the replicas go on
+// replicating it under its new name). The tables are listed on the
+// connected replica, which Migrate made alike on every replica.
+func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string, opts ...Option) ([]string, error) {
 	for _, db := range []string{target, fresh, backup} {
 		if err := CheckDatabase(db); err != nil {
 			return nil, fmt.Errorf("swap: %w", err)
 		}
+	}
+	o := newOptions(opts)
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("swap: %w", err)
 	}
 	if exists, err := databaseExists(ctx, conn, backup); err != nil {
 		return nil, fmt.Errorf("swap: %w", err)
@@ -84,7 +98,7 @@ func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string) (
 	for _, t := range live {
 		inTarget[t] = true
 	}
-	if err := conn.Exec(ctx, "CREATE DATABASE "+QuoteIdent(backup)); err != nil {
+	if err := conn.Exec(ctx, "CREATE DATABASE "+QuoteIdent(backup)+o.onCluster()); err != nil {
 		return nil, fmt.Errorf("swap: create backup database %s: %w", backup, err)
 	}
 	var moves []string
@@ -96,14 +110,14 @@ func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string) (
 	for _, t := range freshTables {
 		moves = append(moves, QuoteIdent(fresh)+"."+QuoteIdent(t)+" TO "+QuoteIdent(target)+"."+QuoteIdent(t))
 	}
-	if err := conn.Exec(ctx, "RENAME TABLE "+strings.Join(moves, ", ")); err != nil {
+	if err := conn.Exec(ctx, "RENAME TABLE "+strings.Join(moves, ", ")+o.onCluster()); err != nil {
 		return nil, fmt.Errorf("swap: rename the tables of %s into %s (the old ones into %s): %w; check all three databases before retrying",
 			fresh, target, backup, err)
 	}
-	if _, err := Migrate(ctx, conn, target); err != nil {
+	if _, err := Migrate(ctx, conn, target, opts...); err != nil {
 		return freshTables, fmt.Errorf("swap: tables swapped, but: %w", err)
 	}
-	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(fresh)); err != nil {
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(fresh)+o.onCluster()); err != nil {
 		return freshTables, fmt.Errorf("swap: tables swapped, but drop %s: %w", fresh, err)
 	}
 	return freshTables, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,6 +32,8 @@ type Summarizer struct {
 	database string
 	db       string
 	log      *slog.Logger
+	opts     []Option
+	cluster  string // OnCluster's name, "" on a single server
 
 	seconds  prometheus.Histogram
 	days     prometheus.Counter
@@ -39,8 +42,14 @@ type Summarizer struct {
 }
 
 // NewSummarizer returns a Summarizer of the tables in database. reg, when
-// not nil, receives its metrics.
-func NewSummarizer(conn driver.Conn, database string, logger *slog.Logger, reg prometheus.Registerer) (*Summarizer, error) {
+// not nil, receives its metrics. OnCluster makes each refresh wait until
+// its replica holds every orders row of the marks it read (SyncReplica),
+// and write the roll-ups' rows with a quorum of every replica before their
+// versions: a replica that shows a day's version in rollup_days holds that
+// day's rows, so every replica serves a day from a roll-up only when the
+// roll-up is whole there. While a replica is down the roll-ups stand
+// still and the reports read the days since from orders.
+func NewSummarizer(conn driver.Conn, database string, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Summarizer, error) {
 	if conn == nil {
 		return nil, errors.New("summarizer: no connection")
 	}
@@ -50,9 +59,14 @@ func NewSummarizer(conn driver.Conn, database string, logger *slog.Logger, reg p
 	if logger == nil {
 		logger = slog.Default()
 	}
+	o := newOptions(opts)
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("summarizer: %w", err)
+	}
 	f := promreg.With(reg)
 	s := &Summarizer{
 		conn: conn, database: database, db: QuoteIdent(database), log: logger.With("component", "summarizer"),
+		opts: opts, cluster: o.cluster,
 		seconds: f.Histogram(prometheus.HistogramOpts{
 			Name:    "attrib_clickhouse_summary_refresh_seconds",
 			Help:    "Time of one refresh of the roll-ups (creator_daily, summary_daily): reading the days' state and recomputing the days that changed.",
@@ -106,6 +120,12 @@ func (s *Summarizer) Refresh(ctx context.Context, progress func(RefreshProgress)
 	}
 	s.stale.Set(float64(len(stale)))
 	sort.Slice(stale, func(i, j int) bool { return stale[i].Before(stale[j]) })
+	if len(stale) > 0 && s.cluster != "" {
+		if ctx, err = s.clusterWrites(ctx); err != nil {
+			s.failures.Inc()
+			return 0, fmt.Errorf("summarizer: %w", err)
+		}
+	}
 	done := 0
 	for len(stale) > 0 {
 		n := min(summaryChunkDays, len(stale))
@@ -123,6 +143,25 @@ func (s *Summarizer) Refresh(ctx context.Context, progress func(RefreshProgress)
 		}
 	}
 	return done, nil
+}
+
+// clusterWrites waits until the connected replica has every orders row
+// logged so far (so every row of the marks just read), and returns ctx
+// with the quorum of every replica of the shard for the roll-ups' inserts.
+func (s *Summarizer) clusterWrites(ctx context.Context) (context.Context, error) {
+	if err := SyncReplica(ctx, s.conn, s.database, TableOrders, s.opts...); err != nil {
+		return ctx, err
+	}
+	n, err := ReplicaCount(ctx, s.conn, s.cluster)
+	if err != nil {
+		return ctx, err
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"insert_quorum": n,
+		// Milliseconds: a replica lost during the insert fails it within
+		// this, not the default 10 minutes; the next refresh retries.
+		"insert_quorum_timeout": 60000,
+	})), nil
 }
 
 // recompute rolls days up: creator_daily from orders FINAL (the creators

@@ -121,7 +121,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	}
 	chSub := chp.SubscriberConfig()
 	chSub.Logger = log
-	summarizer, err := readmodel.NewSummarizer(in.clickhouse, ec.ClickHouse.Auth.Database, log, in.registry)
+	summarizer, err := readmodel.NewSummarizer(in.clickhouse, ec.ClickHouse.Auth.Database, log, in.registry, ec.schema()...)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/attrib-engine/attrib/api"
 	"github.com/attrib-engine/attrib/credentials"
 	"github.com/attrib-engine/attrib/ratelimit"
+	"github.com/attrib-engine/attrib/readmodel"
 )
 
 // setting is one configuration value: a flag with an environment fallback.
@@ -57,6 +58,7 @@ func newConfig() *config {
 	add(setting{flag: "redis-url", env: "ATTRIB_REDIS_URL", def: "redis://127.0.0.1:6379/0", secret: true, usage: "Redis URL, redis://[user:password@]host:port/db (rediss:// for TLS)"})
 	add(setting{flag: "redis-cluster", env: "ATTRIB_REDIS_CLUSTER", def: "false", isBool: true, usage: "--redis-url names a node (or the configuration endpoint) of a Redis Cluster"})
 	add(setting{flag: "clickhouse-url", env: "ATTRIB_CLICKHOUSE_URL", def: "clickhouse://127.0.0.1:9000/default", secret: true, usage: "ClickHouse native-protocol DSN, clickhouse://[user:password@]host:9000/database"})
+	add(setting{flag: "clickhouse-cluster", env: "ATTRIB_CLICKHOUSE_CLUSTER", usage: "ClickHouse cluster (remote_servers name, one shard) whose replicas --clickhouse-url names: the schema is created ON CLUSTER with Replicated tables; empty: a single server"})
 	add(setting{flag: "http-addr", env: "ATTRIB_HTTP_ADDR", def: ":8080", usage: "listen address of the HTTP API"})
 	addEdgeSettings(add)
 	add(setting{flag: "data-dir", env: "ATTRIB_DATA_DIR", def: ".local/data", usage: "directory for the embedded broker's log and local files"})
@@ -135,6 +137,7 @@ type engineConfig struct {
 	// Components is the set of components serve runs; nil means all.
 	Components        map[string]bool
 	ClickHouse        *clickhouse.Options
+	ClickHouseCluster string // the cluster the schema runs on; "" for a single server
 	HTTPAddr          string
 	HTTPEdge          api.EdgeConfig // the HTTP listener's bounds
 	DataDir           string
@@ -202,6 +205,9 @@ func (c *config) parse() (*engineConfig, error) {
 	}
 	ec.ClickHouse, err = parseClickHouseURL(c.get("clickhouse-url"))
 	check("clickhouse-url", err)
+	if ec.ClickHouseCluster = strings.TrimSpace(c.get("clickhouse-cluster")); ec.ClickHouseCluster != "" {
+		check("clickhouse-cluster", readmodel.CheckCluster(ec.ClickHouseCluster))
+	}
 	if _, _, err := net.SplitHostPort(ec.HTTPAddr); err != nil {
 		check("http-addr", err)
 	}
@@ -318,6 +324,15 @@ func checkHostPort(addr string) error {
 		return fmt.Errorf("port %q is not a number in 0..65535", port)
 	}
 	return nil
+}
+
+// schema returns the options of the read model's schema functions:
+// OnCluster when --clickhouse-cluster is set.
+func (ec *engineConfig) schema() []readmodel.Option {
+	if ec.ClickHouseCluster == "" {
+		return nil
+	}
+	return []readmodel.Option{readmodel.OnCluster(ec.ClickHouseCluster)}
 }
 
 // parseClickHouseURL accepts clickhouse://user:pass@host:port/db?opts. Only

@@ -72,6 +72,8 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"redis prefix without colon", []string{"topics", "--redis-prefix", "attrib"}, nil, []string{"--redis-prefix", `must end with ":"`}},
 		{"unknown component", []string{"serve", "--components", "api,frobnicator"}, nil, []string{"--components", `unknown component "frobnicator"`}},
 		{"bad partitions", []string{"topics", "--kafka-partitions", "0"}, nil, []string{"--kafka-partitions", "at least 1"}},
+		{"cluster name that needs quoting", []string{"topics"}, map[string]string{"ATTRIB_CLICKHOUSE_CLUSTER": "my-cluster"},
+			[]string{"--clickhouse-cluster", "ATTRIB_CLICKHOUSE_CLUSTER", "letters, digits and '_'"}},
 		{"rate limit not a number", []string{"topics", "--webhook-rate-limit", "fast"}, nil, []string{"--webhook-rate-limit", "want requests a second"}},
 		{"negative rate limit", []string{"topics"}, map[string]string{"ATTRIB_API_RATE_LIMIT": "-5"}, []string{"--api-rate-limit", "ATTRIB_API_RATE_LIMIT", "rate -5"}},
 		{"rate limit without a burst", []string{"topics", "--api-rate-limit", "10", "--api-burst", "0"}, nil, []string{"--api-burst", "want at least 1"}},

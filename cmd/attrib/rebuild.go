@@ -85,7 +85,7 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	fresh := readmodel.FreshDatabase(target)
 	backup := fmt.Sprintf("%s_before_rebuild_%s", target, clock().UTC().Format("20060102_150405"))
 	start := time.Now()
-	if err := readmodel.PrepareFresh(ctx, conn, fresh); err != nil {
+	if err := readmodel.PrepareFresh(ctx, conn, fresh, ec.schema()...); err != nil {
 		return err
 	}
 	replay := func(database string, from map[string]map[int]int64, what string) (map[string]map[int]int64, error) {
@@ -114,17 +114,26 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 	// The daily roll-ups of the fresh tables, so that the reports are fast
 	// from the swap on (they are exact without them: days not rolled up are
 	// read from orders).
-	summarizer, err := readmodel.NewSummarizer(conn, fresh, log, nil)
+	summarizer, err := readmodel.NewSummarizer(conn, fresh, log, nil, ec.schema()...)
 	if err != nil {
 		return err
 	}
 	if _, err := summarizer.Refresh(ctx, summaryProgress(progressOut, fresh)); err != nil {
 		return fmt.Errorf("rebuild clickhouse: %w", err)
 	}
+	// On a cluster the replay went through one replica: every other one
+	// must hold the fresh tables whole before they are swapped in, or it
+	// would serve them part-filled.
+	wctx, wcancel := context.WithTimeout(ctx, replicasWait)
+	err = readmodel.WaitReplicated(wctx, conn, fresh, 200*time.Millisecond, ec.schema()...)
+	wcancel()
+	if err != nil {
+		return fmt.Errorf("rebuild clickhouse: %w (nothing was swapped; start the replica and run the rebuild again)", err)
+	}
 	if rebuildBeforeSwap != nil {
 		rebuildBeforeSwap()
 	}
-	tables, err := readmodel.Swap(ctx, conn, target, fresh, backup)
+	tables, err := readmodel.Swap(ctx, conn, target, fresh, backup, ec.schema()...)
 	if err != nil {
 		return fmt.Errorf("rebuild clickhouse: %w", err)
 	}
@@ -133,8 +142,17 @@ func rebuildClickHouse(ctx context.Context, ec *engineConfig, log *slog.Logger) 
 		return fmt.Errorf("%w (the rebuilt tables are in place, but what the live projector wrote into the old ones between the replay and the swap may be missing from them: run the rebuild again)", err)
 	}
 	log.Info("clickhouse rebuilt from the log", "database", target, "took", time.Since(start).Round(time.Millisecond),
-		"old_tables", backup, "drop_them_with", "DROP DATABASE "+backup)
+		"old_tables", backup, "drop_them_with", dropHint(ec, backup))
 	return nil
+}
+
+// dropHint is the statement that drops a rebuild's backup database: on
+// every replica of a cluster.
+func dropHint(ec *engineConfig, backup string) string {
+	if ec.ClickHouseCluster != "" {
+		return "DROP DATABASE " + backup + " ON CLUSTER " + ec.ClickHouseCluster
+	}
+	return "DROP DATABASE " + backup
 }
 
 // rebuildSummary marks the days that have orders but no marks (orders
@@ -146,7 +164,7 @@ func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) err
 		return err
 	}
 	defer conn.Close()
-	s, err := readmodel.NewSummarizer(conn, ec.ClickHouse.Auth.Database, log, nil)
+	s, err := readmodel.NewSummarizer(conn, ec.ClickHouse.Auth.Database, log, nil, ec.schema()...)
 	if err != nil {
 		return err
 	}
@@ -168,6 +186,11 @@ func rebuildSummary(ctx context.Context, ec *engineConfig, log *slog.Logger) err
 // rebuildBeforeSwap, when set, runs between the replay and the swap (tests
 // append events there that only the catch-up replay brings in).
 var rebuildBeforeSwap func()
+
+// replicasWait bounds the rebuild's wait for every replica to hold the
+// fresh tables: fetching a replay's parts takes seconds to minutes; a
+// replica that is down never catches up.
+const replicasWait = 10 * time.Minute
 
 // rebuildBatch is the replay's batch, and the projector's flush, in events.
 const rebuildBatch = 20000

@@ -173,7 +173,7 @@ func openClickHouse(ctx context.Context, ec *engineConfig) (driver.Conn, error) 
 	if err := waitFor(ctx, ec.DependencyTimeout, bconn.Ping); err != nil {
 		return nil, &startError{setting: "clickhouse-url", err: fmt.Errorf("clickhouse unreachable: %w", err)}
 	}
-	applied, err := readmodel.Migrate(ctx, bconn, ec.ClickHouse.Auth.Database)
+	applied, err := readmodel.Migrate(ctx, bconn, ec.ClickHouse.Auth.Database, ec.schema()...)
 	if err != nil {
 		return nil, &startError{setting: "clickhouse-url", err: fmt.Errorf("clickhouse migrations: %w", err)}
 	}

@@ -40,7 +40,7 @@ die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
 	cat <<'EOF'
-usage: bash deploy/local/stack.sh {install|up|down|status|env}
+usage: bash deploy/local/stack.sh {install|up|down|status|env|cluster-up [N]|cluster-down [N]|cluster-status|cluster-env}
 
   install  install redis-server, clickhouse-server, clickhouse-client (apt) if missing
   up       install, then start Redis and ClickHouse on 127.0.0.1 (idempotent)
@@ -49,6 +49,13 @@ usage: bash deploy/local/stack.sh {install|up|down|status|env}
   env      print `export ATTRIB_REDIS_URL=...`, `ATTRIB_CLICKHOUSE_URL=...` and
            `ATTRIB_ANALYST_CLICKHOUSE_URL=...` (the analysts' read-only user)
 
+  cluster-up [N]    install zookeeperd if missing, start ZooKeeper and the two
+                    ClickHouse replicas of the local cluster (or replica N only)
+  cluster-down [N]  stop both replicas and ZooKeeper (or replica N only)
+  cluster-status    state of each; exit 0 if all are up, 3 otherwise
+  cluster-env       print `export ATTRIB_CLUSTER_CLICKHOUSE_URL=...` (both
+                    replicas), `_NAME` (the cluster) and `_REPLICAS` (each alone)
+
 environment:
   ATTRIB_LOCAL_DIR                   data/logs/pids/configs (default: <repo>/.local)
   ATTRIB_LOCAL_REDIS_PORT            default 6379
@@ -56,6 +63,10 @@ environment:
   ATTRIB_LOCAL_CLICKHOUSE_HTTP_PORT  default 8123
   ATTRIB_LOCAL_START_TIMEOUT         seconds to wait for a server to answer (default 60)
   ATTRIB_LOCAL_STOP_TIMEOUT          seconds to wait before SIGKILL (default 30)
+  ATTRIB_LOCAL_ZOOKEEPER_PORT        the cluster's ZooKeeper, default 2281
+  ATTRIB_LOCAL_CLUSTER_TCP_BASE      replica N's native port is base + N, default 9100
+  ATTRIB_LOCAL_CLUSTER_HTTP_BASE     default 8200
+  ATTRIB_LOCAL_CLUSTER_INTERSERVER_BASE  replication between replicas, default 9200
 EOF
 }
 
@@ -692,13 +703,31 @@ cmd_env() {
 	fi
 }
 
+# The local ClickHouse cluster (cluster-* commands) lives in its own file.
+# shellcheck source=deploy/local/cluster.sh
+source "${SCRIPT_DIR}/cluster.sh"
+
 main() {
-	if (($# != 1)); then
+	case "$#:${1:-}" in
+	1:* | 2:cluster-up | 2:cluster-down) ;;
+	*)
 		usage >&2
 		exit 2
-	fi
+		;;
+	esac
 	check_settings
+	cl_check_settings
 	case "$1" in
+	cluster-up)
+		take_lock
+		cmd_cluster_up "${@:2}"
+		;;
+	cluster-down)
+		take_lock
+		cmd_cluster_down "${@:2}"
+		;;
+	cluster-status) cmd_cluster_status ;;
+	cluster-env) cmd_cluster_env ;;
 	install)
 		take_lock
 		cmd_install
