@@ -35,7 +35,7 @@ type ConnectorView struct {
 type Delivery struct {
 	At    time.Time `json:"at"`
 	Topic string    `json:"topic"`
-	// Outcome is accepted, duplicate, error or test.
+	// Outcome is accepted, duplicate, ignored, error or test.
 	Outcome string `json:"outcome"`
 }
 

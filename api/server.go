@@ -71,9 +71,9 @@ type Config struct {
 	// Connectors reads brands' shop connectors; nil answers GET
 	// /v1/connectors with 503.
 	Connectors ConnectorReader
-	// ShopWebhook handles POST /v1/webhooks/{platform}/{brand_id} of every
-	// shop platform (ingest.ShopWebhook); nil answers 503.
-	ShopWebhook http.Handler
+	// ShopHook handles POST /v1/webhooks/{platform}/{brand_id} of every
+	// shop platform (ingest.ShopHook); nil answers 503.
+	ShopHook http.Handler
 }
 
 // Server serves the v1 API.
@@ -148,8 +148,8 @@ func (s *Server) registerConnectors(mux *Mux) {
 	mux.HandleFunc("DELETE /v1/connectors/{platform}", s.as(s.removeConnector, RoleBrand))
 	for _, p := range connectors.Names() {
 		pattern := "POST /v1/webhooks/" + p + "/{brand_id}"
-		if s.cfg.ShopWebhook != nil {
-			mux.Handle(pattern, s.cfg.ShopWebhook)
+		if s.cfg.ShopHook != nil {
+			mux.Handle(pattern, s.cfg.ShopHook)
 			continue
 		}
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

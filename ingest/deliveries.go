@@ -18,13 +18,15 @@ import (
 const (
 	// DeliveryAccepted: new events were recorded.
 	DeliveryAccepted = "accepted"
-	// DeliveryDuplicate: everything in it was recorded before, or it
-	// records nothing (a topic or status the engine does not use).
+	// DeliveryDuplicate: everything in it was recorded before.
 	DeliveryDuplicate = "duplicate"
 	// DeliveryError: refused as not an order (400), or not recorded (503).
 	DeliveryError = "error"
 	// DeliveryTest: the platform's test notification.
 	DeliveryTest = "test"
+	// DeliveryIgnored: a topic or an order status the engine does not
+	// use; nothing recorded.
+	DeliveryIgnored = "ignored"
 )
 
 // Delivery is one signed delivery of a shop platform's webhook.

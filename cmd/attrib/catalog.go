@@ -146,6 +146,13 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		apiComps = append(apiComps, component{name: "report-freshness", run: f.Run})
 	}
 	deliveries := &ingest.RedisDeliveries{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:", Logger: log}
+	shopHook, err := webhook.Shop(ingest.ShopConfig{
+		Connectors: ingest.NewCachedConnectors(connectorSource{p: proj, key: key}),
+		Deliveries: deliveries,
+	})
+	if err != nil {
+		return nil, err
+	}
 	principals := &commands.Principals{Store: in.store, Projected: projected, Tokens: proj,
 		Locks: &commands.RedisLocks{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-locks:"}}
 	server, err := api.New(api.Config{
@@ -162,6 +169,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Now:        clock,
 		Logger:     log,
 		Connectors: connectorReader{p: proj, deliveries: deliveries},
+		ShopHook:   shopHook,
 	})
 	if err != nil {
 		return nil, err

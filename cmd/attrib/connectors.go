@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/attrib-engine/attrib/api"
+	"github.com/attrib-engine/attrib/credentials"
 	"github.com/attrib-engine/attrib/ingest"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
@@ -37,4 +39,42 @@ func (r connectorReader) BrandConnectors(ctx context.Context, brandID string) ([
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// connectorSource is the shop webhook's ConnectorSource: the connector
+// from the catalog's Redis projection, its secrets opened with the master
+// key.
+type connectorSource struct {
+	p   *rediscatalog.Projection
+	key credentials.MasterKey
+}
+
+// Connector implements ingest.ConnectorSource. A secret the master key
+// cannot open (the key was changed) is an error, not an unknown
+// connector: the platform retries while the operator restores the key, or
+// the brand sets the secret again.
+func (s connectorSource) Connector(ctx context.Context, brandID, platform string) (ingest.Connector, bool, error) {
+	conns, err := s.p.Connectors(ctx, brandID)
+	if err != nil {
+		return ingest.Connector{}, false, err
+	}
+	for _, c := range conns {
+		if c.Platform != platform {
+			continue
+		}
+		cur, err := s.key.OpenConnectorSecret(brandID, platform, c.SecretSealed)
+		if err != nil {
+			return ingest.Connector{}, false, fmt.Errorf("%s connector of %s: %w", platform, brandID, err)
+		}
+		ring := ingest.Keyring{Current: cur}
+		if c.PreviousSealed != "" {
+			prev, err := s.key.OpenConnectorSecret(brandID, platform, c.PreviousSealed)
+			if err != nil {
+				return ingest.Connector{}, false, fmt.Errorf("%s connector of %s, previous secret: %w", platform, brandID, err)
+			}
+			ring.Previous, ring.PreviousValidUntil = prev, c.PreviousValidUntil
+		}
+		return ingest.Connector{Keyring: ring, ConfirmOn: c.ConfirmOn}, true, nil
+	}
+	return ingest.Connector{}, false, nil
 }
