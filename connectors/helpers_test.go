@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +93,3 @@ func at(s string) time.Time {
 	}
 	return t
 }
-
-var _ = strings.TrimSpace

@@ -162,21 +162,11 @@ func (s *ShopWebhook) serve(rw http.ResponseWriter, r *http.Request, correlation
 	return res
 }
 
-// outcomeTest marks the answer to a test notification, for its delivery
-// outcome; the metric counts it as a duplicate-only request.
-const outcomeTest = "test"
-
-// outcomeIgnored marks a delivery that records nothing by design (a topic
-// or a status the engine does not use).
-const outcomeIgnored = "ignored"
-
 // deliveryOutcome is what a connector's last delivery says of an answer.
 func deliveryOutcome(res response) string {
 	switch {
-	case res.code == outcomeTest:
-		return DeliveryTest
-	case res.code == outcomeIgnored:
-		return DeliveryIgnored
+	case res.delivery != "":
+		return res.delivery
 	case res.status != http.StatusAccepted:
 		return DeliveryError
 	case res.accepted > 0:
@@ -197,10 +187,10 @@ func (s *ShopWebhook) translateAndRecord(ctx context.Context, p *connectors.Plat
 		return response{status: http.StatusBadRequest, code: "invalid_field", outcome: OutcomeInvalid, message: err.Error()}
 	}
 	if tr.Test {
-		return response{status: http.StatusAccepted, outcome: OutcomeDuplicateOnly, code: outcomeTest}
+		return response{status: http.StatusAccepted, outcome: OutcomeDuplicateOnly, delivery: DeliveryTest}
 	}
 	if len(tr.Events) == 0 {
-		return response{status: http.StatusAccepted, outcome: OutcomeDuplicateOnly, code: outcomeIgnored}
+		return response{status: http.StatusAccepted, outcome: OutcomeDuplicateOnly, delivery: DeliveryIgnored}
 	}
 	events := make([]shopEvent, len(tr.Events))
 	for i, e := range tr.Events {

@@ -32,9 +32,9 @@ const (
 	wooSecret  = "wc secret, typed by hand"
 )
 
-func newShopRig(t *testing.T) *shopRig {
+func newShopRig(t testing.TB, o rigOptions) *shopRig {
 	t.Helper()
-	r := &shopRig{rig: newRig(t, rigOptions{})}
+	r := &shopRig{rig: newRig(t, o)}
 	var err error
 	r.proj, err = rediscatalog.New(rediscatalog.Config{Client: r.redis, Prefix: r.prefix + "catalog:", Logger: testLogger()})
 	if err != nil {
@@ -182,7 +182,7 @@ const shopifyCreate = `{"id": 9007199254740993, "created_at": "2026-11-24T13:05:
 // delivery in; everything refused records nothing and says why; the
 // WooCommerce ping is answered before any connector is set.
 func TestShopWebhookSignatures(t *testing.T) {
-	r := newShopRig(t)
+	r := newShopRig(t, rigOptions{})
 	const eid = "ev-1"
 	for _, tc := range []struct {
 		name string
@@ -239,7 +239,7 @@ func TestShopWebhookSignatures(t *testing.T) {
 // order is a 400 naming the field, and each signed delivery is the
 // connector's last delivery.
 func TestShopWebhookRecords(t *testing.T) {
-	r := newShopRig(t)
+	r := newShopRig(t, rigOptions{})
 	paid := strings.Replace(shopifyCreate, "9007199254740993", "9007199254740995", 1)
 	// orders/paid of an order first: it places and confirms.
 	r.shopify("orders/paid", "e-paid", shopSecret, paid).expectOK(t, 2, 0)

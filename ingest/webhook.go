@@ -164,6 +164,10 @@ type response struct {
 	dups     int
 	// retryAfter is the Retry-After of a 429.
 	retryAfter time.Duration
+	// delivery, when set, is what a shop platform's connector shows of
+	// this answer as its last delivery (test, ignored); otherwise it
+	// follows from the status and the counts.
+	delivery string
 }
 
 func refuse(status int, code, outcome, message string) response {
