@@ -13,6 +13,10 @@
 // (schemas.NewEnvelopeValidated; the tests show the hand validation refuses
 // everything the schemas refuse).
 //
+// The shop platforms' own webhooks (POST /v1/webhooks/{platform}/{brand_id},
+// ShopWebhook) enter the same path after their own signature and their
+// adapter (package connectors).
+//
 // Its throughput and what was tried to reach it are in docs/performance.md.
 package ingest
 
