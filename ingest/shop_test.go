@@ -247,6 +247,11 @@ func TestShopWebhookRecords(t *testing.T) {
 	r.shopify("orders/create", "e-create", shopSecret, paid).expectOK(t, 0, 1)
 	// Shopify retries a delivery with the same event id: all duplicates.
 	r.shopify("orders/paid", "e-paid", shopSecret, paid).expectOK(t, 0, 2)
+	// Shopify's event id is the delivery's duplicate key: a delivery with
+	// an event id already recorded records nothing, whatever it carries.
+	other := strings.Replace(shopifyCreate, "9007199254740993", "9007199254740997", 1)
+	r.shopify("orders/create", "e-paid", shopSecret, other).expectOK(t, 0, 1)
+	r.shopify("orders/paid", "e-paid", shopSecret, paid).expectOK(t, 0, 2)
 	if d := r.lastDelivery("shopify"); d.Topic != "orders/paid" || d.Outcome != ingest.DeliveryDuplicate {
 		t.Fatalf("last delivery %+v, want orders/paid duplicate", d)
 	}
