@@ -153,6 +153,23 @@ func (m *macs) sign(secret, ts string, body []byte) [sha256.Size]byte {
 	return sum
 }
 
+// signBody returns HMAC-SHA256(secret, body): the shop platforms'
+// signature, on the same pooled states.
+func (m *macs) signBody(secret string, body []byte) [sha256.Size]byte {
+	pool := m.pool(secret)
+	k, _ := pool.Get().(*keyedMAC)
+	if k == nil {
+		k = &keyedMAC{h: hmac.New(sha256.New, []byte(secret)), pre: make([]byte, 0, 16)}
+	} else {
+		k.h.Reset()
+	}
+	k.h.Write(body)
+	var sum [sha256.Size]byte
+	k.h.Sum(sum[:0])
+	pool.Put(k)
+	return sum
+}
+
 // pool returns the pool of secret's states, making it on first use.
 func (m *macs) pool(secret string) *sync.Pool {
 	m.mu.RLock()

@@ -13,6 +13,10 @@
 // (schemas.NewEnvelopeValidated; the tests show the hand validation refuses
 // everything the schemas refuse).
 //
+// The shop platforms' own webhooks (POST /v1/webhooks/{platform}/{brand_id},
+// ShopWebhook) enter the same path after their own signature and their
+// adapter (package connectors).
+//
 // Its throughput and what was tried to reach it are in docs/performance.md.
 package ingest
 
@@ -164,6 +168,10 @@ type response struct {
 	dups     int
 	// retryAfter is the Retry-After of a 429.
 	retryAfter time.Duration
+	// delivery, when set, is what a shop platform's connector shows of
+	// this answer as its last delivery (test, ignored); otherwise it
+	// follows from the status and the counts.
+	delivery string
 }
 
 func refuse(status int, code, outcome, message string) response {
@@ -277,7 +285,7 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request, correlationID s
 	if ferr != nil {
 		return response{status: http.StatusBadRequest, code: "invalid_field", outcome: OutcomeInvalid, message: ferr.message, field: ferr.field}
 	}
-	return w.record(r.Context(), brandID, events, now, correlationID)
+	return w.record(r.Context(), brandID, events, now, correlationID, "")
 }
 
 // reloader is a secret source that can look a brand's keyring up again
@@ -435,10 +443,13 @@ func EventID(brandID, shopEventID string) string {
 }
 
 // record appends the events the brand had not sent before and answers.
-func (w *Webhook) record(ctx context.Context, brandID string, events []shopEvent, now time.Time, correlationID string) response {
+// deliveryKey, when not empty, is the dedupe key of the delivery as a
+// whole (a shop platform's duplicate key of its event): once marked, a
+// delivery with it records nothing, every event counted as a duplicate.
+func (w *Webhook) record(ctx context.Context, brandID string, events []shopEvent, now time.Time, correlationID, deliveryKey string) response {
 	dups := 0
 	unique := make([]int, 0, len(events))
-	keys := make([]string, 0, len(events))
+	keys := make([]string, 0, len(events)+1)
 	var inBatch map[string]struct{}
 	if len(events) > 1 {
 		inBatch = make(map[string]struct{}, len(events))
@@ -455,11 +466,21 @@ func (w *Webhook) record(ctx context.Context, brandID string, events []shopEvent
 		keys = append(keys, DedupeKey(brandID, events[i].EventID))
 	}
 
+	if deliveryKey != "" {
+		keys = append(keys, deliveryKey)
+	}
 	seen, err := w.cfg.Dedupe.Seen(ctx, keys)
 	if err != nil {
 		w.log.Warn("webhook: dedupe check failed", "brand", brandID, "events", len(keys), "err", err)
 		return refuse(http.StatusServiceUnavailable, "unavailable", OutcomeUnavailable,
 			"cannot check for duplicates right now; nothing was recorded; retry later")
+	}
+	if deliveryKey != "" {
+		keys = keys[:len(keys)-1]
+		if seen[len(keys)] {
+			w.m.duplicates.Add(float64(len(events)))
+			return response{status: http.StatusAccepted, outcome: OutcomeDuplicateOnly, dups: len(events)}
+		}
 	}
 	envs := make([]schemas.Envelope, 0, len(unique))
 	fresh := keys[:0:0]
@@ -492,6 +513,9 @@ func (w *Webhook) record(ctx context.Context, brandID string, events []shopEvent
 	w.m.accepted.Add(float64(len(envs)))
 	mctx, cancel := context.WithTimeout(actx, 5*time.Second)
 	defer cancel()
+	if deliveryKey != "" {
+		fresh = append(fresh, deliveryKey)
+	}
 	if err := w.cfg.Dedupe.Mark(mctx, fresh); err != nil {
 		// The events are durable: the answer is 202. A re-send of them
 		// will be appended again, and dropped by consumers by event id.

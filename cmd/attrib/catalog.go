@@ -145,6 +145,14 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		freshness = f
 		apiComps = append(apiComps, component{name: "report-freshness", run: f.Run})
 	}
+	deliveries := &ingest.RedisDeliveries{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:", Logger: log}
+	shopHook, err := webhook.Shop(ingest.ShopConfig{
+		Connectors: ingest.NewCachedConnectors(connectorSource{p: proj, key: key}),
+		Deliveries: deliveries,
+	})
+	if err != nil {
+		return nil, err
+	}
 	principals := &commands.Principals{Store: in.store, Projected: projected, Tokens: proj,
 		Locks: &commands.RedisLocks{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-locks:"}}
 	server, err := api.New(api.Config{
@@ -160,6 +168,8 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Limiter:    apiLimit,
 		Now:        clock,
 		Logger:     log,
+		Connectors: connectorReader{p: proj, deliveries: deliveries},
+		ShopHook:   shopHook,
 	})
 	if err != nil {
 		return nil, err

@@ -83,7 +83,7 @@ var rules = []rule{
 	{
 		why: "the pure core makes no I/O: no Kafka, Redis or ClickHouse client, no net/http",
 		applies: func(rel string) bool {
-			return slices.Contains([]string{"attribution", "catalog", "money", "promocode"}, rel)
+			return slices.Contains([]string{"attribution", "catalog", "connectors", "money", "promocode"}, rel)
 		},
 		forbidden: func(dep string) (string, bool) {
 			return inAny(dep, slices.Concat(kafkaClients, redisClients, clickhouseClients, []string{"net/http"}))
