@@ -66,6 +66,10 @@ type Config struct {
 	// Rotator records creators' and analysts' token rotations; nil answers
 	// their rotations with 503.
 	Rotator TokenRotator
+
+	// Backdating, when set, lets the operator date catalog changes in the
+	// past (see HeaderOccurredAt); nil refuses every backdated request.
+	Backdating Backdater
 }
 
 // Server serves the v1 API.
@@ -133,7 +137,7 @@ func (s *Server) Register(mux *Mux) {
 
 // send sends cmd and turns a refusal or an outage into an API error.
 func (s *Server) send(ctx context.Context, cmd catalog.BrandCommand) (commands.Result, error) {
-	res, err := s.cfg.Commands.Send(ctx, cmd, "")
+	res, err := s.sendCommand(ctx, cmd)
 	switch {
 	case errors.Is(err, commands.ErrUnavailable):
 		return res, unavailable("the event log is unavailable; nothing was recorded, retry later")
