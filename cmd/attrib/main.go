@@ -120,6 +120,7 @@ func runContext(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	log := newLogger(stderr, ec)
 	progressOut = stderr
+	demoOut = stdout
 	slog.SetDefault(log)
 	if err := cmd.run(ctx, ec, log, positional); err != nil {
 		var se *startError
