@@ -236,19 +236,23 @@ func adminToken(ec *engineConfig) (string, error) {
 }
 
 // demoComponent is `serve --demo`: once the HTTP API answers /readyz, seed
-// the demo data unless the marker file says it was done; a failure is
-// logged and leaves no marker, so the next start tries again. It then idles
-// until the engine stops.
+// the demo data unless the marker file says it was done (then print the
+// saved sign-in links again); a failure is logged and leaves no marker, so
+// the next start tries again. It then idles until the engine stops.
 func demoComponent(ec *engineConfig, log *slog.Logger) component {
 	return component{name: "demo", run: func(ctx context.Context) error {
 		marker := filepath.Join(ec.DataDir, "demo.seeded")
-		if _, err := os.Stat(marker); err == nil {
-			log.Info("demo data already seeded; delete the marker to seed again", "marker", marker)
-			reprintDemoLinks(filepath.Join(ec.DataDir, "demo.json"), demoOut, log)
-			<-ctx.Done()
-			return nil
+		url := localURL(ec.HTTPAddr)
+		err := waitReady(ctx, url)
+		if err == nil {
+			if _, statErr := os.Stat(marker); statErr == nil {
+				log.Info("demo data already seeded; delete the marker to seed again", "marker", marker)
+				reprintDemoLinks(filepath.Join(ec.DataDir, "demo.json"), demoOut, log)
+			} else {
+				err = seedDemoOnce(ctx, ec, log, url, marker)
+			}
 		}
-		if err := seedDemoOnce(ctx, ec, log, marker); err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil {
 			log.Error("demo data not seeded", "err", err)
 		}
 		<-ctx.Done()
@@ -256,9 +260,9 @@ func demoComponent(ec *engineConfig, log *slog.Logger) component {
 	}}
 }
 
-func seedDemoOnce(ctx context.Context, ec *engineConfig, log *slog.Logger, marker string) error {
-	url := localURL(ec.HTTPAddr)
-	if err := waitFor(ctx, 2*time.Minute, func(ctx context.Context) error {
+// waitReady waits until the engine at url answers /readyz.
+func waitReady(ctx context.Context, url string) error {
+	return waitFor(ctx, 2*time.Minute, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, "GET", url+"/readyz", nil)
 		if err != nil {
 			return err
@@ -272,9 +276,10 @@ func seedDemoOnce(ctx context.Context, ec *engineConfig, log *slog.Logger, marke
 			return fmt.Errorf("readyz: %s", resp.Status)
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
+	})
+}
+
+func seedDemoOnce(ctx context.Context, ec *engineConfig, log *slog.Logger, url, marker string) error {
 	admin, err := adminToken(ec)
 	if err != nil {
 		return err
