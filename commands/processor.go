@@ -41,8 +41,12 @@ type ProcessorConfig struct {
 	// AllowBackdating lets a command sent with Client.SendAt take effect
 	// at its past time (checked by catalog.CheckEffectiveTime), stamped as
 	// its events' occurred_at; their recorded_at stays the clock's. For
-	// seeding demo and test data before any order of the brand: off (the
-	// default), such a command is refused and nothing is recorded.
+	// seeding demo and test data before any order of the brand: a past
+	// occurred_at appended after later ones breaks what the attribution
+	// worker's lag check relies on (a catalog partition's occurred_at only
+	// grows), and a code dated before orders already decided would make a
+	// replay from scratch decide them otherwise. Off (the default), such a
+	// command is refused and nothing is recorded.
 	AllowBackdating bool
 	// CreatorName, when set, gives generated codes a prefix from the
 	// creator's name.
