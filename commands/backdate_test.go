@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -12,18 +13,19 @@ import (
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-// brandLog returns the catalog events of brandID in log order.
-func (h *harness) brandLog(t *testing.T, brandID string) []schemas.Envelope {
+// keyLog returns the catalog events keyed key (a brand's, a creator's id)
+// in log order.
+func (h *harness) keyLog(t *testing.T, key string) []schemas.Envelope {
 	t.Helper()
 	n, err := h.store.Partitions(context.Background(), schemas.TopicCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []schemas.Envelope
-	err = h.store.ReplayPartition(context.Background(), schemas.TopicCatalog, eventstore.PartitionOf(brandID, n),
+	err = h.store.ReplayPartition(context.Background(), schemas.TopicCatalog, eventstore.PartitionOf(key, n),
 		eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
 			for _, m := range b.Messages {
-				if m.Envelope.BrandID == brandID {
+				if m.Envelope.AggregateKey == key {
 					out = append(out, m.Envelope)
 				}
 			}
@@ -77,7 +79,7 @@ func TestBackdatedCommandsRefusedWhenOff(t *testing.T) {
 			t.Fatalf("backdated %T on a processor without backdating: %+v, want invalid occurred_at", c.cmd, r.Failure)
 		}
 	}
-	if got := h.brandLog(t, "brand-off"); len(got) != 0 {
+	if got := h.keyLog(t, "brand-off"); len(got) != 0 {
 		t.Fatalf("refused backdated command recorded %d events: %+v", len(got), got)
 	}
 	// The same command at the processor's clock is fine.
@@ -103,7 +105,7 @@ func TestBackdatedCommandsTakeEffectInThePast(t *testing.T) {
 	if q := last.Request; q == nil || !q.DecidedAt.Equal(steps[3].at) || !q.RequestedAt.Equal(steps[2].at) {
 		t.Fatalf("confirmed request %+v, want requested at %v and decided at %v", q, steps[2].at, steps[3].at)
 	}
-	log := h.brandLog(t, "brand-past")
+	log := h.keyLog(t, "brand-past")
 	if len(log) != len(steps) {
 		t.Fatalf("%d events in the log, want %d", len(log), len(steps))
 	}
@@ -133,7 +135,7 @@ func TestBackdatedCommandsTakeEffectInThePast(t *testing.T) {
 			}
 		})
 	}
-	if got := h.brandLog(t, "brand-past"); len(got) != len(steps) {
+	if got := h.keyLog(t, "brand-past"); len(got) != len(steps) {
 		t.Fatalf("refused commands recorded events: %d in the log, want %d", len(got), len(steps))
 	}
 	// After the latest change, a revocation in the past is fine.
@@ -141,5 +143,51 @@ func TestBackdatedCommandsTakeEffectInThePast(t *testing.T) {
 	mustOK(t, r)
 	if r.Code == nil || !r.Code.RevokedAt.Equal(steps[3].at.Add(time.Hour)) {
 		t.Fatalf("revoked code %+v, want revoked at %v", r.Code, steps[3].at.Add(time.Hour))
+	}
+}
+
+// TestBackdatedRegistrations: Principals records a registration at a past
+// time only with AllowBackdating, and never in the future; a refused one
+// appends nothing.
+func TestBackdatedRegistrations(t *testing.T) {
+	h := newHarness(t)
+	past := time.Now().Add(-62 * 24 * time.Hour).Truncate(time.Millisecond)
+	cases := []struct {
+		name    string
+		allow   bool
+		at      time.Time
+		wantErr bool
+	}{
+		{"refused when off", false, past, true},
+		{"in the past", true, past, false},
+		{"in the future", true, time.Now().Add(time.Hour), true},
+		{"now when off", false, time.Time{}, false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &commands.Principals{Store: h.store, AllowBackdating: tc.allow}
+			id := fmt.Sprintf("crt-backdated-%d", i)
+			before := time.Now()
+			err := p.RegisterCreatorAt(context.Background(), catalog.RegisterCreator{CreatorID: id, Name: "Anna",
+				Email: "anna@example.com", TokenHash: fmt.Sprintf("%064x", i)}, tc.at)
+			log := h.keyLog(t, id)
+			if tc.wantErr {
+				var ve *catalog.ValidationError
+				if !errors.As(err, &ve) || ve.Field != "occurred_at" || len(log) != 0 {
+					t.Fatalf("error %v and %d events, want a ValidationError for occurred_at and none", err, len(log))
+				}
+				return
+			}
+			if err != nil || len(log) != 1 {
+				t.Fatalf("error %v and %d events, want one event", err, len(log))
+			}
+			want := tc.at
+			if want.IsZero() {
+				want = log[0].RecordedAt
+			}
+			if !log[0].OccurredAt.Equal(want) || log[0].RecordedAt.Before(before) {
+				t.Fatalf("occurred at %v, recorded at %v; want %v and after %v", log[0].OccurredAt, log[0].RecordedAt, want, before)
+			}
+		})
 	}
 }
