@@ -88,7 +88,12 @@ func (s *Server) as(h handler, roles ...string) http.HandlerFunc {
 			s.respondError(w, r, errForbidden)
 			return
 		}
-		if err := h(w, r, c); err != nil {
+		br, err := s.backdating(r, c)
+		if err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+		if err := h(w, br, c); err != nil {
 			s.respondError(w, r, err)
 		}
 	}

@@ -60,7 +60,7 @@ func (s *Server) createCreator(w http.ResponseWriter, r *http.Request, _ Caller)
 	}
 	id := credentials.NewID("crt_")
 	token := credentials.NewToken(credentials.PrefixCreatorToken)
-	err := s.cfg.Registrar.RegisterCreator(r.Context(), catalog.RegisterCreator{
+	err := s.registerCreator(r.Context(), catalog.RegisterCreator{
 		CreatorID: id, Name: strings.TrimSpace(body.Name), Email: strings.TrimSpace(body.Email), TokenHash: credentials.Hash(token),
 	})
 	if err != nil {
@@ -82,7 +82,7 @@ func (s *Server) createAnalyst(w http.ResponseWriter, r *http.Request, _ Caller)
 	}
 	id := credentials.NewID("anl_")
 	token := credentials.NewToken(credentials.PrefixAnalystToken)
-	err := s.cfg.Registrar.RegisterAnalyst(r.Context(), catalog.RegisterAnalyst{
+	err := s.registerAnalyst(r.Context(), catalog.RegisterAnalyst{
 		AnalystID: id, Name: strings.TrimSpace(body.Name), TokenHash: credentials.Hash(token),
 	})
 	if err != nil {
@@ -96,6 +96,9 @@ func (s *Server) createAnalyst(w http.ResponseWriter, r *http.Request, _ Caller)
 func registrationError(err error) error {
 	var ve *catalog.ValidationError
 	if errors.As(err, &ve) {
+		if ve.Field == "occurred_at" {
+			return badField(HeaderOccurredAt, "%s: %s", HeaderOccurredAt, ve.Message)
+		}
 		return badField(ve.Field, "%s", ve.Error())
 	}
 	return unavailable("the registration could not be recorded (%v); nothing was recorded, retry later", err)

@@ -74,6 +74,9 @@ type Config struct {
 	// ShopHook handles POST /v1/webhooks/{platform}/{brand_id} of every
 	// shop platform (ingest.ShopHook); nil answers 503.
 	ShopHook http.Handler
+	// Backdating, when set, lets the operator date catalog changes in the
+	// past (see HeaderOccurredAt); nil refuses every backdated request.
+	Backdating Backdater
 }
 
 // Server serves the v1 API.
@@ -160,7 +163,7 @@ func (s *Server) registerConnectors(mux *Mux) {
 
 // send sends cmd and turns a refusal or an outage into an API error.
 func (s *Server) send(ctx context.Context, cmd catalog.BrandCommand) (commands.Result, error) {
-	res, err := s.cfg.Commands.Send(ctx, cmd, "")
+	res, err := s.sendCommand(ctx, cmd)
 	switch {
 	case errors.Is(err, commands.ErrUnavailable):
 		return res, unavailable("the event log is unavailable; nothing was recorded, retry later")

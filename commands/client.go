@@ -51,8 +51,16 @@ func NewClient(log Appender, replies Waiter, timeout time.Duration) *Client {
 // Send appends cmd and returns its decision. A refusal comes back as a
 // Result with Failure set, not as an error.
 func (c *Client) Send(ctx context.Context, cmd catalog.BrandCommand, correlationID string) (Result, error) {
+	return c.SendAt(ctx, cmd, correlationID, time.Time{})
+}
+
+// SendAt is Send for a command that is to take effect at at, a time in the
+// past (see EncodeAt); a zero at is Send. The processor refuses it unless
+// it runs with ProcessorConfig.AllowBackdating, and checks at with
+// catalog.CheckEffectiveTime.
+func (c *Client) SendAt(ctx context.Context, cmd catalog.BrandCommand, correlationID string, at time.Time) (Result, error) {
 	id := schemas.NewEventID()
-	env, err := Encode(cmd, id, correlationID, c.now())
+	env, err := EncodeAt(cmd, id, correlationID, c.now(), at)
 	if err != nil {
 		return Result{}, err
 	}

@@ -47,6 +47,10 @@ const (
 	// shop connector.
 	typeSetConnector    = "command.set_connector"
 	typeRemoveConnector = "command.remove_connector"
+	// typeBackdated wraps another command with the past time it is to take
+	// effect at (see EncodeAt). Its own type, so that a processor that does
+	// not know it refuses it instead of deciding it at its own clock.
+	typeBackdated = "command.backdated"
 )
 
 func typeOf(cmd catalog.BrandCommand) (string, error) {
@@ -99,7 +103,57 @@ func Encode(cmd catalog.BrandCommand, id, correlationID string, now time.Time) (
 	}, nil
 }
 
-// Decode reads a command back from its envelope.
+// backdatedPayload is the payload of a command.backdated envelope.
+type backdatedPayload struct {
+	// Type is the wrapped command's type, Command its payload.
+	Type    string          `json:"type"`
+	At      time.Time       `json:"at"`
+	Command json.RawMessage `json:"command"`
+}
+
+// EncodeAt is Encode for a command that is to take effect at at, a time in
+// the past, rather than when the processor decides it (the operator's
+// backdating; a processor decides it only with
+// ProcessorConfig.AllowBackdating). A zero at is Encode.
+func EncodeAt(cmd catalog.BrandCommand, id, correlationID string, now, at time.Time) (schemas.Envelope, error) {
+	env, err := Encode(cmd, id, correlationID, now)
+	if err != nil || at.IsZero() {
+		return env, err
+	}
+	payload, err := json.Marshal(backdatedPayload{Type: env.Type, At: at.UTC(), Command: env.Payload})
+	if err != nil {
+		return schemas.Envelope{}, fmt.Errorf("encode backdated %s: %w", env.Type, err)
+	}
+	env.Type, env.Payload = typeBackdated, payload
+	return env, nil
+}
+
+// DecodeAt reads a command back from its envelope with the time it is to
+// take effect at: zero for a command of the processor's clock, the past
+// time for one EncodeAt backdated.
+func DecodeAt(env schemas.Envelope) (catalog.BrandCommand, time.Time, error) {
+	if env.Type != typeBackdated {
+		cmd, err := Decode(env)
+		return cmd, time.Time{}, err
+	}
+	var p backdatedPayload
+	if err := json.Unmarshal(env.Payload, &p); err != nil {
+		return nil, time.Time{}, fmt.Errorf("decode %s: %w", typeBackdated, err)
+	}
+	if p.At.IsZero() || p.Type == typeBackdated {
+		return nil, time.Time{}, fmt.Errorf("decode %s: want a time and a command that is not itself backdated", typeBackdated)
+	}
+	inner := env
+	inner.Type, inner.Payload = p.Type, p.Command
+	cmd, err := Decode(inner)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return cmd, p.At, nil
+}
+
+// Decode reads a command back from its envelope; a backdated one needs
+// DecodeAt.
 func Decode(env schemas.Envelope) (catalog.BrandCommand, error) {
 	var cmd catalog.BrandCommand
 	var err error

@@ -54,7 +54,15 @@ func newHarness(t *testing.T) *harness {
 // or stop is called.
 func (h *harness) runProcessor(t *testing.T) (stop func()) {
 	t.Helper()
-	p, err := commands.NewProcessor(commands.ProcessorConfig{Store: h.store, Replier: h.replies, Logger: quietLogger()})
+	return h.runProcessorWith(t, func(*commands.ProcessorConfig) {})
+}
+
+// runProcessorWith is runProcessor with the configuration changed by set.
+func (h *harness) runProcessorWith(t *testing.T, set func(*commands.ProcessorConfig)) (stop func()) {
+	t.Helper()
+	cfg := commands.ProcessorConfig{Store: h.store, Replier: h.replies, Logger: quietLogger()}
+	set(&cfg)
+	p, err := commands.NewProcessor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

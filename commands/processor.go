@@ -38,6 +38,16 @@ type ProcessorConfig struct {
 	ProjectionWait time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// AllowBackdating lets a command sent with Client.SendAt take effect
+	// at its past time (checked by catalog.CheckEffectiveTime), stamped as
+	// its events' occurred_at; their recorded_at stays the clock's. For
+	// seeding demo and test data before any order of the brand: a past
+	// occurred_at appended after later ones breaks what the attribution
+	// worker's lag check relies on (a catalog partition's occurred_at only
+	// grows), and a code dated before orders already decided would make a
+	// replay from scratch decide them otherwise. Off (the default), such a
+	// command is refused and nothing is recorded.
+	AllowBackdating bool
 	// CreatorName, when set, gives generated codes a prefix from the
 	// creator's name.
 	CreatorName func(ctx context.Context, creatorID string) (string, error)
@@ -174,7 +184,7 @@ func (h *partition) Handle(ctx context.Context, batch *eventstore.Batch) error {
 	var events []schemas.Envelope
 	for i, m := range batch.Messages {
 		res := Result{CommandID: m.Envelope.EventID}
-		cmd, err := Decode(m.Envelope)
+		cmd, at, err := DecodeAt(m.Envelope)
 		if err != nil {
 			batch.Reject(i, err.Error())
 			res.Failure = &Failure{Kind: FailInternal, Message: "undecodable command: " + err.Error()}
@@ -193,6 +203,16 @@ func (h *partition) Handle(ctx context.Context, batch *eventstore.Batch) error {
 			results = append(results, r)
 			continue
 		}
+		occurred := now
+		if !at.IsZero() {
+			if err := h.p.checkBackdated(brand, at, now); err != nil {
+				res.Failure = failureOf(err)
+				h.p.decided.WithLabelValues(typ, res.Failure.Kind).Inc()
+				results = append(results, res)
+				continue
+			}
+			occurred = at.UTC()
+		}
 		evs, err := catalog.Decide(brand, cmd, h.generator(ctx, brand, cmd))
 		if err != nil {
 			res.Failure = failureOf(err)
@@ -201,7 +221,7 @@ func (h *partition) Handle(ctx context.Context, batch *eventstore.Batch) error {
 			continue
 		}
 		for _, ev := range evs {
-			env, err := schemas.NewEnvelope(ev, cmd.AggregateKey(), cmd.AggregateKey(), now, now)
+			env, err := schemas.NewEnvelope(ev, cmd.AggregateKey(), cmd.AggregateKey(), occurred, now)
 			if err != nil {
 				// Decide emitted an event its schema refuses: a bug. Nothing
 				// of this command is appended.
@@ -245,6 +265,19 @@ func (h *partition) Handle(ctx context.Context, batch *eventstore.Batch) error {
 		}
 	}
 	return nil
+}
+
+// ErrBackdatingOff refuses a backdated command on a processor without
+// ProcessorConfig.AllowBackdating.
+var ErrBackdatingOff = &catalog.ValidationError{Field: "occurred_at", Message: "this engine does not accept backdated commands"}
+
+// checkBackdated refuses a backdated command unless backdating is allowed
+// and at suits the brand.
+func (p *Processor) checkBackdated(b *catalog.Brand, at, now time.Time) error {
+	if !p.cfg.AllowBackdating {
+		return ErrBackdatingOff
+	}
+	return catalog.CheckEffectiveTime(b, at, now)
 }
 
 // generator gives a ConfirmCode without a code text its code generator.

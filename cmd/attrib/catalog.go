@@ -70,6 +70,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	replies := commands.NewRedisReplies(in.redis, repliesPrefix)
 	proc, err := commands.NewProcessor(commands.ProcessorConfig{
 		Store: in.store, Replier: replies, Projected: projected, Logger: log, Registerer: in.registry,
+		AllowBackdating: ec.AllowBackdating,
 		CreatorName: func(ctx context.Context, id string) (string, error) {
 			c, _, err := proj.Creator(ctx, id)
 			return c.Name, err
@@ -154,9 +155,17 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		return nil, err
 	}
 	principals := &commands.Principals{Store: in.store, Projected: projected, Tokens: proj,
-		Locks: &commands.RedisLocks{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-locks:"}}
+		Locks:           &commands.RedisLocks{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-locks:"},
+		AllowBackdating: ec.AllowBackdating}
+	client := commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0)
+	var backdating api.Backdater
+	if ec.AllowBackdating {
+		backdating = backdater{client, principals}
+		log.Warn("backdating is on: the operator may date catalog changes in the past (for demo and test data only)")
+	}
 	server, err := api.New(api.Config{
-		Commands:   commands.NewClient(in.store, commands.NewRedisReplies(in.blocking, repliesPrefix), 0),
+		Commands:   client,
+		Backdating: backdating,
 		Registrar:  principals,
 		Rotator:    principals,
 		Catalog:    reader,
@@ -206,6 +215,13 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 			{name: "clickhouse-summary", run: func(ctx context.Context) error { return summarizer.Run(ctx, ec.SummaryRefresh) }},
 		},
 	}, nil
+}
+
+// backdater is the API's api.Backdater: brand commands through the
+// commands topic, registrations straight to the catalog.
+type backdater struct {
+	*commands.Client
+	*commands.Principals
 }
 
 // newWorker makes the attribution worker, its state under its own prefix.

@@ -67,6 +67,7 @@ func newConfig() *config {
 	add(setting{flag: "smtp-url", env: "ATTRIB_SMTP_URL", secret: true, usage: "SMTP server for creators' emails, smtp://user:pass@host:587?from=noreply@example.com (smtps:// for TLS); empty: .eml files under <data-dir>/mail"})
 	add(setting{flag: "redis-prefix", env: "ATTRIB_REDIS_PREFIX", def: "attrib:", usage: "prefix of every Redis key of the projections"})
 	add(setting{flag: "demo", env: "ATTRIB_DEMO", def: "false", isBool: true, usage: "serve: once the API is ready, seed demo data (brands, creators, orders) unless <data-dir>/demo.seeded exists"})
+	add(setting{flag: "allow-backdating", env: "ATTRIB_ALLOW_BACKDATING", def: "false", isBool: true, usage: "serve: let the operator date catalog changes in the past (header X-Occurred-At), to seed demo or test data; --demo turns it on"})
 	add(setting{flag: "url", env: "ATTRIB_URL", usage: "demo: base URL of the running engine to seed; empty: http://127.0.0.1:<port of --http-addr>"})
 	add(setting{flag: "components", env: "ATTRIB_COMPONENTS", def: "all", usage: "serve: which components this process runs, comma-separated: api, commands-processor, redis-catalog-projection, email-outbox, attribution-worker, clickhouse-projector, clickhouse-summary; or all"})
 	add(setting{flag: "log-level", env: "ATTRIB_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"})
@@ -154,6 +155,9 @@ type engineConfig struct {
 	SummaryRefresh time.Duration
 	Demo           bool
 	DemoURL        string
+	// AllowBackdating lets the operator date catalog changes in the past
+	// (api.HeaderOccurredAt); Demo implies it.
+	AllowBackdating bool
 
 	// WebhookLimit and APILimit are the rate limits per brand on the
 	// webhook and per token on the rest of the API.
@@ -227,6 +231,9 @@ func (c *config) parse() (*engineConfig, error) {
 	}
 	ec.Demo, err = strconv.ParseBool(c.get("demo"))
 	check("demo", err)
+	ec.AllowBackdating, err = strconv.ParseBool(c.get("allow-backdating"))
+	check("allow-backdating", err)
+	ec.AllowBackdating = ec.AllowBackdating || ec.Demo
 	ec.DemoURL = strings.TrimSuffix(c.get("url"), "/")
 	if ec.DemoURL != "" {
 		if u, err := url.Parse(ec.DemoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -36,7 +36,7 @@ func subcommands() []command {
 		{name: "rebuild", summary: "rebuild projections from the log: `attrib rebuild redis` drops the Redis projections and replays the log into them; `attrib rebuild clickhouse` replays it into fresh tables and swaps them in; `attrib rebuild summary` brings the reports' daily roll-ups up to date", run: runRebuild},
 		{name: "migrate", summary: "apply the missing ClickHouse migrations (serve applies them at start too), then exit", run: runMigrate},
 		{name: "topics", summary: "create the event topics that are missing, then exit", run: runTopics},
-		{name: "demo", summary: "seed a running engine over HTTP with demo brands, creators and orders (--url, --admin-token); tokens go to <data-dir>/demo.json", run: runDemo},
+		{name: "demo", summary: "seed a running engine (started with --allow-backdating) over HTTP with demo brands, creators and 60 days of orders (--url, --admin-token); prints a sign-in link per role, tokens go to <data-dir>/demo.json", run: runDemo},
 		loadgenCommand(),
 		{name: "config", summary: "print the configuration with secrets masked, and where each value comes from", run: nil},
 		{name: "version", summary: "print the version", run: nil, noConfig: true},
@@ -120,6 +120,7 @@ func runContext(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	log := newLogger(stderr, ec)
 	progressOut = stderr
+	demoOut = stdout
 	slog.SetDefault(log)
 	if err := cmd.run(ctx, ec, log, positional); err != nil {
 		var se *startError
