@@ -69,7 +69,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	repliesPrefix := strings.TrimSuffix(ec.RedisPrefix, ":") + "-replies:"
 	replies := commands.NewRedisReplies(in.redis, repliesPrefix)
 	proc, err := commands.NewProcessor(commands.ProcessorConfig{
-		Store: in.store, Replier: replies, Projected: projected, Logger: log, Registerer: in.registry,
+		Store: in.store, Replier: replies, Projected: projected, Logger: log, Registerer: in.registry, Now: clock,
 		CreatorName: func(ctx context.Context, id string) (string, error) {
 			c, _, err := proj.Creator(ctx, id)
 			return c.Name, err
@@ -205,6 +205,7 @@ func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalCli
 		Redis:      rdb,
 		Prefix:     strings.TrimSuffix(ec.RedisPrefix, ":") + "-worker:",
 		Index:      codeIndex{proj},
+		Now:        clock,
 		Logger:     log,
 		Registerer: reg,
 	})
