@@ -113,9 +113,9 @@ func runRetention(ctx context.Context, ec *engineConfig, log *slog.Logger, o *re
 		ec.AdminToken = admin
 	}
 
+	// The simulated days follow the codes' confirmations, which happen at
+	// the real time (commands carry the time they were sent).
 	sim := &simClock{}
-	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -o.days-1)
-	sim.advance(start)
 	saved := clock
 	clock = sim.now
 	defer func() { clock = saved }()
@@ -149,7 +149,7 @@ func runRetention(ctx context.Context, ec *engineConfig, log *slog.Logger, o *re
 	// Codes are active from their confirmation: let the catalog projection
 	// see them before the first order.
 	time.Sleep(3 * time.Second)
-	sim.advance(start.Add(24 * time.Hour))
+	start := time.Now().UTC()
 
 	brokerDir := ""
 	if len(ec.KafkaBrokers) == 0 {
@@ -165,7 +165,7 @@ func runRetention(ctx context.Context, ec *engineConfig, log *slog.Logger, o *re
 	var samples []retentionSample
 	began := time.Now()
 	for day := 0; day < o.days; day++ {
-		dayStart := start.Add(time.Duration(day+1) * 24 * time.Hour)
+		dayStart := start.Add(time.Duration(day) * 24 * time.Hour)
 		var evs []retentionEvent
 		for i := 0; i < perDay && placed < o.orders; i++ {
 			at := dayStart.Add(time.Duration(rng.Int63n(int64(24 * time.Hour))))
