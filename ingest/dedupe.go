@@ -3,10 +3,12 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,18 +43,40 @@ func DedupeKey(brandID, shopEventID string) string {
 // of the log.
 const DefaultDedupePrefix = "attrib-ingest:"
 
-// DefaultDedupeTTL is how long RedisDedupe remembers an event: longer than
-// any shop keeps retrying one.
+// DefaultDedupeTTL is RedisDedupe's default window: longer than any shop
+// keeps retrying one event.
 const DefaultDedupeTTL = 7 * 24 * time.Hour
 
-// RedisDedupe is a Deduper on Redis: one key per shop event,
-// "<Prefix>dedupe:<DedupeKey>", expiring after TTL. A key costs about 100
-// bytes of Redis memory for TTL.
+// DefaultDedupeBuckets is RedisDedupe's default number of hashes per
+// window. Redis keeps a hash of up to hash-max-listpack-entries fields (128
+// by default) as one compact listpack, and a larger one as a table at about
+// four times the bytes per field, so a window of up to 4096 * 128 = 524,288
+// events stays compact; the empty hashes of a quiet engine cost about
+// 100 bytes each.
+const DefaultDedupeBuckets = 4096
+
+// RedisDedupe is a Deduper on Redis. Time is cut into periods of one TTL
+// (the window); a mark is a 12-byte field of a hash of its period,
+// "<Prefix>seen:<period>:<bucket>", where the bucket and the field are
+// bits of the SHA-256 of the key; each hash expires at the end of the
+// period after its own. Seen looks a key up in the hashes of the current
+// and the previous period, so a key marked at t is seen until at least
+// t+TTL and forgotten by t+2*TTL at the latest.
 //
-// Seen is one MGET of every key a pipeline checks when Client is a
-// *redis.Client (one server), EXISTS per key otherwise (MGET cannot span
-// the slots of a Redis Cluster or the shards of a Ring): one command costs
-// Redis and this process less than one per key. Mark is SET EX per key.
+// A mark costs about 16 bytes while its hash is a listpack (see
+// DefaultDedupeBuckets), against about 120 bytes for a key of its own. Two
+// keys are taken for one only when the 96 bits of their field and their
+// bucket are the same: for n keys in one window, a chance of about
+// n*n/2^97 (1e-13 for a hundred million).
+//
+// After the window, a re-sent event is appended again; the attribution
+// worker drops it, since the order's state remembers the shop_event_id of
+// each event it applied, so counts stay exact (package attribution).
+//
+// With a client of one server (*redis.Client), Seen is one script per
+// pipeline that looks every key up, and Mark one that sets every field and
+// expiry; a Redis Cluster or Ring gets plain commands per key instead
+// (HEXISTS twice, HSET and PEXPIRE), since a script cannot span slots.
 // Concurrent calls share pipelines: a worker (started on demand, gone
 // after 10 s idle) sends whatever calls are waiting as one pipeline, waits
 // for its answers, and sends the calls that came meanwhile as the next
@@ -77,8 +101,17 @@ type RedisDedupe struct {
 	Client redis.UniversalClient
 	// Prefix of every key. Default DefaultDedupePrefix.
 	Prefix string
-	// TTL of a mark. Default DefaultDedupeTTL.
+	// TTL is the window: a mark is seen for at least TTL and at most twice
+	// that. Default DefaultDedupeTTL. Changing it starts new periods, so
+	// the marks of the old ones are not seen any more.
 	TTL time.Duration
+	// Buckets is the number of hashes per period: about the events of a
+	// window divided by 100 keeps them compact. Default
+	// DefaultDedupeBuckets; at most 65536. Changing it forgets the marks
+	// made before.
+	Buckets int
+	// Now is the clock of the periods. Default time.Now.
+	Now func() time.Time
 
 	init      sync.Once
 	oneServer bool // Client is a *redis.Client: Seen can use MGET
@@ -105,12 +138,44 @@ type dedupeOp struct {
 	done chan struct{}
 }
 
-func (d *RedisDedupe) key(k string) string {
+// slot is where a key's mark lives: its bucket and its field, the same in
+// every period.
+type slot struct {
+	bucket string
+	field  string
+}
+
+func (d *RedisDedupe) slotOf(k string) slot {
+	sum := sha256.Sum256([]byte(k))
+	n := d.Buckets
+	if n <= 0 || n > 1<<16 {
+		n = DefaultDedupeBuckets
+	}
+	b := int(binary.BigEndian.Uint16(sum[:2])) % n
+	return slot{bucket: strconv.Itoa(b), field: string(sum[2:14])}
+}
+
+// periods returns the key prefixes of the current and the previous
+// period ("<Prefix>seen:<n>:"), and how long from now the current one's
+// hashes must live: to the end of the next period.
+func (d *RedisDedupe) periods() (cur, prev string, ttl time.Duration) {
 	p := d.Prefix
 	if p == "" {
 		p = DefaultDedupePrefix
 	}
-	return p + "dedupe:" + k
+	w := d.TTL
+	if w <= 0 {
+		w = DefaultDedupeTTL
+	}
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	t := now().UnixNano()
+	n := t / int64(w)
+	cur = p + "seen:" + strconv.FormatInt(n, 10) + ":"
+	prev = p + "seen:" + strconv.FormatInt(n-1, 10) + ":"
+	return cur, prev, time.Duration((n+2)*int64(w) - t)
 }
 
 // Seen reports for each key whether it was marked.
@@ -248,45 +313,78 @@ func (d *RedisDedupe) work() {
 	}
 }
 
+// seenScript answers, for each field ARGV[i], 1 if it is in the hash
+// KEYS[2i-1] (the current period's) or KEYS[2i] (the previous one's).
+var seenScript = redis.NewScript(`
+local out = {}
+for i = 1, #ARGV do
+  if redis.call('HEXISTS', KEYS[2*i-1], ARGV[i]) == 1 or redis.call('HEXISTS', KEYS[2*i], ARGV[i]) == 1 then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out`)
+
+// markScript sets field ARGV[i+1] in hash KEYS[i], which then expires in
+// ARGV[1] milliseconds.
+var markScript = redis.NewScript(`
+for i = 1, #KEYS do
+  redis.call('HSET', KEYS[i], ARGV[i+1], '')
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return #KEYS`)
+
 // exec sends a batch of calls as one pipeline and completes them. cmds is
 // the worker's slice for the pipeline's commands, returned for reuse.
 func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder {
-	ttl := d.TTL
-	if ttl <= 0 {
-		ttl = DefaultDedupeTTL
-	}
+	cur, prev, ttl := d.periods()
 	ctx, cancel := context.WithTimeout(context.Background(), dedupeOpTimeout)
 	defer cancel()
 	pipe := d.Client.Pipeline()
-	var mget *redis.SliceCmd
+	var seen *redis.Cmd
+	nSeen := 0
 	if d.oneServer {
-		var keys []string
+		var seenKeys, markKeys []string
+		var seenArgs []any
+		markArgs := []any{ttl.Milliseconds()}
 		for _, op := range batch {
-			if !op.mark {
-				for _, k := range op.keys {
-					keys = append(keys, d.key(k))
+			for _, k := range op.keys {
+				s := d.slotOf(k)
+				if op.mark {
+					markKeys = append(markKeys, cur+s.bucket)
+					markArgs = append(markArgs, s.field)
+				} else {
+					seenKeys = append(seenKeys, cur+s.bucket, prev+s.bucket)
+					seenArgs = append(seenArgs, s.field)
+					nSeen++
 				}
 			}
 		}
-		if len(keys) > 0 {
-			mget = pipe.MGet(ctx, keys...)
+		if len(seenArgs) > 0 {
+			seen = seenScript.Eval(ctx, pipe, seenKeys, seenArgs...)
 		}
-	}
-	for _, op := range batch {
-		for _, k := range op.keys {
-			if op.mark {
-				cmds = append(cmds, pipe.Set(ctx, d.key(k), "1", ttl))
-			} else if mget == nil {
-				cmds = append(cmds, pipe.Exists(ctx, d.key(k)))
+		if len(markKeys) > 0 {
+			markScript.Eval(ctx, pipe, markKeys, markArgs...)
+		}
+	} else {
+		for _, op := range batch {
+			for _, k := range op.keys {
+				s := d.slotOf(k)
+				if op.mark {
+					cmds = append(cmds, pipe.HSet(ctx, cur+s.bucket, s.field, ""), pipe.PExpire(ctx, cur+s.bucket, ttl))
+				} else {
+					cmds = append(cmds, pipe.HExists(ctx, cur+s.bucket, s.field), pipe.HExists(ctx, prev+s.bucket, s.field))
+				}
 			}
 		}
 	}
 	_, err := pipe.Exec(ctx)
 	var found []any
-	if mget != nil {
-		found = mget.Val()
-		if err == nil && len(found) != len(mget.Args())-1 {
-			err = fmt.Errorf("MGET answered %d values for %d keys", len(found), len(mget.Args())-1)
+	if seen != nil && err == nil {
+		found, err = seen.Slice()
+		if err == nil && len(found) != nSeen {
+			err = fmt.Errorf("dedupe script answered %d values for %d keys", len(found), nSeen)
 		}
 	}
 	next := cmds
@@ -296,22 +394,24 @@ func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder 
 		// a duplicate; a retry costs only latency).
 		op.err = err
 		switch {
-		case op.mark:
-			next = next[len(op.keys):]
-		case mget != nil:
+		case d.oneServer && op.mark:
+		case d.oneServer:
 			if err == nil {
 				for i, v := range found[:len(op.keys)] {
-					op.seen[i] = v != nil
+					n, _ := v.(int64)
+					op.seen[i] = n == 1
 				}
 				found = found[len(op.keys):]
 			}
+		case op.mark:
+			next = next[2*len(op.keys):]
 		default:
 			if err == nil {
-				for i, c := range next[:len(op.keys)] {
-					op.seen[i] = c.(*redis.IntCmd).Val() > 0
+				for i := range op.keys {
+					op.seen[i] = next[2*i].(*redis.BoolCmd).Val() || next[2*i+1].(*redis.BoolCmd).Val()
 				}
 			}
-			next = next[len(op.keys):]
+			next = next[2*len(op.keys):]
 		}
 		close(op.done)
 	}

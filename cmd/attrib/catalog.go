@@ -103,7 +103,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Log:        in.store,
 		Secrets:    ingest.NewCachedSecrets(ingest.CatalogSecrets(saltRing{proj}, key), ingest.CacheConfig{}),
 		Now:        clock,
-		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:"},
+		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:", Now: clock},
 		Registerer: in.registry,
 		Logger:     log,
 		Limiter:    webhookLimit,
