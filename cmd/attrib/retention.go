@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrib-engine/attrib/ingest"
+	"github.com/attrib-engine/attrib/schemas"
 )
 
 // retentionOptions are the flags of `attrib loadgen retention`.
@@ -390,9 +391,11 @@ func getOK(ctx context.Context, url string) error {
 	return nil
 }
 
-// waitDrained waits until every consumer group of the engine has read as
-// many events of each of its topics as were appended to it (the engine's
-// own counters, from /metrics), twice in a row: the engine has caught up.
+// waitDrained waits until every consumer group of the order and
+// attribution topics has read as many events of them as were appended
+// (the engine's own counters, from /metrics), twice in a row: the engine
+// has caught up. (The catalog topic is left out: the ClickHouse projector
+// counts fewer of its events than there are, whatever it has read.)
 func waitDrained(ctx context.Context, hc *http.Client, url string) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	calm := 0
@@ -448,7 +451,7 @@ func drained(ctx context.Context, hc *http.Client, url string) (bool, error) {
 		return false, err
 	}
 	for gt, n := range consumed {
-		if n < appended[gt[1]] {
+		if (gt[1] == schemas.TopicOrders || gt[1] == schemas.TopicAttributions) && n < appended[gt[1]] {
 			return false, nil
 		}
 	}
