@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go/compress"
 
+	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/eventstore/embedded"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -127,4 +131,90 @@ func benchCodec(b *testing.B, codec compress.Compression, values [][]byte, size 
 	b.ReportMetric(float64(packed)/records, "B/record")
 	b.ReportMetric(float64(compressTime.Nanoseconds())/records, "compress-ns/record")
 	b.ReportMetric(float64(decompressTime.Nanoseconds())/records, "decompress-ns/record")
+}
+
+// TestBrokerKeepsBatchesCompressed appends the same records of the engine
+// to the embedded broker (log on disk) with each codec, in produce batches
+// of 50 (AppendToPartition) and through Append, and checks that the log
+// holds them compressed as sent, a fraction of their uncompressed size,
+// and that they read back whole.
+func TestBrokerKeepsBatchesCompressed(t *testing.T) {
+	var envs []schemas.Envelope
+	for _, topic := range []string{"orders", "attributions"} {
+		for _, v := range engineRecords(t, topic) {
+			var env schemas.Envelope
+			if err := schemas.UnmarshalEnvelope(v, &env); err != nil {
+				t.Fatal(err)
+			}
+			envs = append(envs, env)
+		}
+	}
+	sizes := map[string]int64{}
+	for _, codec := range []string{"none", "lz4", "zstd"} {
+		t.Run(codec, func(t *testing.T) {
+			dir := t.TempDir()
+			b := startBroker(t, embedded.Config{DataDir: dir, SyncWrites: true})
+			s, err := eventstore.Open(context.Background(), eventstore.Config{Brokers: b.Addrs(), Compression: codec, Logger: testLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			topic := uniqueName(t, "topic")
+			ensureTopic(t, s, topic, 1)
+			ctx := context.Background()
+			half := len(envs) / 2
+			for i := 0; i < half; i += 50 {
+				if _, err := s.AppendToPartition(ctx, topic, 0, envs[i:min(i+50, half)]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Append(ctx, topic, envs[half:]...); err != nil {
+				t.Fatal(err)
+			}
+			var got []schemas.Envelope
+			err = s.ReplayPartition(ctx, topic, 0, eventstore.HandlerFunc(func(_ context.Context, b *eventstore.Batch) error {
+				for _, m := range b.Messages {
+					got = append(got, m.Envelope)
+				}
+				return nil
+			}), eventstore.ReplayOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(envs) {
+				t.Fatalf("read back %d events, want %d", len(got), len(envs))
+			}
+			for i := range got {
+				if got[i].EventID != envs[i].EventID || !bytes.Equal(got[i].Payload, envs[i].Payload) {
+					t.Fatalf("event %d read back as %s %s, want %s %s", i, got[i].EventID, got[i].Payload, envs[i].EventID, envs[i].Payload)
+				}
+			}
+			sizes[codec] = logBytes(t, filepath.Join(dir, "partitions", topic+"-0"))
+		})
+	}
+	t.Logf("log bytes by codec: %v, for %d records", sizes, len(envs))
+	// What BenchmarkCompression finds for batches of 10-100 of these
+	// records, with room: zstd about 6 times smaller, lz4 about 4.
+	if sizes["zstd"]*4 > sizes["none"] || sizes["lz4"]*2 > sizes["none"] || sizes["zstd"] >= sizes["lz4"] {
+		t.Errorf("log bytes none %d, lz4 %d, zstd %d: want zstd < none/4, lz4 < none/2 and zstd < lz4 (does the broker keep the batches as sent?)",
+			sizes["none"], sizes["lz4"], sizes["zstd"])
+	}
+}
+
+// logBytes is the size of the files of one partition's log directory.
+func logBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("the broker's log of the partition: %v", err)
+	}
+	var n int64
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += info.Size()
+	}
+	return n
 }
