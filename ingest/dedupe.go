@@ -69,9 +69,12 @@ const DefaultDedupeBuckets = 4096
 // bucket are the same: for n keys in one window, a chance of about
 // n*n/2^97 (1e-13 for a hundred million).
 //
-// After the window, a re-sent event is appended again; the attribution
-// worker drops it, since the order's state remembers the shop_event_id of
-// each event it applied, so counts stay exact (package attribution).
+// After the window, a re-sent event is appended again, with the same
+// event id (EventID derives it from the brand and the shop's id); the
+// attribution worker drops it, since the order's state remembers the event
+// ids and shop_event_ids it applied, so counts stay exact (package
+// attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow in
+// cmd/attrib).
 //
 // With a client of one server (*redis.Client), Seen is one script per
 // pipeline that looks every key up, and Mark one that sets every field and
