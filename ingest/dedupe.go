@@ -50,9 +50,9 @@ const DefaultDedupeTTL = 7 * 24 * time.Hour
 // DefaultDedupeBuckets is RedisDedupe's default number of hashes per
 // window. Redis keeps a hash of up to hash-max-listpack-entries fields (128
 // by default) as one compact listpack, and a larger one as a table at about
-// four times the bytes per field, so a window of up to 4096 * 128 = 524,288
-// events stays compact; the empty hashes of a quiet engine cost about
-// 100 bytes each.
+// three times the bytes per field, so a window of up to 4096 * 128 =
+// 524,288 events stays compact, while a quieter one pays the hash's own
+// hundred-odd bytes over fewer marks.
 const DefaultDedupeBuckets = 4096
 
 // RedisDedupe is a Deduper on Redis. Time is cut into periods of one TTL
@@ -63,7 +63,7 @@ const DefaultDedupeBuckets = 4096
 // and the previous period, so a key marked at t is seen until at least
 // t+TTL and forgotten by t+2*TTL at the latest.
 //
-// A mark costs about 16 bytes while its hash is a listpack (see
+// A mark costs about 20 bytes in a listpack hash of a hundred marks (see
 // DefaultDedupeBuckets), against about 120 bytes for a key of its own. Two
 // keys are taken for one only when the 96 bits of their field and their
 // bucket are the same: for n keys in one window, a chance of about
