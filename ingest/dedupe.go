@@ -76,11 +76,9 @@ const DefaultDedupeBuckets = 4096
 // attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow in
 // cmd/attrib).
 //
-// With a client of one server (*redis.Client), Seen is one script per
-// pipeline that looks every key up, and Mark one that sets every field and
-// expiry; a Redis Cluster or Ring gets plain commands per key instead
-// (HEXISTS twice, HSET and PEXPIRE), since a script cannot span slots.
-// Concurrent calls share pipelines: a worker (started on demand, gone
+// Seen is two HEXISTS per key, Mark an HSET and a PEXPIRE per key, so
+// that every command touches one key (a Redis Cluster or Ring takes them
+// as they are). Concurrent calls share pipelines: a worker (started on demand, gone
 // after 10 s idle) sends whatever calls are waiting as one pipeline, waits
 // for its answers, and sends the calls that came meanwhile as the next
 // one, so under load a request costs a fraction of a round trip instead of
@@ -116,11 +114,10 @@ type RedisDedupe struct {
 	// Now is the clock of the periods. Default time.Now.
 	Now func() time.Time
 
-	init      sync.Once
-	oneServer bool // Client is a *redis.Client: Seen can use MGET
-	ops       chan *dedupeOp
-	queued    atomic.Int64 // keys of the calls in ops
-	workers   atomic.Int32
+	init    sync.Once
+	ops     chan *dedupeOp
+	queued  atomic.Int64 // keys of the calls in ops
+	workers atomic.Int32
 }
 
 // Tuning of the shared pipelines.
@@ -210,12 +207,7 @@ func (d *RedisDedupe) submit(ctx context.Context, op *dedupeOp) error {
 	if d.Client == nil {
 		return errors.New("no client")
 	}
-	d.init.Do(func() {
-		d.ops = make(chan *dedupeOp, dedupeQueue)
-		// MGET cannot span the slots of a Redis Cluster or the shards of
-		// a Ring: only a client of one server gets it.
-		_, d.oneServer = d.Client.(*redis.Client)
-	})
+	d.init.Do(func() { d.ops = make(chan *dedupeOp, dedupeQueue) })
 	op.done = make(chan struct{})
 	d.queued.Add(int64(len(op.keys)))
 	d.scale()
@@ -316,28 +308,6 @@ func (d *RedisDedupe) work() {
 	}
 }
 
-// seenScript answers, for each field ARGV[i], 1 if it is in the hash
-// KEYS[2i-1] (the current period's) or KEYS[2i] (the previous one's).
-var seenScript = redis.NewScript(`
-local out = {}
-for i = 1, #ARGV do
-  if redis.call('HEXISTS', KEYS[2*i-1], ARGV[i]) == 1 or redis.call('HEXISTS', KEYS[2*i], ARGV[i]) == 1 then
-    out[i] = 1
-  else
-    out[i] = 0
-  end
-end
-return out`)
-
-// markScript sets field ARGV[i+1] in hash KEYS[i], which then expires in
-// ARGV[1] milliseconds.
-var markScript = redis.NewScript(`
-for i = 1, #KEYS do
-  redis.call('HSET', KEYS[i], ARGV[i+1], '')
-  redis.call('PEXPIRE', KEYS[i], ARGV[1])
-end
-return #KEYS`)
-
 // exec sends a batch of calls as one pipeline and completes them. cmds is
 // the worker's slice for the pipeline's commands, returned for reuse.
 func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder {
@@ -345,51 +315,17 @@ func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder 
 	ctx, cancel := context.WithTimeout(context.Background(), dedupeOpTimeout)
 	defer cancel()
 	pipe := d.Client.Pipeline()
-	var seen *redis.Cmd
-	nSeen := 0
-	if d.oneServer {
-		var seenKeys, markKeys []string
-		var seenArgs []any
-		markArgs := []any{ttl.Milliseconds()}
-		for _, op := range batch {
-			for _, k := range op.keys {
-				s := d.slotOf(k)
-				if op.mark {
-					markKeys = append(markKeys, cur+s.bucket)
-					markArgs = append(markArgs, s.field)
-				} else {
-					seenKeys = append(seenKeys, cur+s.bucket, prev+s.bucket)
-					seenArgs = append(seenArgs, s.field)
-					nSeen++
-				}
-			}
-		}
-		if len(seenArgs) > 0 {
-			seen = seenScript.Eval(ctx, pipe, seenKeys, seenArgs...)
-		}
-		if len(markKeys) > 0 {
-			markScript.Eval(ctx, pipe, markKeys, markArgs...)
-		}
-	} else {
-		for _, op := range batch {
-			for _, k := range op.keys {
-				s := d.slotOf(k)
-				if op.mark {
-					cmds = append(cmds, pipe.HSet(ctx, cur+s.bucket, s.field, ""), pipe.PExpire(ctx, cur+s.bucket, ttl))
-				} else {
-					cmds = append(cmds, pipe.HExists(ctx, cur+s.bucket, s.field), pipe.HExists(ctx, prev+s.bucket, s.field))
-				}
+	for _, op := range batch {
+		for _, k := range op.keys {
+			s := d.slotOf(k)
+			if op.mark {
+				cmds = append(cmds, pipe.HSet(ctx, cur+s.bucket, s.field, ""), pipe.PExpire(ctx, cur+s.bucket, ttl))
+			} else {
+				cmds = append(cmds, pipe.HExists(ctx, cur+s.bucket, s.field), pipe.HExists(ctx, prev+s.bucket, s.field))
 			}
 		}
 	}
 	_, err := pipe.Exec(ctx)
-	var found []any
-	if seen != nil && err == nil {
-		found, err = seen.Slice()
-		if err == nil && len(found) != nSeen {
-			err = fmt.Errorf("dedupe script answered %d values for %d keys", len(found), nSeen)
-		}
-	}
 	next := cmds
 	for _, op := range batch {
 		// Conservative: after a failed pipeline no answer in it is
@@ -397,15 +333,6 @@ func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder 
 		// a duplicate; a retry costs only latency).
 		op.err = err
 		switch {
-		case d.oneServer && op.mark:
-		case d.oneServer:
-			if err == nil {
-				for i, v := range found[:len(op.keys)] {
-					n, _ := v.(int64)
-					op.seen[i] = n == 1
-				}
-				found = found[len(op.keys):]
-			}
 		case op.mark:
 			next = next[2*len(op.keys):]
 		default:

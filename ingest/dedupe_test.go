@@ -67,23 +67,12 @@ func (h *gatedPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 }
 
 // dedupeKeys is the number of dedupe keys a pipeline of RedisDedupe
-// checks or marks: a script's fields (the check script has two hashes per
-// field, the mark script one hash per field and a TTL); one for each HSET
-// and for each pair of HEXISTS (a key is looked up in two periods); none
-// for PEXPIRE.
+// checks or marks: one for each HSET and for each pair of HEXISTS (a key
+// is looked up in two periods); none for PEXPIRE.
 func dedupeKeys(cmds []redis.Cmder) int {
 	keys, hexists := 0, 0
 	for _, c := range cmds {
-		args := c.Args()
 		switch c.Name() {
-		case "eval", "evalsha":
-			nkeys, _ := args[2].(int)
-			argv := len(args) - 3 - nkeys
-			if nkeys == 2*argv {
-				keys += argv
-			} else {
-				keys += nkeys
-			}
 		case "hset":
 			keys++
 		case "hexists":
@@ -134,7 +123,7 @@ func gatedDedupe(t *testing.T, oneServer bool) (*ingest.RedisDedupe, *gatedPipel
 // of several sizes queue behind it, and checks that the worker sends them
 // all as the next pipeline, with each call's answers its own: marked keys
 // seen, others not, and the marks of that pipeline made; the checks are
-// one script with a client of one server, HEXISTS per key and period otherwise. Then
+// HEXISTS per key and period, whatever the client. Then
 // a failed shared pipeline fails every call in it.
 func TestRedisDedupeSharesPipelines(t *testing.T) {
 	for _, oneServer := range []bool{true, false} {
@@ -214,12 +203,7 @@ func testRedisDedupeSharesPipelines(t *testing.T, oneServer bool) {
 			marks += size(call)
 		}
 	}
-	// The held call's check, then the queued calls' checks and marks, one
-	// script each; or commands per key.
-	want := map[string]int{"eval": 3}
-	if !oneServer {
-		want = map[string]int{"hexists": 2 * (1 + checked), "hset": marks, "pexpire": marks}
-	}
+	want := map[string]int{"hexists": 2 * (1 + checked), "hset": marks, "pexpire": marks}
 	if got := hook.commandCounts(); !maps.Equal(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
