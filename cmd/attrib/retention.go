@@ -164,6 +164,7 @@ func runRetention(ctx context.Context, ec *engineConfig, log *slog.Logger, o *re
 	perDay := (o.orders + o.days - 1) / o.days
 	placed, sent := 0, 0
 	var samples []retentionSample
+	var runErr error // a day that failed: the figures stop at the day before
 	began := time.Now()
 	for day := 0; day < o.days; day++ {
 		dayStart := start.Add(time.Duration(day) * 24 * time.Hour)
@@ -191,11 +192,13 @@ func runRetention(ctx context.Context, ec *engineConfig, log *slog.Logger, o *re
 		later[day] = nil
 		sim.advance(dayStart.Add(24 * time.Hour))
 		if err := sendRetentionDay(c, brands, evs, sim, rng.Int63()); err != nil {
-			return fmt.Errorf("loadgen retention: day %d: %w", day+1, err)
+			runErr = fmt.Errorf("loadgen retention: day %d: %w", day+1, err)
+			break
 		}
 		sent += len(evs)
 		if err := waitDrained(ctx, c.hc, metricsURL); err != nil {
-			return fmt.Errorf("loadgen retention: day %d: %w", day+1, err)
+			runErr = fmt.Errorf("loadgen retention: day %d: %w", day+1, err)
+			break
 		}
 		mem, err := usedMemory(ctx, rdb)
 		if err != nil {
@@ -216,6 +219,9 @@ func runRetention(ctx context.Context, ec *engineConfig, log *slog.Logger, o *re
 	}
 	// The refunds scheduled past the last day are not sent: they would
 	// belong to days not simulated.
+	if len(samples) == 0 {
+		return runErr
+	}
 	families, err := keyFamilies(ctx, rdb)
 	if err != nil {
 		return err
@@ -230,6 +236,9 @@ func runRetention(ctx context.Context, ec *engineConfig, log *slog.Logger, o *re
 		}
 	}
 	printRetention(os.Stdout, o, samples, families, chBytes, chRows, time.Since(began))
+	if runErr != nil {
+		return fmt.Errorf("%w (the figures printed stop at day %d; the key families and ClickHouse include the day that failed)", runErr, len(samples))
+	}
 	return nil
 }
 
@@ -590,7 +599,7 @@ func writeCurve(path string, samples []retentionSample) error {
 func printRetention(w io.Writer, o *retentionOptions, samples []retentionSample, families []keyFamily, chBytes, chRows uint64, took time.Duration) {
 	last := samples[len(samples)-1]
 	per := func(n int64) float64 { return float64(n) / float64(max(last.orders, 1)) }
-	fmt.Fprintf(w, "\n%d orders, %d shop events over %d simulated days in %s\n\n", last.orders, last.events, o.days, took.Round(time.Second))
+	fmt.Fprintf(w, "\n%d orders, %d shop events over %d of %d simulated days in %s\n\n", last.orders, last.events, last.day, o.days, took.Round(time.Second))
 	fmt.Fprintln(w, "| measure | total | per order |")
 	fmt.Fprintln(w, "|---|---:|---:|")
 	fmt.Fprintf(w, "| Redis used_memory | %d B | %.0f B |\n", last.usedMemory, per(last.usedMemory))
