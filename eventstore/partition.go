@@ -75,6 +75,7 @@ func (s *Store) AppendToPartition(ctx context.Context, topic string, partition i
 		Topic:        topic,
 		Partition:    partition,
 		RequiredAcks: kafka.RequireAll,
+		Compression:  s.cfg.codec,
 		Records:      kafka.NewRecordReader(records...),
 	})
 	if err == nil && res.Error != nil {

@@ -56,6 +56,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			// and franz-go do, so other producers can share our topics.
 			Balancer:     &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll,
+			Compression:  cfg.codec,
 			BatchTimeout: cfg.BatchTimeout,
 			// kafka-go preallocates BatchSize messages for every batch, so
 			// this must stay modest; 1000 lets the largest Append (a webhook

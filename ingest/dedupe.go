@@ -3,10 +3,12 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,19 +43,42 @@ func DedupeKey(brandID, shopEventID string) string {
 // of the log.
 const DefaultDedupePrefix = "attrib-ingest:"
 
-// DefaultDedupeTTL is how long RedisDedupe remembers an event: longer than
-// any shop keeps retrying one.
+// DefaultDedupeTTL is RedisDedupe's default window: longer than any shop
+// keeps retrying one event.
 const DefaultDedupeTTL = 7 * 24 * time.Hour
 
-// RedisDedupe is a Deduper on Redis: one key per shop event,
-// "<Prefix>dedupe:<DedupeKey>", expiring after TTL. A key costs about 100
-// bytes of Redis memory for TTL.
+// DefaultDedupeBuckets is RedisDedupe's default number of hashes per
+// window. Redis keeps a hash of up to hash-max-listpack-entries fields (128
+// by default) as one compact listpack, and a larger one as a table at about
+// three times the bytes per field, so a window of up to 4096 * 128 =
+// 524,288 events stays compact, while a quieter one pays the hash's own
+// hundred-odd bytes over fewer marks.
+const DefaultDedupeBuckets = 4096
+
+// RedisDedupe is a Deduper on Redis. Time is cut into periods of one TTL
+// (the window); a mark is a 12-byte field of a hash of its period,
+// "<Prefix>seen:<period>:<bucket>", where the bucket and the field are
+// bits of the SHA-256 of the key; each hash expires at the end of the
+// period after its own. Seen looks a key up in the hashes of the current
+// and the previous period, so a key marked at t is seen until at least
+// t+TTL and forgotten by t+2*TTL at the latest.
 //
-// Seen is one MGET of every key a pipeline checks when Client is a
-// *redis.Client (one server), EXISTS per key otherwise (MGET cannot span
-// the slots of a Redis Cluster or the shards of a Ring): one command costs
-// Redis and this process less than one per key. Mark is SET EX per key.
-// Concurrent calls share pipelines: a worker (started on demand, gone
+// A mark costs about 20 bytes in a listpack hash of a hundred marks (see
+// DefaultDedupeBuckets), against about 120 bytes for a key of its own. Two
+// keys are taken for one only when the 96 bits of their field and their
+// bucket are the same: for n keys in one window, a chance of about
+// n*n/2^97 (1e-13 for a hundred million).
+//
+// After the window, a re-sent event is appended again, with the same
+// event id (EventID derives it from the brand and the shop's id); the
+// attribution worker drops it, since the order's state remembers the event
+// ids and shop_event_ids it applied, so counts stay exact (package
+// attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow in
+// cmd/attrib).
+//
+// Seen is two HEXISTS per key, Mark an HSET and a PEXPIRE per key, so
+// that every command touches one key (a Redis Cluster or Ring takes them
+// as they are). Concurrent calls share pipelines: a worker (started on demand, gone
 // after 10 s idle) sends whatever calls are waiting as one pipeline, waits
 // for its answers, and sends the calls that came meanwhile as the next
 // one, so under load a request costs a fraction of a round trip instead of
@@ -77,14 +102,22 @@ type RedisDedupe struct {
 	Client redis.UniversalClient
 	// Prefix of every key. Default DefaultDedupePrefix.
 	Prefix string
-	// TTL of a mark. Default DefaultDedupeTTL.
+	// TTL is the window: a mark is seen for at least TTL and at most twice
+	// that. Default DefaultDedupeTTL. Changing it starts new periods, so
+	// the marks of the old ones are not seen any more.
 	TTL time.Duration
+	// Buckets is the number of hashes per period: about the events of a
+	// window divided by 100 keeps them compact. Default
+	// DefaultDedupeBuckets; at most 65536. Changing it forgets the marks
+	// made before.
+	Buckets int
+	// Now is the clock of the periods. Default time.Now.
+	Now func() time.Time
 
-	init      sync.Once
-	oneServer bool // Client is a *redis.Client: Seen can use MGET
-	ops       chan *dedupeOp
-	queued    atomic.Int64 // keys of the calls in ops
-	workers   atomic.Int32
+	init    sync.Once
+	ops     chan *dedupeOp
+	queued  atomic.Int64 // keys of the calls in ops
+	workers atomic.Int32
 }
 
 // Tuning of the shared pipelines.
@@ -105,12 +138,44 @@ type dedupeOp struct {
 	done chan struct{}
 }
 
-func (d *RedisDedupe) key(k string) string {
+// slot is where a key's mark lives: its bucket and its field, the same in
+// every period.
+type slot struct {
+	bucket string
+	field  string
+}
+
+func (d *RedisDedupe) slotOf(k string) slot {
+	sum := sha256.Sum256([]byte(k))
+	n := d.Buckets
+	if n <= 0 || n > 1<<16 {
+		n = DefaultDedupeBuckets
+	}
+	b := int(binary.BigEndian.Uint16(sum[:2])) % n
+	return slot{bucket: strconv.Itoa(b), field: string(sum[2:14])}
+}
+
+// periods returns the key prefixes of the current and the previous
+// period ("<Prefix>seen:<n>:"), and how long from now the current one's
+// hashes must live: to the end of the next period.
+func (d *RedisDedupe) periods() (cur, prev string, ttl time.Duration) {
 	p := d.Prefix
 	if p == "" {
 		p = DefaultDedupePrefix
 	}
-	return p + "dedupe:" + k
+	w := d.TTL
+	if w <= 0 {
+		w = DefaultDedupeTTL
+	}
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	t := now().UnixNano()
+	n := t / int64(w)
+	cur = p + "seen:" + strconv.FormatInt(n, 10) + ":"
+	prev = p + "seen:" + strconv.FormatInt(n-1, 10) + ":"
+	return cur, prev, time.Duration((n+2)*int64(w) - t)
 }
 
 // Seen reports for each key whether it was marked.
@@ -142,12 +207,7 @@ func (d *RedisDedupe) submit(ctx context.Context, op *dedupeOp) error {
 	if d.Client == nil {
 		return errors.New("no client")
 	}
-	d.init.Do(func() {
-		d.ops = make(chan *dedupeOp, dedupeQueue)
-		// MGET cannot span the slots of a Redis Cluster or the shards of
-		// a Ring: only a client of one server gets it.
-		_, d.oneServer = d.Client.(*redis.Client)
-	})
+	d.init.Do(func() { d.ops = make(chan *dedupeOp, dedupeQueue) })
 	op.done = make(chan struct{})
 	d.queued.Add(int64(len(op.keys)))
 	d.scale()
@@ -251,44 +311,21 @@ func (d *RedisDedupe) work() {
 // exec sends a batch of calls as one pipeline and completes them. cmds is
 // the worker's slice for the pipeline's commands, returned for reuse.
 func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder {
-	ttl := d.TTL
-	if ttl <= 0 {
-		ttl = DefaultDedupeTTL
-	}
+	cur, prev, ttl := d.periods()
 	ctx, cancel := context.WithTimeout(context.Background(), dedupeOpTimeout)
 	defer cancel()
 	pipe := d.Client.Pipeline()
-	var mget *redis.SliceCmd
-	if d.oneServer {
-		var keys []string
-		for _, op := range batch {
-			if !op.mark {
-				for _, k := range op.keys {
-					keys = append(keys, d.key(k))
-				}
-			}
-		}
-		if len(keys) > 0 {
-			mget = pipe.MGet(ctx, keys...)
-		}
-	}
 	for _, op := range batch {
 		for _, k := range op.keys {
+			s := d.slotOf(k)
 			if op.mark {
-				cmds = append(cmds, pipe.Set(ctx, d.key(k), "1", ttl))
-			} else if mget == nil {
-				cmds = append(cmds, pipe.Exists(ctx, d.key(k)))
+				cmds = append(cmds, pipe.HSet(ctx, cur+s.bucket, s.field, ""), pipe.PExpire(ctx, cur+s.bucket, ttl))
+			} else {
+				cmds = append(cmds, pipe.HExists(ctx, cur+s.bucket, s.field), pipe.HExists(ctx, prev+s.bucket, s.field))
 			}
 		}
 	}
 	_, err := pipe.Exec(ctx)
-	var found []any
-	if mget != nil {
-		found = mget.Val()
-		if err == nil && len(found) != len(mget.Args())-1 {
-			err = fmt.Errorf("MGET answered %d values for %d keys", len(found), len(mget.Args())-1)
-		}
-	}
 	next := cmds
 	for _, op := range batch {
 		// Conservative: after a failed pipeline no answer in it is
@@ -297,21 +334,14 @@ func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder 
 		op.err = err
 		switch {
 		case op.mark:
-			next = next[len(op.keys):]
-		case mget != nil:
-			if err == nil {
-				for i, v := range found[:len(op.keys)] {
-					op.seen[i] = v != nil
-				}
-				found = found[len(op.keys):]
-			}
+			next = next[2*len(op.keys):]
 		default:
 			if err == nil {
-				for i, c := range next[:len(op.keys)] {
-					op.seen[i] = c.(*redis.IntCmd).Val() > 0
+				for i := range op.keys {
+					op.seen[i] = next[2*i].(*redis.BoolCmd).Val() || next[2*i+1].(*redis.BoolCmd).Val()
 				}
 			}
-			next = next[len(op.keys):]
+			next = next[2*len(op.keys):]
 		}
 		close(op.done)
 	}

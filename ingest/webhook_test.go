@@ -382,16 +382,26 @@ func TestRedisDownAtSeenAnswers503(t *testing.T) {
 	}
 }
 
-// failSets makes every SET of the client fail, as if Redis went down right
-// after the dedupe check.
+// failSets makes every dedupe mark of the client fail, as if Redis went
+// down right after the dedupe check.
 type failSets struct{ failed atomic.Int64 }
+
+// isMark reports whether cmd is a mark of RedisDedupe: an HSET of a
+// dedupe hash.
+func isMark(cmd redis.Cmder) bool {
+	if cmd.Name() != "hset" || len(cmd.Args()) < 2 {
+		return false
+	}
+	key, _ := cmd.Args()[1].(string)
+	return strings.Contains(key, ":seen:")
+}
 
 var errInjected = errors.New("injected: redis went away")
 
 func (h *failSets) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *failSets) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "set" {
+		if isMark(cmd) {
 			h.failed.Add(1)
 			cmd.SetErr(errInjected)
 			return errInjected
@@ -402,7 +412,7 @@ func (h *failSets) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h *failSets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, c := range cmds {
-			if c.Name() == "set" {
+			if isMark(c) {
 				h.failed.Add(1)
 				c.SetErr(errInjected)
 				return errInjected
@@ -415,11 +425,11 @@ func (h *failSets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 func TestRedisDownAtMarkStillAccepts(t *testing.T) {
 	hook := &failSets{}
 	r := newRig(t, rigOptions{redisHook: hook})
-	// (The brand's registration above used HSET, not SET.)
+	// (The brand's registration above used HSET, of other keys.)
 	r.post(placed("e1", "A-1")).expectAccepted(t, 1, 0)
 	r.post(batch(placed("e2", "A-2"), placed("e3", "A-3"))).expectAccepted(t, 2, 0)
 	if hook.failed.Load() == 0 {
-		t.Fatal("no SET was attempted")
+		t.Fatal("no mark was attempted")
 	}
 	if got := r.counter("attrib_ingest_webhook_dedupe_mark_errors_total"); got != 2 {
 		t.Errorf("mark errors counted %v, want 2", got)
@@ -440,9 +450,8 @@ func TestRedisDownAtMarkStillAccepts(t *testing.T) {
 	}
 }
 
-// TestRedisDedupe runs with a client of one server, which checks keys
-// with one MGET, and with one that looks like any other UniversalClient
-// (a cluster's), which checks them with EXISTS each.
+// TestRedisDedupe runs with a client of one server and with one that
+// looks like any other UniversalClient (a cluster's).
 func TestRedisDedupe(t *testing.T) {
 	for _, oneServer := range []bool{true, false} {
 		t.Run(fmt.Sprintf("oneServer=%v", oneServer), func(t *testing.T) { testRedisDedupe(t, oneServer) })
@@ -480,20 +489,74 @@ func testRedisDedupe(t *testing.T, oneServer bool) {
 	if err != nil || !seen[0] || seen[1] || !seen[2] {
 		t.Fatalf("Seen = %v, %v; want [true false true]", seen, err)
 	}
-	ttl, err := r.redis.TTL(ctx, r.prefix+"dedupe:"+keys[0]).Result()
-	if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
-		t.Errorf("TTL of a mark: %v, %v; want about an hour", ttl, err)
+	// The hashes live to the end of the next period: more than one TTL
+	// from now, at most two.
+	checkTTLs := func(prefix string, window time.Duration) {
+		t.Helper()
+		hashes, err := r.redis.Keys(ctx, prefix+"seen:*").Result()
+		if err != nil || len(hashes) == 0 || len(hashes) > 2 {
+			t.Fatalf("hashes under %sseen: %v, %v; want one or two", prefix, hashes, err)
+		}
+		for _, h := range hashes {
+			ttl, err := r.redis.PTTL(ctx, h).Result()
+			if err != nil || ttl < window-time.Minute || ttl > 2*window {
+				t.Errorf("TTL of %s: %v, %v; want between %v and %v", h, ttl, err, window, 2*window)
+			}
+		}
 	}
-	if err := d.Mark(ctx, keys[1:2]); err != nil {
-		t.Fatal(err)
-	}
+	checkTTLs(r.prefix, time.Hour)
 	def := &ingest.RedisDedupe{Client: client, Prefix: r.prefix + "def:"}
 	if err := def.Mark(ctx, keys[:2]); err != nil {
 		t.Fatal(err)
 	}
-	ttl, err = r.redis.TTL(ctx, r.prefix+"def:dedupe:"+keys[1]).Result()
-	if err != nil || ttl <= ingest.DefaultDedupeTTL-time.Minute || ttl > ingest.DefaultDedupeTTL {
-		t.Errorf("default TTL: %v, %v; want 7 days", ttl, err)
+	checkTTLs(r.prefix+"def:", ingest.DefaultDedupeTTL)
+}
+
+// TestRedisDedupeWindow marks a key at the start and at the end of a
+// period and checks it at times after: seen within the window (TTL), and
+// forgotten two windows later, when the webhook appends it again and the
+// attribution worker drops it by its shop_event_id.
+func TestRedisDedupeWindow(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	const window = time.Hour
+	period := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Truncate(window)
+	for _, mark := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"start of a period", period.Add(time.Nanosecond)},
+		{"end of a period", period.Add(window - time.Nanosecond)},
+	} {
+		for _, tc := range []struct {
+			name  string
+			after time.Duration
+			seen  bool
+		}{
+			{"at once", 0, true},
+			{"half a window later", window / 2, true},
+			{"at the end of the window", window, true},
+			{"two windows later", 2 * window, false},
+			{"a year later", 365 * 24 * time.Hour, false},
+		} {
+			t.Run(mark.name+"/"+tc.name, func(t *testing.T) {
+				now := mark.at
+				d := &ingest.RedisDedupe{Client: r.redis, Prefix: r.prefix + t.Name() + ":", TTL: window,
+					Now: func() time.Time { return now }}
+				key := ingest.DedupeKey("b1", "e1")
+				if err := d.Mark(ctx, []string{key}); err != nil {
+					t.Fatal(err)
+				}
+				now = mark.at.Add(tc.after)
+				got, err := d.Seen(ctx, []string{key, ingest.DedupeKey("b1", "e2")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got[0] != tc.seen || got[1] {
+					t.Errorf("seen %v at %v after the mark, want [%v false]", got, tc.after, tc.seen)
+				}
+			})
+		}
 	}
 }
 

@@ -69,7 +69,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	repliesPrefix := strings.TrimSuffix(ec.RedisPrefix, ":") + "-replies:"
 	replies := commands.NewRedisReplies(in.redis, repliesPrefix)
 	proc, err := commands.NewProcessor(commands.ProcessorConfig{
-		Store: in.store, Replier: replies, Projected: projected, Logger: log, Registerer: in.registry,
+		Store: in.store, Replier: replies, Projected: projected, Logger: log, Registerer: in.registry, Now: clock,
 		AllowBackdating: ec.AllowBackdating,
 		CreatorName: func(ctx context.Context, id string) (string, error) {
 			c, _, err := proj.Creator(ctx, id)
@@ -104,7 +104,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Log:        in.store,
 		Secrets:    ingest.NewCachedSecrets(ingest.CatalogSecrets(saltRing{proj}, key), ingest.CacheConfig{}),
 		Now:        clock,
-		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:"},
+		Dedupe:     &ingest.RedisDedupe{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:", Now: clock},
 		Registerer: in.registry,
 		Logger:     log,
 		Limiter:    webhookLimit,
@@ -231,6 +231,7 @@ func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalCli
 		Redis:      rdb,
 		Prefix:     strings.TrimSuffix(ec.RedisPrefix, ":") + "-worker:",
 		Index:      codeIndex{proj},
+		Now:        clock,
 		Logger:     log,
 		Registerer: reg,
 	})

@@ -53,6 +53,7 @@ func newConfig() *config {
 	add(setting{flag: "kafka-brokers", env: "ATTRIB_KAFKA_BROKERS", usage: "comma-separated Kafka bootstrap brokers, host:port; empty: run the embedded broker"})
 	add(setting{flag: "kafka-partitions", env: "ATTRIB_KAFKA_PARTITIONS", def: "8", usage: "partitions of the event topics the engine creates"})
 	add(setting{flag: "kafka-replication", env: "ATTRIB_KAFKA_REPLICATION", def: "0", usage: "replication factor of created topics; 0: min(3, brokers)"})
+	add(setting{flag: "kafka-compression", env: "ATTRIB_KAFKA_COMPRESSION", def: "zstd", usage: "codec of the batches the engine produces: zstd, lz4, snappy, gzip or none (records of any codec are read)"})
 	add(setting{flag: "embedded-kafka-addr", env: "ATTRIB_EMBEDDED_KAFKA_ADDR", def: "127.0.0.1:19092", usage: "listen address of the embedded broker (used when no brokers are given)"})
 	add(setting{flag: "embedded-kafka-fsync", env: "ATTRIB_EMBEDDED_KAFKA_FSYNC", def: "true", isBool: true, usage: "fsync every batch the embedded broker acknowledges"})
 	add(setting{flag: "redis-url", env: "ATTRIB_REDIS_URL", def: "redis://127.0.0.1:6379/0", secret: true, usage: "Redis URL, redis://[user:password@]host:port/db (rediss:// for TLS)"})
@@ -131,6 +132,7 @@ type engineConfig struct {
 	KafkaBrokers      []string
 	KafkaPartitions   int
 	KafkaReplication  int
+	KafkaCompression  string
 	EmbeddedKafkaAddr string
 	EmbeddedFsync     bool
 	RedisOptions      *redis.Options
@@ -196,6 +198,10 @@ func (c *config) parse() (*engineConfig, error) {
 	var err error
 	ec.KafkaPartitions = c.intSetting("kafka-partitions", 1, "must be at least 1", check)
 	ec.KafkaReplication = c.intSetting("kafka-replication", 0, "must be 0 (automatic) or more", check)
+	ec.KafkaCompression = c.get("kafka-compression")
+	if !slices.Contains([]string{"zstd", "lz4", "snappy", "gzip", "none"}, ec.KafkaCompression) {
+		check("kafka-compression", errors.New("want zstd, lz4, snappy, gzip or none"))
+	}
 	ec.EmbeddedKafkaAddr = c.get("embedded-kafka-addr")
 	check("embedded-kafka-addr", checkHostPort(ec.EmbeddedKafkaAddr))
 	ec.EmbeddedFsync, err = strconv.ParseBool(c.get("embedded-kafka-fsync"))

@@ -21,14 +21,15 @@ import (
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-// webhook posts body to the order webhook as brandID, signed with secret.
+// webhook posts body to the order webhook as brandID, signed with secret
+// at the engine's (shifted) clock.
 func (e *engine) webhook(brandID, secret string, body any) (int, map[string]any) {
 	e.t.Helper()
 	raw, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", e.base+"/v1/webhooks/orders", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Brand-Id", brandID)
-	req.Header.Set("X-Signature", ingest.Sign(secret, time.Now(), raw))
+	req.Header.Set("X-Signature", ingest.Sign(secret, clock(), raw))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -71,6 +71,7 @@ func openKafka(ctx context.Context, ec *engineConfig, log *slog.Logger, reg prom
 		Brokers:           brokers,
 		Partitions:        ec.KafkaPartitions,
 		ReplicationFactor: ec.KafkaReplication,
+		Compression:       ec.KafkaCompression,
 		DialTimeout:       ec.DependencyTimeout,
 		Logger:            log,
 		Registerer:        reg,
