@@ -76,9 +76,12 @@ const DefaultDedupeBuckets = 4096
 // attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow in
 // cmd/attrib).
 //
-// Seen is two HEXISTS per key, Mark an HSET and a PEXPIRE per key, so
-// that every command touches one key (a Redis Cluster or Ring takes them
-// as they are). Concurrent calls share pipelines: a worker (started on demand, gone
+// Seen is two HEXISTS per key, Mark an HSET per key, so that every
+// command touches one key (a Redis Cluster or Ring takes them as they
+// are). A hash's expiry is set by the first mark in it that this process
+// makes in a period, and again at most once per dedupeExpiryRefresh: a
+// hash that lost its expiry (Redis lost its data and the hash was made
+// again) gets it back within that time instead of living for good. Concurrent calls share pipelines: a worker (started on demand, gone
 // after 10 s idle) sends whatever calls are waiting as one pipeline, waits
 // for its answers, and sends the calls that came meanwhile as the next
 // one, so under load a request costs a fraction of a round trip instead of
@@ -115,6 +118,7 @@ type RedisDedupe struct {
 	Now func() time.Time
 
 	init    sync.Once
+	expiry  expiryMemo
 	ops     chan *dedupeOp
 	queued  atomic.Int64 // keys of the calls in ops
 	workers atomic.Int32
@@ -127,7 +131,49 @@ const (
 	dedupeQueue     = 4096 // calls waiting for a worker
 	dedupeIdle      = 10 * time.Second
 	dedupeOpTimeout = 5 * time.Second // one pipeline, whatever the callers' contexts
+	// dedupeExpiryRefresh is how often a process sets a hash's expiry
+	// again: how long a hash made again without one (after Redis lost its
+	// data) can go without.
+	dedupeExpiryRefresh = time.Minute
 )
+
+// expiryMemo remembers the buckets whose hash this process has given its
+// expiry in the current period, so that a mark costs one command, not
+// two.
+type expiryMemo struct {
+	mu     sync.Mutex
+	period string // the current period's key prefix
+	since  time.Time
+	set    []uint64 // a bit per bucket
+}
+
+// claim reports whether the caller must set the expiry of bucket b of
+// period: true once per bucket, period and dedupeExpiryRefresh.
+func (m *expiryMemo) claim(period string, b int, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if period != m.period || now.Sub(m.since) >= dedupeExpiryRefresh || now.Before(m.since) {
+		m.period, m.since = period, now
+		clear(m.set)
+	}
+	w := b / 64
+	if w >= len(m.set) {
+		m.set = append(m.set, make([]uint64, w+1-len(m.set))...)
+	}
+	if m.set[w]&(1<<(b%64)) != 0 {
+		return false
+	}
+	m.set[w] |= 1 << (b % 64)
+	return true
+}
+
+// forget makes every bucket's expiry be set again: after a failed
+// pipeline, whose PEXPIREs may not have run.
+func (m *expiryMemo) forget() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.period = ""
+}
 
 // dedupeOp is one Seen or Mark call.
 type dedupeOp struct {
@@ -141,6 +187,7 @@ type dedupeOp struct {
 // slot is where a key's mark lives: its bucket and its field, the same in
 // every period.
 type slot struct {
+	index  int
 	bucket string
 	field  string
 }
@@ -152,13 +199,13 @@ func (d *RedisDedupe) slotOf(k string) slot {
 		n = DefaultDedupeBuckets
 	}
 	b := int(binary.BigEndian.Uint16(sum[:2])) % n
-	return slot{bucket: strconv.Itoa(b), field: string(sum[2:14])}
+	return slot{index: b, bucket: strconv.Itoa(b), field: string(sum[2:14])}
 }
 
 // periods returns the key prefixes of the current and the previous
 // period ("<Prefix>seen:<n>:"), and how long from now the current one's
 // hashes must live: to the end of the next period.
-func (d *RedisDedupe) periods() (cur, prev string, ttl time.Duration) {
+func (d *RedisDedupe) periods() (cur, prev string, ttl time.Duration, at time.Time) {
 	p := d.Prefix
 	if p == "" {
 		p = DefaultDedupePrefix
@@ -171,11 +218,12 @@ func (d *RedisDedupe) periods() (cur, prev string, ttl time.Duration) {
 	if d.Now != nil {
 		now = d.Now
 	}
-	t := now().UnixNano()
+	at = now()
+	t := at.UnixNano()
 	n := t / int64(w)
 	cur = p + "seen:" + strconv.FormatInt(n, 10) + ":"
 	prev = p + "seen:" + strconv.FormatInt(n-1, 10) + ":"
-	return cur, prev, time.Duration((n+2)*int64(w) - t)
+	return cur, prev, time.Duration((n+2)*int64(w) - t), at
 }
 
 // Seen reports for each key whether it was marked.
@@ -311,21 +359,29 @@ func (d *RedisDedupe) work() {
 // exec sends a batch of calls as one pipeline and completes them. cmds is
 // the worker's slice for the pipeline's commands, returned for reuse.
 func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder {
-	cur, prev, ttl := d.periods()
+	cur, prev, ttl, now := d.periods()
 	ctx, cancel := context.WithTimeout(context.Background(), dedupeOpTimeout)
 	defer cancel()
 	pipe := d.Client.Pipeline()
+	expires := 0 // PEXPIREs after the marks' HSETs, not among them
 	for _, op := range batch {
 		for _, k := range op.keys {
 			s := d.slotOf(k)
 			if op.mark {
-				cmds = append(cmds, pipe.HSet(ctx, cur+s.bucket, s.field, ""), pipe.PExpire(ctx, cur+s.bucket, ttl))
+				cmds = append(cmds, pipe.HSet(ctx, cur+s.bucket, s.field, ""))
+				if d.expiry.claim(cur, s.index, now) {
+					pipe.PExpire(ctx, cur+s.bucket, ttl)
+					expires++
+				}
 			} else {
 				cmds = append(cmds, pipe.HExists(ctx, cur+s.bucket, s.field), pipe.HExists(ctx, prev+s.bucket, s.field))
 			}
 		}
 	}
 	_, err := pipe.Exec(ctx)
+	if err != nil && expires > 0 {
+		d.expiry.forget()
+	}
 	next := cmds
 	for _, op := range batch {
 		// Conservative: after a failed pipeline no answer in it is
@@ -334,7 +390,7 @@ func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder 
 		op.err = err
 		switch {
 		case op.mark:
-			next = next[2*len(op.keys):]
+			next = next[len(op.keys):]
 		default:
 			if err == nil {
 				for i := range op.keys {

@@ -10,3 +10,6 @@ func (d *RedisDedupe) Queued() int { return len(d.ops) }
 
 // Workers returns how many workers run.
 func (d *RedisDedupe) Workers() int { return int(d.workers.Load()) }
+
+// BucketOf returns the bucket that key's mark lives in.
+func (d *RedisDedupe) BucketOf(key string) int { return d.slotOf(key).index }

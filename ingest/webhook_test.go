@@ -560,6 +560,63 @@ func TestRedisDedupeWindow(t *testing.T) {
 	}
 }
 
+// TestRedisDedupeHashesExpire checks that every hash a mark writes has an
+// expiry, set once per period by a process, and that a hash that lost its
+// expiry gets it back once the refresh interval has passed.
+func TestRedisDedupeHashesExpire(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	prefix := r.prefix + t.Name() + ":"
+	d := &ingest.RedisDedupe{Client: r.redis, Prefix: prefix, TTL: time.Hour, Buckets: 4,
+		Now: func() time.Time { return now }}
+	mark := func(n int) {
+		t.Helper()
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = ingest.DedupeKey("b1", fmt.Sprintf("e%d-%d", now.UnixNano(), i))
+		}
+		if err := d.Mark(ctx, keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hashes := func() []string {
+		t.Helper()
+		keys, err := r.redis.Keys(ctx, prefix+"seen:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	mark(40)
+	all := hashes()
+	if len(all) != 4 {
+		t.Fatalf("hashes %v, want the 4 buckets of the period", all)
+	}
+	for _, k := range all {
+		if ttl := r.redis.PTTL(ctx, k).Val(); ttl <= 0 {
+			t.Errorf("hash %s has no expiry (%v)", k, ttl)
+		}
+		if err := r.redis.Persist(ctx, k).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(time.Second)
+	mark(40)
+	for _, k := range all {
+		if ttl := r.redis.PTTL(ctx, k).Val(); ttl != -1 {
+			t.Errorf("hash %s: expiry %v set again within the refresh interval: a command per mark", k, ttl)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	mark(40)
+	for _, k := range all {
+		if ttl := r.redis.PTTL(ctx, k).Val(); ttl <= 0 {
+			t.Errorf("hash %s: no expiry after the refresh interval (%v)", k, ttl)
+		}
+	}
+}
+
 func TestCatalogSecretsAreCached(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
