@@ -188,6 +188,13 @@ func New(conn driver.Conn, database string) *Reports {
 
 func (r *Reports) table(name string) string { return r.db + "." + name }
 
+// brandOnly reports whether f selects a brand's orders by nothing else
+// than their placed time.
+func brandOnly(f OrderFilter) bool {
+	return f.BrandID != "" && f.CreatorID == "" && f.Offer == "" && f.Status == "" && f.Country == "" && f.OrderID == "" &&
+		f.PromoCode == "" && f.Brand == ""
+}
+
 // ordersTable is the table f's orders are read from: orders_by_brand for
 // one brand's orders across its creators (there they are one range of the
 // sorting key), orders otherwise (a creator's are one range there).
@@ -811,18 +818,34 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 			return Totals{}, fmt.Errorf("reports: totals: %w", err)
 		}
 		var rolled []time.Time
-		rolled, rest = splitRange(f.From, f.To, states, readmodel.DayState.CreatorsCurrent)
 		// One creator's rows narrowed by a key column: the latest version
 		// of each key by argMax, not FINAL (see latestPerKey).
 		byKey := f.CreatorID != "" && (f.Offer != "" || f.Brand != "" || f.PromoCode != "" || f.Country != "")
-		if from, n, earned, a, ok := r.rollup(g, rolled, states, !byKey); !ok {
-			rest = [][2]time.Time{{f.From, f.To}}
-		} else if !byKey {
-			parts = append(parts, "SELECT earnings_currency AS cur, sum("+n+") AS n, sum("+earned+") AS earned"+from+" GROUP BY cur")
-			args = append(args, a...)
+		if brandOnly(f) {
+			// A brand's totals unfiltered: its rows of summary_daily's brand
+			// grouping, a few per day, instead of all its creator_daily rows
+			// (sorted by creator, so read across the whole table).
+			rolled, rest = splitRange(f.From, f.To, states, readmodel.DayState.SummaryCurrent)
+			if len(rolled) > 0 {
+				dc, dargs := readmodel.DaysSQL(rolled)
+				parts = append(parts, "SELECT earnings_currency AS cur, sum(orders) AS n, sum(earnings) AS earned FROM "+
+					r.table(readmodel.TableSummaryDaily)+" FINAL PREWHERE grouping = ? AND key = ? AND "+dc+
+					" WHERE version >= "+readmodel.DayMarksSQL(rolled, states)+" GROUP BY cur")
+				args = append(append(args, readmodel.GroupingBrand, f.BrandID), dargs...)
+			} else if len(rest) == 0 {
+				rest = [][2]time.Time{{f.From, f.To}}
+			}
 		} else {
-			parts = append(parts, latestPerKey(n, earned, from))
-			args = append(args, a...)
+			rolled, rest = splitRange(f.From, f.To, states, readmodel.DayState.CreatorsCurrent)
+			if from, n, earned, a, ok := r.rollup(g, rolled, states, !byKey); !ok {
+				rest = [][2]time.Time{{f.From, f.To}}
+			} else if !byKey {
+				parts = append(parts, "SELECT earnings_currency AS cur, sum("+n+") AS n, sum("+earned+") AS earned"+from+" GROUP BY cur")
+				args = append(args, a...)
+			} else {
+				parts = append(parts, latestPerKey(n, earned, from))
+				args = append(args, a...)
+			}
 		}
 	}
 	if len(rest) > 0 {
