@@ -467,8 +467,8 @@ func TestFlushesAcrossPartitions(t *testing.T) {
 		if n := counter(t, reg, "attrib_clickhouse_flushes_total"); n != 1 {
 			t.Errorf("%v flushes, want 1", n)
 		}
-		if n := counter(t, reg, "attrib_clickhouse_rows_inserted_total"); n != 12 {
-			t.Errorf("%v rows inserted, want 4 orders + 4 day marks + 4 watermarks", n)
+		if n := counter(t, reg, "attrib_clickhouse_rows_inserted_total"); n != 16 {
+			t.Errorf("%v rows inserted, want 4 orders + 4 orders_by_brand + 4 day marks + 4 watermarks", n)
 		}
 	})
 	t.Run("full", func(t *testing.T) {
