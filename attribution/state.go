@@ -43,7 +43,8 @@ const (
 // orderEvent is one distinct order event as the fold needs it.
 type orderEvent struct {
 	// id is IDHash of the envelope's event id; 0 when the event came back
-	// from a snapshot that keeps only its shop id's hash (see Snapshot).
+	// from a snapshot, which keeps only its shop id's hash when it has one
+	// (see AppendSnapshot).
 	id   uint64
 	typ  string
 	prec int
