@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -212,6 +213,7 @@ func TestRetention(t *testing.T) {
 	wants["o-fixed"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "150.00", version: 4, cause: schemas.TypeOrderRefunded, winner: codeAnna}
 	waitRows(t, r.store, wants, 30*time.Second)
 	r.waitOrderKeys(append(pending, "o-new")...)
+	checkVersions(t, readRows(t, r.store))
 }
 
 // TestRetentionRebuild: `attrib rebuild redis` with a cold store leaves in
@@ -322,6 +324,83 @@ func TestStateBytes(t *testing.T) {
 		}
 		if len(probe) != prodLen {
 			t.Logf("(the test's prefix makes the key %d bytes longer than in production)", len(probe)-prodLen)
+		}
+	}
+}
+
+// TestRetentionShuffled: the scenario's events, each also redelivered and
+// resent by the shop, shuffled, in four parts with ten days between them,
+// with a retention of a day: orders are evicted between the parts and
+// brought back by their later events and duplicates, and every order ends
+// with the rows it has when nothing leaves Redis.
+func TestRetentionShuffled(t *testing.T) {
+	t.Parallel()
+	var cold *coldStore
+	r := newRig(t, withCold(t, &cold, day), workerConfig(func(c *worker.Config) { c.StateCache = -1 }))
+	p := at(placedAt)
+	r.clock.Set(p.Add(time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	wants["o-hold"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "100.00", version: 2, winner: codeHold}
+	var all []schemas.Envelope
+	for _, e := range evs {
+		all = append(all, e, redelivered(e), resent(e))
+	}
+	rng := rand.New(rand.NewPCG(22, 1))
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	r.runWorker()
+	ctx := context.Background()
+	parts := 4
+	for i := range parts {
+		r.append(schemas.TopicOrders, all[i*len(all)/parts:(i+1)*len(all)/parts]...)
+		r.waitCommitted()
+		r.clock.Set(p.Add(time.Duration(i+1) * 10 * day))
+		// Wait until nothing is due for eviction any more.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			due := int64(0)
+			for part := range 4 {
+				n, err := r.rdb.ZCount(ctx, fmt.Sprintf("%sevict:%d", r.cfg.Prefix, part), "-inf", fmt.Sprint(r.clock.Now().UnixMilli())).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				due += n
+			}
+			if due == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("part %d: %d evictions still due", i, due)
+			}
+		}
+	}
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitCommitted()
+	checkVersions(t, readRows(t, r.store))
+	if got := counter(t, r.reg, "attrib_attribution_states_evicted_total"); got <= float64(len(wants)) {
+		t.Errorf("%v states evicted, want more than one per order", got)
+	}
+	if cold.loads.Load() == 0 {
+		t.Error("no order was looked up in the cold store")
+	}
+	t.Logf("%v evictions, %d cold lookups", counter(t, r.reg, "attrib_attribution_states_evicted_total"), cold.loads.Load())
+}
+
+// checkVersions fails the test if an order's rows, in log order, ever go
+// back to a lower version, or state one version twice with different
+// content: what an order decided again as if new would emit.
+func checkVersions(t *testing.T, rows map[string][]row) {
+	t.Helper()
+	for id, rs := range rows {
+		for i := 1; i < len(rs); i++ {
+			prev, cur := rs[i-1], rs[i]
+			switch {
+			case cur.Version < prev.Version:
+				t.Errorf("order %s: row of version %d after version %d", id, cur.Version, prev.Version)
+			case cur.Version == prev.Version && cur.payload != prev.payload:
+				t.Errorf("order %s: two rows of version %d differ:\n%s\n%s", id, cur.Version, prev.payload, cur.payload)
+			}
 		}
 	}
 }
