@@ -381,14 +381,6 @@ func (s *hashMap) each(f func(k, v uint64)) {
 	}
 }
 
-// len returns the number of entries.
-func (s *hashMap) len() int {
-	if s.m != nil {
-		return len(s.m)
-	}
-	return len(s.kv) / 2
-}
-
 // placedFingerprint identifies a placement's facts and time, for a reused
 // shop_event_id.
 func placedFingerprint(p *placement, at time.Time) uint64 {
