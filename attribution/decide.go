@@ -511,3 +511,26 @@ func HoldDue(st *OrderState) (schemas.OrderHoldExpired, bool) {
 		HoldEndsAt: st.placed.at.Add(time.Duration(d.terms.HoldDays) * 24 * time.Hour),
 	}, true
 }
+
+// Settled says whether nothing the engine does by itself can change the
+// order any more, and since when: it is placed, its last row covers every
+// event applied, no hold expiry is due for it, and it is unattributed or
+// no longer pending (approved or rejected, which the package documentation
+// calls final). lastAt is the latest occurred_at of its events. A later
+// event of a settled order is still applied exactly (a refund after the
+// approval is recorded), which is why an adapter that lets a settled
+// order's state leave its hot store must be able to bring it back.
+func Settled(st *OrderState) (lastAt time.Time, ok bool) {
+	d := st.emitted.dec
+	if st.placed == nil || d == nil || st.Version() != st.emitted.version {
+		return time.Time{}, false
+	}
+	if _, due := HoldDue(st); due {
+		return time.Time{}, false
+	}
+	f := st.fold()
+	if d.attributed && f.status == schemas.StatusPending {
+		return time.Time{}, false
+	}
+	return f.lastAt, true
+}

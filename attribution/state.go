@@ -1,6 +1,8 @@
 package attribution
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -40,18 +42,34 @@ const (
 
 // orderEvent is one distinct order event as the fold needs it.
 type orderEvent struct {
-	eventID string
-	typ     string
-	prec    int
+	// id is IDHash of the envelope's event id; 0 when the event came back
+	// from a snapshot, which keeps only its shop id's hash when it has one
+	// (see AppendSnapshot).
+	id   uint64
+	typ  string
+	prec int
 	// at is the occurred_at (hold_ends_at for a hold expiry).
 	at time.Time
 	// seq numbers the distinct events in arrival order, from 1.
 	seq uint64
 	// refund is the refund_amount of an order.refunded.
 	refund decimal.Decimal
+	// shop is IDHash of the event's shop_event_id, 0 without one.
+	shop uint64
 }
 
-// less is the fold order: occurred_at, then type precedence, then event id.
+// key identifies the event among the order's: its shop_event_id's hash if
+// it has one, else its event id's.
+func (e *orderEvent) key() uint64 {
+	if e.shop != 0 {
+		return e.shop
+	}
+	return e.id
+}
+
+// less is the fold order: occurred_at, then type precedence, then key.
+// Two events equal in time and type fold to the same status, net and cause
+// in either order, so the last key only makes the order total.
 func (e *orderEvent) less(o *orderEvent) bool {
 	if !e.at.Equal(o.at) {
 		return e.at.Before(o.at)
@@ -59,7 +77,7 @@ func (e *orderEvent) less(o *orderEvent) bool {
 	if e.prec != o.prec {
 		return e.prec < o.prec
 	}
-	return e.eventID < o.eventID
+	return e.key() < o.key()
 }
 
 // placement holds the facts of the order's placement.
@@ -90,10 +108,13 @@ type OrderState struct {
 	brandID, orderID string
 	// events are the distinct events, placement included, in fold order.
 	events []orderEvent
-	// seen holds every envelope event id applied or dropped as duplicate.
-	seen smallMap
-	// shopEvents maps each shop_event_id to a fingerprint of its event.
-	shopEvents smallMap
+	// seen holds the IDHash of the envelope event id of every event
+	// applied (but those restored from a snapshot with a shop_event_id,
+	// which shopEvents recognises).
+	seen hashMap
+	// shopEvents maps the IDHash of each shop_event_id to the IDHash of
+	// its event's fingerprint.
+	shopEvents hashMap
 	placed     *placement
 	holdSeen   bool
 	emitted    emission
@@ -158,11 +179,13 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	if env.EventID == "" {
 		return false, poison("no event id")
 	}
-	if _, dup := st.seen.get(env.EventID); dup {
+	id := IDHash(env.EventID)
+	if _, dup := st.seen.get(id); dup {
 		return false, nil
 	}
-	e := orderEvent{eventID: env.EventID, typ: env.Type, at: env.OccurredAt.UTC()}
-	var brandID, orderID, shopID, fingerprint string
+	e := orderEvent{id: id, typ: env.Type, at: env.OccurredAt.UTC()}
+	var brandID, orderID, shopID string
+	var fingerprint uint64
 	var place *placement
 	switch p := ev.(type) {
 	case *schemas.OrderPlaced:
@@ -229,15 +252,16 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	if env.BrandID != "" && env.BrandID != brandID {
 		return false, poison("envelope brand %q differs from the payload's %q", env.BrandID, brandID)
 	}
+	var shop uint64
 	if shopID != "" {
-		if fingerprint == "" {
+		shop = IDHash(shopID)
+		if fingerprint == 0 {
 			fingerprint = shopFingerprint(e.typ, "", e.at)
 		}
-		if prev, ok := st.shopEvents.get(shopID); ok {
+		if prev, ok := st.shopEvents.get(shop); ok {
 			if prev != fingerprint {
 				return false, poison("shop_event_id %q was already used for a different event", shopID)
 			}
-			st.markSeen(env.EventID)
 			return false, nil
 		}
 	}
@@ -247,19 +271,18 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 			return false, poison("a second placement with different facts (placed at %s, amount %s %s)",
 				place.at.Format(time.RFC3339), place.amount, place.amount.Currency())
 		}
-		st.markSeen(env.EventID)
-		st.markShop(shopID, fingerprint)
+		st.markShop(shop, fingerprint)
 		return false, nil
 	case e.typ == schemas.TypeOrderHoldExpired && st.holdSeen:
-		st.markSeen(env.EventID)
 		return false, nil
 	}
 
 	// Valid and new: from here on, nothing fails.
 	st.folding = false
 	st.brandID, st.orderID = brandID, orderID
-	st.markSeen(env.EventID)
-	st.markShop(shopID, fingerprint)
+	st.seen.set(id, 0)
+	st.markShop(shop, fingerprint)
+	e.shop = shop
 	if place != nil {
 		st.placed = place
 	}
@@ -282,29 +305,31 @@ func Apply(st *OrderState, env schemas.Envelope, ev schemas.Event) (changed bool
 	return true, nil
 }
 
-func (st *OrderState) markSeen(eventID string) {
-	st.seen.set(eventID, "")
-}
-
-func (st *OrderState) markShop(shopID, fingerprint string) {
-	if shopID == "" {
+func (st *OrderState) markShop(shop, fingerprint uint64) {
+	if shop == 0 {
 		return
 	}
-	st.shopEvents.set(shopID, fingerprint)
+	st.shopEvents.set(shop, fingerprint)
 }
 
-// smallMap maps strings to strings. An order has a handful of events, so
-// its sets are slices searched in turn, which cost far less to build and
-// to keep (the worker caches many states, which the garbage collector
-// scans) than maps; past smallMapMax entries it switches to a map.
-type smallMap struct {
-	kv []string // key, value, key, value...
-	m  map[string]string
+// IDHash is the 64-bit hash an order's state keeps of an event id or a
+// shop_event_id instead of the text: the first 8 bytes of its SHA-256,
+// never 0. Two ids of one order's events share a hash with a probability
+// of about 2^-64 per pair, and ids are not chosen to collide with SHA-256.
+func IDHash(s string) uint64 { return bytesHash([]byte(s)) }
+
+// hashMap maps hashes to hashes. An order has a handful of events, so its
+// sets are slices searched in turn, which cost far less to build and to
+// keep (the worker caches many states, which the garbage collector scans)
+// than maps; past smallMapMax entries it switches to a map.
+type hashMap struct {
+	kv []uint64 // key, value, key, value...
+	m  map[uint64]uint64
 }
 
 const smallMapMax = 16
 
-func (s *smallMap) get(k string) (string, bool) {
+func (s *hashMap) get(k uint64) (uint64, bool) {
 	if s.m != nil {
 		v, ok := s.m[k]
 		return v, ok
@@ -314,10 +339,10 @@ func (s *smallMap) get(k string) (string, bool) {
 			return s.kv[i+1], true
 		}
 	}
-	return "", false
+	return 0, false
 }
 
-func (s *smallMap) set(k, v string) {
+func (s *hashMap) set(k, v uint64) {
 	if s.m != nil {
 		s.m[k] = v
 		return
@@ -330,12 +355,12 @@ func (s *smallMap) set(k, v string) {
 	}
 	if len(s.kv) < 2*smallMapMax {
 		if s.kv == nil {
-			s.kv = make([]string, 0, 8)
+			s.kv = make([]uint64, 0, 8)
 		}
 		s.kv = append(s.kv, k, v)
 		return
 	}
-	s.m = make(map[string]string, 2*smallMapMax)
+	s.m = make(map[uint64]uint64, 2*smallMapMax)
 	for i := 0; i < len(s.kv); i += 2 {
 		s.m[s.kv[i]] = s.kv[i+1]
 	}
@@ -343,9 +368,22 @@ func (s *smallMap) set(k, v string) {
 	s.kv = nil
 }
 
+// each calls f for every entry, in no particular order.
+func (s *hashMap) each(f func(k, v uint64)) {
+	if s.m != nil {
+		for k, v := range s.m {
+			f(k, v)
+		}
+		return
+	}
+	for i := 0; i < len(s.kv); i += 2 {
+		f(s.kv[i], s.kv[i+1])
+	}
+}
+
 // placedFingerprint identifies a placement's facts and time, for a reused
 // shop_event_id.
-func placedFingerprint(p *placement, at time.Time) string {
+func placedFingerprint(p *placement, at time.Time) uint64 {
 	var buf [160]byte
 	b := append(buf[:0], schemas.TypeOrderPlaced...)
 	b = append(b, '|')
@@ -363,12 +401,12 @@ func placedFingerprint(p *placement, at time.Time) string {
 	}
 	b = append(b, '|')
 	b = at.AppendFormat(b, time.RFC3339Nano)
-	return string(b)
+	return bytesHash(b)
 }
 
 // shopFingerprint identifies another event for a reused shop_event_id: its
 // type, its facts (if it has any) and its time.
-func shopFingerprint(typ, facts string, at time.Time) string {
+func shopFingerprint(typ, facts string, at time.Time) uint64 {
 	var buf [96]byte
 	b := append(buf[:0], typ...)
 	if facts != "" {
@@ -377,7 +415,17 @@ func shopFingerprint(typ, facts string, at time.Time) string {
 	}
 	b = append(b, '|')
 	b = at.AppendFormat(b, time.RFC3339Nano)
-	return string(b)
+	return bytesHash(b)
+}
+
+// bytesHash is IDHash of b.
+func bytesHash(b []byte) uint64 {
+	sum := sha256.Sum256(b)
+	h := binary.BigEndian.Uint64(sum[:8])
+	if h == 0 {
+		h = 1
+	}
+	return h
 }
 
 // deref returns the value a pointer payload points to, so that Apply and

@@ -178,6 +178,9 @@ type worker struct {
 	codes   Codes
 	offers  Offers
 	emitted []Outcome
+	// viaSnapshot: after every step the state is replaced by its snapshot
+	// restored (roundTrip), as a worker that evicts and reloads it would.
+	viaSnapshot bool
 }
 
 func newWorker() *worker {
@@ -193,6 +196,9 @@ func (w *worker) feed(t testing.TB, validate bool, ins ...input) {
 		if _, err := Apply(&w.st, in.env, in.ev); err != nil {
 			t.Fatalf("Apply(%s): %v", in.env.EventID, err)
 		}
+		if w.viaSnapshot {
+			w.st = roundTrip(t, &w.st)
+		}
 		out, ok := Decide(&w.st, w.codes, w.offers)
 		if !ok {
 			continue
@@ -204,6 +210,9 @@ func (w *worker) feed(t testing.TB, validate bool, ins ...input) {
 		}
 		if err := Emitted(&w.st, out.Event); err != nil {
 			t.Fatalf("Emitted: %v", err)
+		}
+		if w.viaSnapshot {
+			w.st = roundTrip(t, &w.st)
 		}
 		w.emitted = append(w.emitted, out)
 	}

@@ -17,6 +17,7 @@ import (
 var wantTables = []string{
 	"brands", "code_request_events", "code_requests", "creator_daily", "creators", "earnings_daily", "offer_names",
 	"order_day_marks", "orders", "orders_by_brand", "projection_watermarks", "rollup_days", "schema_migrations", "summary_daily", "unattributed_orders",
+	"worker_states",
 }
 
 func tables(t *testing.T, conn driver.Conn, db string) []string {

@@ -124,10 +124,11 @@ func Swap(ctx context.Context, conn driver.Conn, target, fresh, backup string, o
 }
 
 // baseTables lists the tables of database that hold data, without its
-// views and its schema_migrations (each database keeps its own record).
+// views, its schema_migrations (each database keeps its own record) and
+// the worker's snapshots (not derived from the log: see WorkerStates).
 func baseTables(ctx context.Context, conn driver.Conn, database string) ([]string, error) {
-	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? AND engine NOT IN ('View', 'MaterializedView') AND name != ? ORDER BY name",
-		database, TableMigrations)
+	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? AND engine NOT IN ('View', 'MaterializedView') AND name NOT IN (?, ?) ORDER BY name",
+		database, TableMigrations, TableWorkerStates)
 	if err != nil {
 		return nil, fmt.Errorf("list the tables of %s: %w", database, err)
 	}

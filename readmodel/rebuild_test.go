@@ -69,6 +69,14 @@ func TestSwapPutsTheFreshTablesInPlace(t *testing.T) {
 		}
 	})
 	insertOrder(t, conn, target, "OLD-1", "10.00")
+	live, err := readmodel.NewWorkerStates(conn, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := readmodel.WorkerState{OrderRef: readmodel.OrderRef{BrandID: "b", OrderID: "o"}, Progress: 1, State: []byte("state")}
+	if err := live.Save(ctx, []readmodel.WorkerState{kept}); err != nil {
+		t.Fatal(err)
+	}
 
 	// A leftover of an interrupted rebuild is dropped.
 	if err := readmodel.PrepareFresh(ctx, conn, fresh); err != nil {
@@ -104,6 +112,10 @@ func TestSwapPutsTheFreshTablesInPlace(t *testing.T) {
 	}
 	if got := tables(t, conn, target); strings.Join(got, " ") != strings.Join(wantTables, " ") {
 		t.Errorf("live database after the swap has %v, want %v", got, wantTables)
+	}
+	// The worker's snapshots are not the projection's: they stay.
+	if got, err := live.Load(ctx, []readmodel.OrderRef{kept.OrderRef}); err != nil || string(got[kept.OrderRef]) != "state" {
+		t.Errorf("the worker's snapshot after the swap: %q (%v), want it kept", got[kept.OrderRef], err)
 	}
 
 	// Again onto the same backup: refused before anything moves.

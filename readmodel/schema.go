@@ -25,6 +25,10 @@ const (
 	TableOrdersByBrand = "orders_by_brand"
 	// TableRollupDays notes the version of each day of each roll-up.
 	TableRollupDays = "rollup_days"
+	// TableWorkerStates keeps the attribution worker's snapshots of the
+	// orders it evicted from Redis (WorkerStates). It is the worker's
+	// store, not a projection: a rebuild never swaps it.
+	TableWorkerStates = "worker_states"
 	// ViewCodeRequests folds code_request_events into one row per request.
 	ViewCodeRequests = "code_requests"
 	// ViewEarningsDaily is the daily earnings roll-up (UTC days).
@@ -344,6 +348,24 @@ SETTINGS index_granularity = 1024`,
 SELECT brand_id, placed_at, creator_id, order_id, offer_id, offer_name, promo_code,
     status, amount, currency, country, earnings, earnings_currency, updated_at, version
 FROM {db}.orders`,
+		},
+	},
+	{
+		Version: 8,
+		Name:    "attribution worker's snapshots of evicted orders",
+		Statements: []string{
+			// One row per snapshot the worker wrote before deleting an
+			// order's state from Redis; the highest progress (events << 32
+			// | emitted version) of an order is its state. Ordered by the
+			// order's key, so that a reload reads a few granules.
+			`CREATE TABLE IF NOT EXISTS {db}.worker_states (
+    brand_id String,
+    order_id String,
+    progress UInt64,
+    state    String,
+    saved_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(progress)
+ORDER BY (brand_id, order_id)`,
 		},
 	},
 }

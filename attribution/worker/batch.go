@@ -20,8 +20,8 @@ type batch struct {
 	orders []*order
 	// ps is the partition handler's state; nil in a rebuild.
 	ps *partitionState
-	// records is the buffer the orders' records were cut from.
-	records []byte
+	// snaps is the buffer the orders' snapshots were written to.
+	snaps []byte
 	// stats are what the batch's metrics record (metrics.observe).
 	stats batchStats
 }
@@ -112,12 +112,12 @@ type order struct {
 	st               attribution.OrderState
 	// items are the batch's events of the order, in offset order.
 	items []item
-	// rec holds the records the batch adds to the stored state (stored.go):
-	// each event it applied, then the row it emitted.
-	rec []byte
-	// legacy is the state read from a hash (the former form), as records:
-	// the write replaces the hash with it and rec.
-	legacy []byte
+	// dirty: the batch applied an event to the order or emitted a row for
+	// it, so its snapshot is written.
+	dirty bool
+	// migrate: the state was stored in a former form (records, or a hash),
+	// which the write replaces with a snapshot.
+	migrate bool
 	// holdBefore is the hold schedule entry the order had before the
 	// batch (no member if no hold was due), holdAfter the one it has after.
 	holdBefore, holdAfter scheduled

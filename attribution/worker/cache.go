@@ -27,9 +27,12 @@ type partitionState struct {
 	// order decided after an index-wait timeout could otherwise be
 	// emitted twice with one version and two contents).
 	pending map[string]schemas.Event
-	// records is the buffer of the orders' records of a batch (order.rec),
-	// free between batches.
-	records []byte
+	// snaps is the buffer of the orders' snapshots of a batch, free
+	// between batches.
+	snaps []byte
+	// bounds are the partition's placed bounds (evict.go); nil without a
+	// ColdStore.
+	bounds *bounds
 	// payloads is the buffer of the payloads of a batch's rows, free once
 	// they are appended to attrib.attributions.
 	payloads []byte
@@ -43,11 +46,11 @@ func newPartitionState(cacheSize int) *partitionState {
 	return &partitionState{cache: newStateCache(cacheSize), pending: make(map[string]schemas.Event)}
 }
 
-// keep takes what a written batch leaves: its records buffer, free again,
-// and its orders' states as Redis now holds them.
+// keep takes what a written batch leaves: its snapshots buffer, free
+// again, and its orders' states as Redis now holds them.
 func (ps *partitionState) keep(b *batch) {
-	if cap(b.records) <= maxKeptRecords {
-		ps.records = b.records
+	if cap(b.snaps) <= maxKeptRecords {
+		ps.snaps = b.snaps
 	}
 	for _, o := range b.orders {
 		ps.cache.put(o.key, &cachedState{st: o.st, hold: o.holdAfter})

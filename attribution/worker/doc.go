@@ -20,8 +20,9 @@
 //     overlap step 2.
 //  2. apply (load.go): take the states of the batch's orders from the
 //     partition handler's cache (below), load the others in one pipelined
-//     round trip and rebuild each attribution.OrderState (the stored events
-//     through Apply in log order, then Emitted of the last row); then Apply
+//     round trip and restore each attribution.OrderState from its
+//     snapshot (those missing that may have been evicted from the
+//     ColdStore, in one more round trip); then Apply
 //     the batch's events (duplicates by event id or shop_event_id are
 //     ignored; a *attribution.PoisonError rejects the event with its
 //     reason, and the partition moves on).
@@ -35,9 +36,9 @@
 //  4. emit (emit.go): append the rows, keyed by order, to
 //     attrib.attributions (one request per partition and maxAppendBytes,
 //     sent concurrently); record them with Emitted.
-//  5. writeStates (write.go): write the new events, the last rows and the
-//     hold schedule in one pipelined round trip, ending with the applied
-//     offset. The partition handler then keeps the states it wrote
+//  5. writeStates (write.go): write the changed orders' snapshots, the
+//     hold schedule and (with retention) the eviction schedule in one
+//     pipelined round trip, ending with the applied offset. The partition handler then keeps the states it wrote
 //     (partitionState.keep, cache.go).
 //
 // The batch's metrics are recorded in one place (metrics.observe) when it
@@ -54,8 +55,8 @@
 //
 // Any Redis or Kafka error fails the batch: the subscriber retries it with
 // backoff and commits nothing, and nothing is ever rejected because of an
-// outage. Every write is idempotent (an appended event is read back once
-// per offset, the last row wins, sorted-set members), and rows are
+// outage. Every write is idempotent (a snapshot written again is the same
+// state, sorted-set members), and rows are
 // appended before the states are written: a crash in between re-emits the same rows, with the same
 // versions and content, which the projections absorb by keeping the
 // highest version.
@@ -150,21 +151,30 @@
 // projections' prefix). Ids are escaped as in the catalog projection ('%'
 // ':' '{' '}' become %25 %3A %7B %7D).
 //
-//	order:<brand>:<order>  string  records, each batch appending its own: every order event applied (its offset and envelope), every row emitted
+//	order:<brand>:<order>  string  the order's snapshot (attribution.AppendSnapshot)
 //	holds:<partition>      zset    member the order.hold_expired payload (JSON), score its hold end (Unix ms, rounded up)
 //	applied:<partition>    string  the applied offset: the next offset after the last batch whose states were written
+//	evict:<partition>      zset    member <brand>:<order> of a settled order, score when its retention ends (Unix ms); with a ColdStore only
+//	evicted:<partition>    hash    field a brand, value the latest placed time (Unix ms, rounded up) of its orders evicted from the partition
 //
-// An order's state is read back as its events in log order, each offset
-// once, and its last row (stored.go). It is written with one APPEND per
-// order and batch, so a write never reads or rewrites what is stored, and
-// a batch retried after its write appends nothing but its row again.
-// States stored by earlier versions as hashes (fields e:<offset> and row)
-// are read as they are, and replaced by the string form, with one SET,
-// by the first batch that touches their order; no migration step is
-// needed. Events and rows are stored in a compact binary form (codec.go;
-// the event's payload stays JSON), since a batch reads back the states it
-// does not have cached and decoding a row's JSON envelope costs more than
-// deciding the order.
-// The state holds nothing the log does not: Rebuild derives it again from
+// An order's state is one snapshot, about 120 to 150 bytes for an
+// attributed order (the placement's facts, each event's type, time and a
+// 64-bit hash of its shop_event_id or event id, the decision of its last
+// row), written whole by each batch that changes the order, through a
+// script that never replaces a snapshot by one with fewer events or an
+// older row (a writer of a former group generation cannot go back on the
+// new owner's). States stored by earlier versions, as a string of records
+// (each applied event's envelope and payload, each emitted row) or as a
+// hash (fields e:<offset> and row), are read as they are (stored.go,
+// codec.go), and replaced by a snapshot, with one SET, by the first batch
+// that touches their order; no migration step is needed. Snapshots hold
+// nothing the log does not: Rebuild derives them again from
 // attrib.attributions and attrib.orders, byte for byte.
+//
+// # Retention
+//
+// With Config.Cold, a settled order (attribution.Settled) leaves Redis
+// Config.Retention after its last event, and comes back from the
+// ColdStore when a late event of it arrives; evict.go says how, what a
+// new order costs, and what happens when the ColdStore fails.
 package worker

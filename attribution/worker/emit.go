@@ -89,10 +89,7 @@ func (w *Worker) emit(ctx context.Context, b *batch) error {
 		if err := attribution.Emitted(&o.st, o.out.Event); err != nil {
 			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err) // cannot happen: Decide made it
 		}
-		var err error
-		if o.rec, err = appendRowRecord(o.rec, o.out.Event); err != nil {
-			return fmt.Errorf("order %s/%s: %w", o.brandID, o.orderID, err)
-		}
+		o.dirty = true
 		b.stats.countRow(o.out.Event)
 	}
 	return nil

@@ -35,13 +35,14 @@ type partitionHandler struct {
 	applied int64
 }
 
-func (w *Worker) newPartitionHandler(ctx context.Context, partition int) *partitionHandler {
+func (w *Worker) newPartitionHandler(ctx context.Context, partition int, bd *bounds) *partitionHandler {
 	hctx, cancel := context.WithCancel(ctx)
 	h := &partitionHandler{
 		w: w, partition: partition, cancel: cancel, done: make(chan struct{}),
 		state: newPartitionState(w.cacheSize),
 		log:   w.log.With("partition", partition),
 	}
+	h.state.bounds = bd
 	go h.runHolds(hctx)
 	return h
 }
@@ -91,7 +92,8 @@ func (h *partitionHandler) Close() error {
 	return nil
 }
 
-// runHolds emits the partition's due holds every HoldTick until ctx ends.
+// runHolds emits the partition's due holds, and evicts its due states,
+// every HoldTick until ctx ends.
 func (h *partitionHandler) runHolds(ctx context.Context) {
 	defer close(h.done)
 	t := time.NewTicker(h.w.tick)
@@ -105,6 +107,10 @@ func (h *partitionHandler) runHolds(ctx context.Context) {
 		if _, err := h.w.EmitDueHolds(ctx, h.partition); err != nil && ctx.Err() == nil {
 			h.w.m.holdErrors.Inc()
 			h.log.Warn("hold expiry: emitting due holds failed; retrying at the next tick", "err", err)
+		}
+		if _, err := h.w.EvictDue(ctx, h.partition, h.state.bounds); err != nil && ctx.Err() == nil {
+			h.w.m.evictErrors.Inc()
+			h.log.Warn("retention: evicting settled orders failed; they stay in redis until the next tick", "err", err)
 		}
 	}
 }

@@ -15,13 +15,12 @@ import (
 // apply loads the states of the batch's orders (loadStates) and applies
 // the batch's events to them with attribution.Apply: duplicates by event id
 // or shop_event_id change nothing, a *attribution.PoisonError rejects the
-// event with its reason. Each applied event is added to its order's
-// records, to be written by writeStates.
+// event with its reason. An order an event changed is marked dirty, to be
+// written by writeStates.
 func (w *Worker) apply(ctx context.Context, b *batch) error {
 	if err := w.loadStates(ctx, b); err != nil {
 		return err
 	}
-	b.reserveRecords()
 	for _, o := range b.orders {
 		for _, it := range o.items {
 			m := &b.Messages[it.i]
@@ -33,7 +32,7 @@ func (w *Worker) apply(ctx context.Context, b *batch) error {
 			case err != nil:
 				return fmt.Errorf("apply event %s: %w", m.Envelope.EventID, err)
 			case changed:
-				o.rec = appendEventRecord(o.rec, m.Offset, &m.Envelope)
+				o.dirty = true
 				b.stats.applied++
 			default:
 				b.stats.duplicates++
@@ -46,36 +45,6 @@ func (w *Worker) apply(ctx context.Context, b *batch) error {
 		}
 	}
 	return nil
-}
-
-// reserveRecords gives each order room for its records of the batch (its
-// events and a row) in one buffer: the partition's, reused once the states
-// are written. A record that outgrows its room moves out of the buffer.
-func (b *batch) reserveRecords() {
-	sizes := make([]int, len(b.orders))
-	total := 0
-	for i, o := range b.orders {
-		size := rowRecordSize
-		for _, it := range o.items {
-			size += eventRecordOverhead + len(b.Messages[it.i].Envelope.Payload)
-		}
-		sizes[i] = size
-		total += size
-	}
-	var buf []byte
-	if b.ps != nil {
-		buf = b.ps.records
-	}
-	if cap(buf) < total {
-		// Room to spare, so that batches a little larger reuse it too.
-		buf = make([]byte, total+total/4)
-	}
-	b.records = buf[:cap(buf)]
-	buf = b.records
-	for i, o := range b.orders {
-		o.rec = buf[:0:sizes[i]]
-		buf = buf[sizes[i]:]
-	}
 }
 
 // loadStates takes the states of the batch's orders out of the partition's
@@ -106,7 +75,7 @@ func (w *Worker) loadStates(ctx context.Context, b *batch) error {
 		cmds[i] = pipe.Get(ctx, o.key)
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
-	var legacy []*order
+	var legacy, cold []*order
 	for i, o := range load {
 		val, err := cmds[i].Result()
 		switch {
@@ -115,6 +84,10 @@ func (w *Worker) loadStates(ctx context.Context, b *batch) error {
 				return err
 			}
 		case errors.Is(err, redis.Nil):
+			if w.mayBeEvicted(b, o) {
+				cold = append(cold, o)
+				continue
+			}
 		case isWrongType(err):
 			legacy = append(legacy, o)
 			continue
@@ -125,6 +98,11 @@ func (w *Worker) loadStates(ctx context.Context, b *batch) error {
 	}
 	if len(legacy) > 0 {
 		if err := w.loadLegacy(ctx, b, legacy); err != nil {
+			return err
+		}
+	}
+	if len(cold) > 0 {
+		if err := w.loadCold(ctx, b, cold); err != nil {
 			return err
 		}
 	}
@@ -154,19 +132,36 @@ func (w *Worker) loadLegacy(ctx context.Context, b *batch, orders []*order) erro
 		if err != nil {
 			return err
 		}
-		if err := w.restore(o, b); err != nil {
+		if err := w.restoreRecords(o, b); err != nil {
 			return err
 		}
-		o.legacy = b
+		o.migrate = true
 		o.holdBefore = scheduled{}.next(&o.st)
 	}
 	return nil
 }
 
-// restore rebuilds o.st from its stored state: the events through
-// attribution.Apply, in log order, then the last row through
-// attribution.Emitted.
+// restore sets o.st from its stored state: a snapshot
+// (attribution.RestoreSnapshot), or the records of the former string form
+// (restoreRecords), which the batch then replaces with a snapshot.
 func (w *Worker) restore(o *order, stored []byte) error {
+	if attribution.IsSnapshot(stored) {
+		if err := attribution.RestoreSnapshot(&o.st, o.brandID, o.orderID, stored); err != nil {
+			// Damage, or a format of a later version: deciding without the
+			// state would emit wrong versions. Fail; `attrib rebuild
+			// redis` rewrites it.
+			return fmt.Errorf("order state %s: %w", o.key, err)
+		}
+		return nil
+	}
+	o.migrate = true
+	return w.restoreRecords(o, stored)
+}
+
+// restoreRecords rebuilds o.st from the records of the former string form
+// (stored.go): the events through attribution.Apply, in log order, then
+// the last row through attribution.Emitted.
+func (w *Worker) restoreRecords(o *order, stored []byte) error {
 	events, row, _, err := parseState(stored)
 	if err != nil {
 		// Another format (or damage): deciding without the state would

@@ -24,6 +24,9 @@ type metrics struct {
 	stateCache    *prometheus.CounterVec
 	codeCache     *prometheus.CounterVec
 	rewinds       prometheus.Counter
+	evicted       prometheus.Counter
+	evictErrors   prometheus.Counter
+	cold          *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -76,6 +79,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "attrib_attribution_code_cache_total",
 			Help: "Codes of a batch's placements the worker's code cache answered (hit) or the code index in Redis did (miss), when the catalog's end offsets were known.",
 		}, []string{"result"}),
+		evicted: f.Counter(prometheus.CounterOpts{
+			Name: "attrib_attribution_states_evicted_total",
+			Help: "Settled order states the worker moved from Redis to its cold store after their retention.",
+		}),
+		evictErrors: f.Counter(prometheus.CounterOpts{
+			Name: "attrib_attribution_evict_errors_total",
+			Help: "Eviction ticks that failed (Redis or the cold store unavailable); the states stay in Redis and are retried at the next tick.",
+		}),
+		cold: f.CounterVec(prometheus.CounterOpts{
+			Name: "attrib_attribution_cold_lookups_total",
+			Help: "Orders missing from Redis that the worker looked up in its cold store, by result: loaded (an evicted order, brought back) or new (none there).",
+		}, []string{"result"}),
 		rewinds: f.Counter(prometheus.CounterOpts{
 			Name: "attrib_attribution_state_rewinds_total",
 			Help: "Partitions whose consumption started before the group's committed offset because the worker's state in Redis had lost writes (its applied offset was behind): the events since are read again. Any increase means Redis lost acknowledged writes; see the log.",
@@ -104,6 +119,9 @@ type batchStats struct {
 	indexWait     time.Duration
 	indexTimedOut bool
 	offerTimedOut bool
+	// coldLookups counts the orders looked up in the cold store,
+	// coldLoads those found there.
+	coldLookups, coldLoads int
 }
 
 // rowTypes are the types of the rows the worker emits.
@@ -149,6 +167,10 @@ func (m *metrics) observe(s *batchStats, start time.Time, err error) {
 	if s.codesCounted {
 		m.codeCache.WithLabelValues("hit").Add(float64(s.codeHits))
 		m.codeCache.WithLabelValues("miss").Add(float64(s.codeMisses))
+	}
+	if s.coldLookups > 0 {
+		m.cold.WithLabelValues("loaded").Add(float64(s.coldLoads))
+		m.cold.WithLabelValues("new").Add(float64(s.coldLookups - s.coldLoads))
 	}
 	m.roundTrips.Observe(float64(s.roundTrips))
 	m.batchSeconds.Observe(time.Since(start).Seconds())

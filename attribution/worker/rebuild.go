@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/internal/rediskey"
 	"github.com/attrib-engine/attrib/schemas"
@@ -32,7 +33,10 @@ func (w *Worker) Drop(ctx context.Context) error {
 // it replaces: an order's first decision is taken from its rows, never
 // again from the index. Stop the worker (its subscribers and hold emitters)
 // first; it resumes from its group's committed offsets afterwards, which
-// re-applies (as duplicates) what the rebuild already stored.
+// re-applies (as duplicates) what the rebuild already stored. With a
+// ColdStore, the orders settled for longer than the retention window are
+// then evicted (saved to it and deleted), so Redis ends with what the
+// window keeps.
 func (w *Worker) Rebuild(ctx context.Context, progress func(eventstore.ReplayProgress)) error {
 	if err := w.Drop(ctx); err != nil {
 		return fmt.Errorf("attribution worker: rebuild: %w", err)
@@ -63,7 +67,22 @@ func (w *Worker) Rebuild(ctx context.Context, progress func(eventstore.ReplayPro
 	if err := w.store.Replay(ctx, schemas.TopicOrders, events, eventstore.ReplayOptions{Progress: progress}); err != nil {
 		return fmt.Errorf("attribution worker: rebuild: %w", err)
 	}
-	w.log.Info("rebuilt the worker's state", "prefix", w.prefix, "skipped_events", skipped, "skipped_rows", skippedRows)
+	// Only what the retention window keeps stays in Redis.
+	evicted := 0
+	if w.cold != nil {
+		n, err := w.partitions(ctx, schemas.TopicOrders)
+		if err != nil {
+			return fmt.Errorf("attribution worker: rebuild: %w", err)
+		}
+		for p := range n {
+			e, err := w.EvictDue(ctx, p, nil)
+			evicted += e
+			if err != nil {
+				return fmt.Errorf("attribution worker: rebuild: evict the settled orders of partition %d: %w", p, err)
+			}
+		}
+	}
+	w.log.Info("rebuilt the worker's state", "prefix", w.prefix, "skipped_events", skipped, "skipped_rows", skippedRows, "evicted", evicted)
 	return nil
 }
 
@@ -135,18 +154,21 @@ func (w *Worker) rebuildRows(ctx context.Context, b *eventstore.Batch) (skipped 
 	pipe = w.rdb.Pipeline()
 	for i, k := range keys {
 		r := rows[k]
+		brandID, orderID, _, _ := rowOf(r.ev)
+		var st attribution.OrderState
 		if stored, err := cmds[i].Bytes(); err == nil {
-			if _, row, v, err := parseState(stored); err == nil && row != nil && v > r.version {
-				continue
+			if err := attribution.RestoreSnapshot(&st, brandID, orderID, stored); err != nil {
+				return skipped, fmt.Errorf("rebuild: order state %s: %w", k, err)
 			}
 		} else if !errors.Is(err, redis.Nil) {
 			return skipped, fmt.Errorf("load row of %s: %w", k, err)
 		}
-		rec, err := appendRowRecord(nil, r.ev)
-		if err != nil {
-			return skipped, err
+		if err := attribution.Emitted(&st, r.ev); err != nil {
+			skipped++
+			w.log.Warn("rebuild: skipped an attribution row the core refuses", "key", k, "err", err)
+			continue
 		}
-		pipe.Do(ctx, "append", k, rec)
+		pipe.Set(ctx, k, attribution.AppendSnapshot(nil, &st), 0)
 	}
 	if pipe.Len() > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {

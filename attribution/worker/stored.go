@@ -10,38 +10,27 @@ import (
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-// An order's stored state is one Redis string: a run of records, each
-// batch appending (APPEND) the events it applied to the order and the row
-// it emitted, so that a write never reads and never rewrites what is
-// stored. Two kinds of record:
+// The former forms of an order's state, which the worker reads and
+// replaces with a snapshot (load.go) when it touches the order.
+//
+// The string form: a run of records, each batch having appended (APPEND)
+// the events it applied to the order and the row it emitted. Two kinds of
+// record:
 //
 //	'e', uvarint offset, uint32 length (big endian), encodeEvent's output    an applied event
 //	'r', uvarint version, uint32 length (big endian), encodeRow's output     an emitted row
 //
 // Reading it back (parseState), the events are taken in log order with
 // each offset once, and the row of the highest version (the last of
-// them) is the order's last row. A batch retried after its write went
-// through appends nothing twice but its row (its events are duplicates by
-// then), and the same row again changes nothing; a writer of a former
-// group generation that is still finishing a batch can only append what
-// is there already, or a row of a lower version, which is ignored.
+// them) is the order's last row: a retried batch could append its row
+// twice, and a writer of a former group generation a row of a lower
+// version.
 //
-// Before this form the state was a hash (e:<offset> fields and a row
-// field, see fEvent and fRow). A batch that finds a hash reads it, and
-// replaces it with the string form in one SET of everything it holds and
-// the batch added, so states move to the new form as their orders are
-// touched, without a migration step.
+// Before the string form the state was a hash (e:<offset> fields and a
+// row field, see fEvent and fRow), read by legacyState.
 const (
 	recEvent = 'e'
 	recRow   = 'r'
-)
-
-// Sizes to reserve for a batch's records of an order: an event record
-// takes its payload and about 200 bytes, a row record up to about 1 KiB
-// (more with many candidates).
-const (
-	eventRecordOverhead = 256
-	rowRecordSize       = 1024
 )
 
 // storedEvent is one event record of a stored state.

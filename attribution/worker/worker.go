@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +97,14 @@ type Config struct {
 	// batch still writes it). About 2 KiB each. Default DefaultStateCache;
 	// negative: none.
 	StateCache int
+	// Cold keeps the states of the orders evicted from Redis (see
+	// "Retention" in evict.go). Nil: no order leaves Redis. Once a worker
+	// has evicted with a ColdStore, it must keep one (the same): an order
+	// it evicted would otherwise be taken for a new one.
+	Cold ColdStore
+	// Retention is how long a settled order's state stays in Redis after
+	// its last event (with Cold). Default DefaultRetention.
+	Retention time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the worker's metrics; nil: kept but not
@@ -128,6 +137,9 @@ func (c *Config) Validate() error {
 	if c.StateCache == 0 {
 		c.StateCache = DefaultStateCache
 	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -149,8 +161,12 @@ type Worker struct {
 	tick   time.Duration
 	// cacheSize is Config.StateCache.
 	cacheSize int
-	log       *slog.Logger
-	m         *metrics
+	cold      ColdStore
+	retention time.Duration
+	// scriptsReady: the Lua scripts are loaded in Redis (loadScripts).
+	scriptsReady atomic.Bool
+	log          *slog.Logger
+	m            *metrics
 
 	// lag holds what the index's catalog watermarks and the catalog
 	// topic's bounds were last seen to be, shared by the handlers.
@@ -176,6 +192,8 @@ func New(cfg Config) (*Worker, error) {
 		wait:      cfg.IndexWait,
 		tick:      cfg.HoldTick,
 		cacheSize: cfg.StateCache,
+		cold:      cfg.Cold,
+		retention: cfg.Retention,
 		log:       cfg.Logger.With("component", "attribution-worker"),
 		m:         newMetrics(cfg.Registerer),
 		parts:     make(map[string]int),
@@ -219,7 +237,16 @@ func (w *Worker) Handler() eventstore.HandlerFactory {
 		if err != nil {
 			return nil, err
 		}
-		h := w.newPartitionHandler(ctx, a.Partition)
+		if err := w.loadScripts(ctx); err != nil {
+			return nil, err
+		}
+		var bd *bounds
+		if w.cold != nil {
+			if bd, err = w.readBounds(ctx, a.Partition); err != nil {
+				return nil, err
+			}
+		}
+		h := w.newPartitionHandler(ctx, a.Partition, bd)
 		h.applied = applied
 		return h, nil
 	}
@@ -253,6 +280,10 @@ const (
 	// kApplied is the applied offset of a partition of attrib.orders: the
 	// next offset after the last batch whose states were written.
 	kApplied = "applied:"
+	// kEvict is the eviction schedule of a partition (evict.go).
+	kEvict = "evict:"
+	// kEvicted holds the placed bounds of a partition's brands (evict.go).
+	kEvicted = "evicted:"
 	// fEvent prefixes the field of an applied order event: e:<offset, 20
 	// digits>, so that fields sort in log order.
 	fEvent = "e:"
@@ -266,6 +297,14 @@ func (w *Worker) orderKey(brandID, orderID string) string {
 
 func (w *Worker) appliedKey(partition int) string {
 	return w.prefix + kApplied + strconv.Itoa(partition)
+}
+
+func (w *Worker) evictKey(partition int) string {
+	return w.prefix + kEvict + strconv.Itoa(partition)
+}
+
+func (w *Worker) evictedKey(partition int) string {
+	return w.prefix + kEvicted + strconv.Itoa(partition)
 }
 
 func (w *Worker) holdsKey(partition int) string {

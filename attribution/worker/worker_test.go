@@ -3,7 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +16,7 @@ import (
 	"github.com/attrib-engine/attrib/attribution/worker"
 	"github.com/attrib-engine/attrib/catalog"
 	"github.com/attrib-engine/attrib/eventstore"
+	"github.com/attrib-engine/attrib/internal/rediskey"
 	"github.com/attrib-engine/attrib/schemas"
 )
 
@@ -659,37 +660,88 @@ func goOn(t *testing.T, r *rig, wants map[string]want) map[string][]row {
 	}, 30*time.Second)
 }
 
-// TestStatesStoredAsHashes: states stored in the former form (a hash of
-// e:<offset> fields and a row field) are read, go on making the same
-// decisions, and are replaced by the string form once their order is
-// touched; the result is what a rebuild from the log stores.
-func TestStatesStoredAsHashes(t *testing.T) {
+// TestStatesStoredInFormerForms: states stored in the former forms (a
+// string of records, each event's envelope and the last row; before it a
+// hash of e:<offset> fields and a row field) are read, go on making the
+// same decisions, and are replaced by snapshots once their order is
+// touched; those snapshots are what a rebuild from the log stores.
+func TestStatesStoredInFormerForms(t *testing.T) {
 	t.Parallel()
 	r, wants := scenarioRun(t)
-
-	// Rewrite every order state as the former hash.
 	ctx := context.Background()
-	keys, err := r.rdb.Keys(ctx, r.cfg.Prefix+"order:*").Result()
-	if err != nil || len(keys) != len(wants) {
-		t.Fatalf("order keys: %d (%v), want %d", len(keys), err, len(wants))
+
+	// Each order's events with their offsets, and its last row, from the
+	// log.
+	type former struct {
+		offsets []int64
+		events  []schemas.Envelope
+		row     schemas.Event
+		version uint64
 	}
-	for _, k := range keys {
-		v, err := r.rdb.Get(ctx, k).Bytes()
-		if err != nil {
-			t.Fatalf("get %s: %v", k, err)
+	orders := map[string]*former{}
+	get := func(brandID, orderID string) *former {
+		k := r.cfg.Prefix + "order:" + rediskey.Seg(brandID) + ":" + rediskey.Seg(orderID)
+		if orders[k] == nil {
+			orders[k] = &former{}
 		}
-		offsets, events, row, err := worker.StoredState(v)
-		if err != nil || len(offsets) == 0 || row == nil {
-			t.Fatalf("state %s: %d events, row %v: %v", k, len(offsets), row != nil, err)
+		return orders[k]
+	}
+	replay := func(topic string, f func(m eventstore.Message, ev schemas.Event)) {
+		h := eventstore.HandlerFunc(func(ctx context.Context, b *eventstore.Batch) error {
+			for _, m := range b.Messages {
+				ev, err := schemas.DecodeTrusted(m.Envelope)
+				if err != nil {
+					return err
+				}
+				f(m, ev)
+			}
+			return nil
+		})
+		if err := r.store.Replay(ctx, topic, h, eventstore.ReplayOptions{}); err != nil {
+			t.Fatalf("replay %s: %v", topic, err)
 		}
-		fields := []any{"row", row}
-		for i, o := range offsets {
-			fields = append(fields, fmt.Sprintf("e:%020d", o), events[i])
+	}
+	replay(schemas.TopicOrders, func(m eventstore.Message, ev schemas.Event) {
+		brandID, orderID := orderOf(ev)
+		o := get(brandID, orderID)
+		o.offsets = append(o.offsets, m.Offset)
+		o.events = append(o.events, m.Envelope)
+	})
+	replay(schemas.TopicAttributions, func(m eventstore.Message, ev schemas.Event) {
+		brandID, orderID := orderOf(ev)
+		o := get(brandID, orderID)
+		if v := versionOf(ev); o.row == nil || v >= o.version {
+			o.row, o.version = ev, v
+		}
+	})
+	keys, err := r.rdb.Keys(ctx, r.cfg.Prefix+"order:*").Result()
+	if err != nil || len(keys) != len(wants) || len(orders) != len(wants) {
+		t.Fatalf("order keys: %d (%v), orders in the log %d, want %d", len(keys), err, len(orders), len(wants))
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		o := orders[k]
+		if o == nil || o.row == nil {
+			t.Fatalf("no events or row in the log for %s", k)
 		}
 		if err := r.rdb.Del(ctx, k).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.rdb.HSet(ctx, k, fields...).Err(); err != nil {
+		if i%2 == 0 {
+			fields, err := worker.FormerHash(o.offsets, o.events, o.row)
+			if err == nil {
+				err = r.rdb.HSet(ctx, k, fields...).Err()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		v, err := worker.FormerString(o.offsets, o.events, o.row)
+		if err == nil {
+			err = r.rdb.Set(ctx, k, v, 0).Err()
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -699,31 +751,68 @@ func TestStatesStoredAsHashes(t *testing.T) {
 	r.waitCommitted()
 	stop()
 
-	strs := 0
+	touched := map[string]string{}
 	for _, k := range keys {
-		typ, err := r.rdb.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
+		isTouched := strings.HasSuffix(k, ":o-pct") || strings.HasSuffix(k, ":o-cyr") || strings.HasSuffix(k, ":o-unknown")
+		v, err := r.rdb.Get(ctx, k).Result()
+		if isTouched {
+			if err != nil || !attribution.IsSnapshot([]byte(v)) {
+				t.Errorf("%s was touched but is not a snapshot (%v)", k, err)
+			}
+			touched[k] = v
+			continue
 		}
-		touched := strings.HasSuffix(k, ":o-pct") || strings.HasSuffix(k, ":o-cyr") || strings.HasSuffix(k, ":o-unknown")
-		if want := map[bool]string{true: "string", false: "hash"}[touched]; typ != want {
-			t.Errorf("%s is a %s, want a %s", k, typ, want)
-		}
-		if typ == "string" {
-			strs++
+		if err == nil && attribution.IsSnapshot([]byte(v)) {
+			t.Errorf("%s was not touched but is a snapshot", k)
 		}
 	}
-	if strs != 3 {
-		t.Errorf("%d states moved to the string form, want 3", strs)
+	if len(touched) != 3 {
+		t.Errorf("%d states touched, want 3", len(touched))
 	}
-	asRebuilt := func(d string) string { return strings.ReplaceAll(d, " hash\n", " string\n") }
-	before := asRebuilt(dump(t, r.rdb, r.cfg.Prefix))
 	if err := r.w.Rebuild(ctx, nil); err != nil {
 		t.Fatalf("rebuild: %v", err)
 	}
-	if after := dump(t, r.rdb, r.cfg.Prefix); after != before {
-		t.Errorf("the states differ from a rebuild\n--- kept\n%s\n--- rebuilt\n%s", before, after)
+	for k, v := range touched {
+		if got, err := r.rdb.Get(ctx, k).Result(); err != nil || got != v {
+			t.Errorf("%s: the migrated snapshot differs from the rebuilt one (%v)\n%x\n%x", k, err, v, got)
+		}
 	}
+}
+
+// orderOf returns the order of an order event or attribution row.
+func orderOf(ev schemas.Event) (brandID, orderID string) {
+	switch p := ev.(type) {
+	case *schemas.OrderPlaced:
+		return p.BrandID, p.OrderID
+	case *schemas.OrderConfirmed:
+		return p.BrandID, p.OrderID
+	case *schemas.OrderCancelled:
+		return p.BrandID, p.OrderID
+	case *schemas.OrderRefunded:
+		return p.BrandID, p.OrderID
+	case *schemas.OrderHoldExpired:
+		return p.BrandID, p.OrderID
+	case *schemas.OrderAttributed:
+		return p.BrandID, p.OrderID
+	case *schemas.OrderEarningsAdjusted:
+		return p.BrandID, p.OrderID
+	case *schemas.OrderUnattributed:
+		return p.BrandID, p.OrderID
+	}
+	return "", ""
+}
+
+// versionOf returns an attribution row's version.
+func versionOf(ev schemas.Event) uint64 {
+	switch p := ev.(type) {
+	case *schemas.OrderAttributed:
+		return p.Version
+	case *schemas.OrderEarningsAdjusted:
+		return p.Version
+	case *schemas.OrderUnattributed:
+		return p.Version
+	}
+	return 0
 }
 
 // TestRedisLostWrites: when Redis comes back without writes it had

@@ -2,8 +2,10 @@ package worker
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,7 +14,7 @@ import (
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-// writeStates adds the batch's events and rows to the orders' states,
+// writeStates writes the snapshot of every order the batch changed,
 // updates the hold schedule of the orders partition and sets the
 // partition's applied offset to the batch's next offset, in one pipelined
 // round trip. Every command is idempotent, so a batch retried after a
@@ -22,18 +24,44 @@ import (
 // the schedule repairs it; a state from the cache was stored with its
 // schedule by a write that succeeded, so an unchanged hold is not written
 // again (if the hold emitter removed it since, its expiry is in the log).
+//
+// A snapshot replaces the stored one only if it is not behind it
+// (setState): a writer of a former group generation still finishing a
+// batch cannot undo what the partition's new owner wrote.
 func (w *Worker) writeStates(ctx context.Context, b *batch) error {
+	if err := w.loadScripts(ctx); err != nil {
+		return err
+	}
 	pipe := w.rdb.Pipeline()
 	var add []redis.Z
 	var rem []any
+	buf := []byte{}
+	if b.ps != nil && b.ps.snaps != nil {
+		buf = b.ps.snaps[:0]
+	}
+	type snap struct {
+		o          *order
+		start, end int
+	}
+	snaps := make([]snap, 0, len(b.orders))
 	for _, o := range b.orders {
-		switch {
-		case o.legacy != nil:
-			// One SET replaces the hash, whatever its type, with all of it.
-			pipe.Set(ctx, o.key, append(slices.Clip(o.legacy), o.rec...), 0)
-		case len(o.rec) > 0:
-			pipe.Do(ctx, "append", o.key, o.rec)
+		if o.dirty || o.migrate {
+			start := len(buf)
+			buf = attribution.AppendSnapshot(buf, &o.st)
+			snaps = append(snaps, snap{o, start, len(buf)})
 		}
+	}
+	b.snaps = buf
+	for _, s := range snaps {
+		o, val := s.o, buf[s.start:s.end:s.end]
+		if o.migrate {
+			// One SET replaces the former form, whatever its type.
+			pipe.Set(ctx, o.key, val, 0)
+			continue
+		}
+		pipe.EvalSha(ctx, setStateSHA, []string{o.key}, val, o.st.Version(), o.st.EmittedVersion())
+	}
+	for _, o := range b.orders {
 		o.holdAfter = o.holdBefore.next(&o.st)
 		after := o.holdAfter.member
 		if after != "" && (!o.cached || after != o.holdBefore.member) {
@@ -49,15 +77,82 @@ func (w *Worker) writeStates(ctx context.Context, b *batch) error {
 	if len(rem) > 0 {
 		pipe.ZRem(ctx, w.holdsKey(b.Partition), rem...)
 	}
+	w.scheduleEvictions(ctx, pipe, b)
 	// Last: on one Redis, whose append-only file keeps the commands in
 	// order, an applied offset that survived a crash means the states it
 	// covers did too (StartOffset).
 	pipe.Set(ctx, w.appliedKey(b.Partition), b.Next, 0)
 	b.stats.roundTrips++
 	if _, err := pipe.Exec(ctx); err != nil {
+		w.scriptsLost(err)
 		return fmt.Errorf("write %d order states: %w", len(b.orders), err)
 	}
 	return nil
+}
+
+// setState is the script that stores an order's snapshot (ARGV[1]) unless
+// the stored one is ahead of it: more events (ARGV[2] is the new one's
+// Version), or as many and a later row (ARGV[3], its EmittedVersion).
+// The stored one's are the two uvarints after its first two bytes
+// (attribution.SnapshotProgress). A stored value of another form is
+// replaced.
+const setState = `
+local cur = redis.call('GET', KEYS[1])
+if cur and string.byte(cur, 1) == 83 and string.byte(cur, 2) == 1 then
+  local pos = 3
+  local function uv()
+    local v, mul = 0, 1
+    while true do
+      local c = string.byte(cur, pos)
+      if c == nil then return -1 end
+      pos = pos + 1
+      v = v + (c % 128) * mul
+      if c < 128 then return v end
+      mul = mul * 128
+    end
+  end
+  local ver = uv()
+  local em = uv()
+  local nv, ne = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if ver > nv or (ver == nv and em > ne) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`
+
+var setStateSHA = scriptSHA(setState)
+
+// scriptSHA is the SHA-1 Redis names a script by.
+func scriptSHA(script string) string {
+	sum := sha1.Sum([]byte(script))
+	return hex.EncodeToString(sum[:])
+}
+
+// loadScripts loads the worker's scripts into Redis (every master of a
+// cluster) once, and again after an error says Redis lost them (a restart
+// without persistence of scripts, a failover).
+func (w *Worker) loadScripts(ctx context.Context) error {
+	if w.scriptsReady.Load() {
+		return nil
+	}
+	for _, s := range scripts {
+		if err := w.rdb.ScriptLoad(ctx, s).Err(); err != nil {
+			return fmt.Errorf("load the worker's scripts into redis: %w", err)
+		}
+	}
+	w.scriptsReady.Store(true)
+	return nil
+}
+
+// scripts are the Lua scripts the worker runs by their SHA-1.
+var scripts = []string{setState, evictState, unschedule, raiseBounds}
+
+// scriptsLost marks the scripts for loading again if err says Redis does
+// not have them.
+func (w *Worker) scriptsLost(err error) {
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		w.scriptsReady.Store(false)
+	}
 }
 
 // scheduled is an order's entry in the hold schedule: the hold expiry due

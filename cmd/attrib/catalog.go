@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -112,7 +113,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 	if err != nil {
 		return nil, err
 	}
-	attributor, err := newWorker(ec, in.store, in.redis, proj, log, in.registry)
+	attributor, err := newWorker(ec, in.store, in.redis, proj, in.clickhouse, log, in.registry)
 	if err != nil {
 		return nil, err
 	}
@@ -224,9 +225,10 @@ type backdater struct {
 	*commands.Principals
 }
 
-// newWorker makes the attribution worker, its state under its own prefix.
-func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalClient, proj *rediscatalog.Projection, log *slog.Logger, reg prometheus.Registerer) (*worker.Worker, error) {
-	return worker.New(worker.Config{
+// newWorker makes the attribution worker, its state under its own prefix;
+// with a retention, the orders it evicts go to ClickHouse over ch.
+func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalClient, proj *rediscatalog.Projection, ch driver.Conn, log *slog.Logger, reg prometheus.Registerer) (*worker.Worker, error) {
+	cfg := worker.Config{
 		Store:      store,
 		Redis:      rdb,
 		Prefix:     strings.TrimSuffix(ec.RedisPrefix, ":") + "-worker:",
@@ -234,7 +236,15 @@ func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalCli
 		Now:        clock,
 		Logger:     log,
 		Registerer: reg,
-	})
+	}
+	if ec.StateRetention > 0 {
+		ws, err := readmodel.NewWorkerStates(ch, ec.ClickHouse.Auth.Database)
+		if err != nil {
+			return nil, &startError{setting: "clickhouse-url", err: err}
+		}
+		cfg.Cold, cfg.Retention = coldStates{ws}, ec.StateRetention
+	}
+	return worker.New(cfg)
 }
 
 // subscriberComponent runs a consumer-group subscriber as a component.

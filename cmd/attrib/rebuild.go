@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/projections/chproj"
 	"github.com/attrib-engine/attrib/projections/rediscatalog"
@@ -55,7 +57,15 @@ func runRebuild(ctx context.Context, ec *engineConfig, log *slog.Logger, args []
 	// The worker's order state follows the catalog: its rebuild reads the
 	// orders and attributions topics only, but the catalog must be whole
 	// before the worker decides anything again.
-	w, err := newWorker(ec, store, rdb, proj, log, nil)
+	var ch driver.Conn
+	if ec.StateRetention > 0 {
+		// The orders beyond the window go back to ClickHouse.
+		if ch, err = openClickHouse(ctx, ec); err != nil {
+			return err
+		}
+		defer ch.Close()
+	}
+	w, err := newWorker(ec, store, rdb, proj, ch, log, nil)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,406 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/attrib-engine/attrib/attribution/worker"
+	"github.com/attrib-engine/attrib/catalog"
+	"github.com/attrib-engine/attrib/readmodel"
+	"github.com/attrib-engine/attrib/readmodel/readmodeltest"
+	"github.com/attrib-engine/attrib/schemas"
+)
+
+// coldStore adapts readmodel.WorkerStates to worker.ColdStore, as
+// cmd/attrib does, and can be made to fail.
+type coldStore struct {
+	ws   *readmodel.WorkerStates
+	down atomic.Bool
+	// loads counts the orders looked up.
+	loads atomic.Int64
+}
+
+var errColdDown = errors.New("test: the cold store is down")
+
+func (c *coldStore) SaveStates(ctx context.Context, states []worker.ColdState) error {
+	if c.down.Load() {
+		return errColdDown
+	}
+	out := make([]readmodel.WorkerState, len(states))
+	for i, s := range states {
+		out[i] = readmodel.WorkerState{OrderRef: readmodel.OrderRef(s.OrderRef), Progress: s.Progress, State: s.State}
+	}
+	return c.ws.Save(ctx, out)
+}
+
+func (c *coldStore) LoadStates(ctx context.Context, orders []worker.OrderRef) (map[worker.OrderRef][]byte, error) {
+	if c.down.Load() {
+		return nil, errColdDown
+	}
+	c.loads.Add(int64(len(orders)))
+	refs := make([]readmodel.OrderRef, len(orders))
+	for i, o := range orders {
+		refs[i] = readmodel.OrderRef(o)
+	}
+	got, err := c.ws.Load(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[worker.OrderRef][]byte, len(got))
+	for k, v := range got {
+		out[worker.OrderRef(k)] = v
+	}
+	return out, nil
+}
+
+// withCold gives the worker a cold store in a migrated ClickHouse database
+// of the test's own, and the retention.
+func withCold(t testing.TB, cold **coldStore, retention time.Duration) rigOption {
+	conn, db := readmodeltest.Migrated(t)
+	ws, err := readmodel.NewWorkerStates(conn, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*cold = &coldStore{ws: ws}
+	return workerConfig(func(c *worker.Config) { c.Cold, c.Retention = *cold, retention })
+}
+
+// orderKeys returns the order ids whose states are in Redis.
+func (r *rig) orderKeys() map[string]bool {
+	r.t.Helper()
+	keys, err := r.rdb.Keys(context.Background(), r.cfg.Prefix+"order:*").Result()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k[strings.LastIndexByte(k, ':')+1:]] = true
+	}
+	return out
+}
+
+// waitOrderKeys waits until exactly the given orders have states in Redis
+// and no eviction is due any more.
+func (r *rig) waitOrderKeys(want ...string) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := r.orderKeys()
+		ok := len(got) == len(want)
+		for _, id := range want {
+			ok = ok && got[id]
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("orders in redis: %v, want %v", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRetention: settled orders leave Redis once their retention ends,
+// with nothing of them left behind; late events of evicted orders (a
+// refund, duplicates by event id and by shop event id, inside and after
+// the window) are handled exactly as if the orders had stayed; a new
+// order is not looked up in the cold store; a cold store that is down
+// delays, never decides; a rebuild keeps only what the window keeps.
+//
+// The partition handlers keep no states in memory here, so that every
+// late event of an evicted order goes to the cold store (with a cache, an
+// order still cached is taken from it, as exact).
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	var cold *coldStore
+	r := newRig(t, withCold(t, &cold, day), workerConfig(func(c *worker.Config) { c.StateCache = -1 }))
+	p := at(placedAt)
+	r.clock.Set(p.Add(time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	r.append(schemas.TopicOrders, evs...)
+	r.runWorker()
+	waitRows(t, r.store, wants, 30*time.Second)
+
+	// Ten days on: the hold of o-hold has ended (it becomes approved), and
+	// every settled order's day of retention is over. The orders still
+	// pending stay.
+	r.clock.Set(p.Add(10 * day))
+	wants["o-hold"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "100.00", version: 2, winner: codeHold}
+	waitRows(t, r.store, wants, 30*time.Second)
+	pending := []string{"o-pct", "o-multi", "o-cyr"}
+	r.waitOrderKeys(pending...)
+	ctx := context.Background()
+	if n, err := r.rdb.ZCard(ctx, r.cfg.Prefix+"holds:0").Result(); err != nil || n != 0 {
+		t.Errorf("hold schedule of partition 0: %d (%v)", n, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := counter(t, r.reg, "attrib_attribution_states_evicted_total")
+		if got == float64(len(wants)-len(pending)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("evicted %v states, want %d", got, len(wants)-len(pending))
+		}
+	}
+	rowsBefore := readRows(t, r.store)
+
+	// Late events: a refund of an evicted approved order, one of an
+	// evicted rejected order, an evicted order's confirmation delivered
+	// again and sent again by the shop, and a brand-new order.
+	loads := cold.loads.Load()
+	late := []schemas.Envelope{
+		refunded(t, "o-fixed", p.Add(9*day), "100.00"),
+		refunded(t, "o-full", p.Add(9*day), "1.00"),
+		placed(t, "o-new", p.Add(10*day), "500.00", codeAnna),
+	}
+	var dupConfirmed schemas.Envelope
+	for _, e := range evs {
+		if e.Type == schemas.TypeOrderConfirmed && strings.Contains(string(e.Payload), `"o-dup"`) {
+			dupConfirmed = e
+		}
+	}
+	late = append(late, redelivered(dupConfirmed), resent(dupConfirmed))
+	r.append(schemas.TopicOrders, late...)
+	wants["o-fixed"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "150.00", version: 3, cause: schemas.TypeOrderRefunded, winner: codeAnna}
+	wants["o-full"] = want{typ: attributed, status: schemas.StatusRejected, earnings: "0.00", version: 3, cause: schemas.TypeOrderRefunded, winner: codeBoris}
+	wants["o-new"] = want{typ: attributed, status: schemas.StatusPending, earnings: "150.00", version: 1, winner: codeAnna}
+	rows := waitRows(t, r.store, wants, 30*time.Second)
+	r.waitCommitted()
+	if n := len(rows["o-dup"]); n != len(rowsBefore["o-dup"]) {
+		t.Errorf("o-dup has %d rows after its duplicates, had %d", n, len(rowsBefore["o-dup"]))
+	}
+	if got := cold.loads.Load() - loads; got != 3 {
+		t.Errorf("%d orders looked up in the cold store, want 3 (o-fixed, o-full, o-dup; not o-new)", got)
+	}
+	if got := rows["o-fixed"][len(rows["o-fixed"])-1].Net; got != "900.00" {
+		t.Errorf("o-fixed net %s after its late refund, want 900.00", got)
+	}
+
+	// They leave again; the same late events once more are duplicates.
+	r.waitOrderKeys(append(pending, "o-new")...)
+	loads = cold.loads.Load()
+	r.append(schemas.TopicOrders, late[0], resent(late[1]))
+	r.waitCommitted()
+	r.waitOrderKeys(append(pending, "o-new")...)
+	if got := cold.loads.Load() - loads; got != 2 {
+		t.Errorf("%d orders looked up in the cold store, want 2 (o-fixed, o-full)", got)
+	}
+	after := readRows(t, r.store)
+	for _, id := range []string{"o-fixed", "o-full"} {
+		if fin := final(t, after)[id]; fin.Version != 3 || len(after[id]) != len(rows[id]) {
+			t.Errorf("%s: %d rows, final version %d, after its duplicates past the window; want %d rows, version 3", id, len(after[id]), fin.Version, len(rows[id]))
+		}
+	}
+
+	// The cold store down: a late event waits, and is handled once it is
+	// back.
+	cold.down.Store(true)
+	r.append(schemas.TopicOrders, refunded(t, "o-fixed", p.Add(8*day), "50.00"))
+	time.Sleep(500 * time.Millisecond)
+	if fin := final(t, readRows(t, r.store))["o-fixed"]; fin.Version != 3 {
+		t.Fatalf("o-fixed decided without its state: version %d", fin.Version)
+	}
+	cold.down.Store(false)
+	wants["o-fixed"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "150.00", version: 4, cause: schemas.TypeOrderRefunded, winner: codeAnna}
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitOrderKeys(append(pending, "o-new")...)
+	checkVersions(t, readRows(t, r.store))
+}
+
+// TestRetentionRebuild: `attrib rebuild redis` with a cold store leaves in
+// Redis only the orders the window keeps, and the evicted orders' states
+// are those the live worker evicted.
+func TestRetentionRebuild(t *testing.T) {
+	t.Parallel()
+	var cold *coldStore
+	r := newRig(t, withCold(t, &cold, day))
+	p := at(placedAt)
+	r.clock.Set(p.Add(time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	r.append(schemas.TopicOrders, evs...)
+	stop := r.runWorker()
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.clock.Set(p.Add(2*day + 12*time.Hour))
+	wants["o-hold"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "100.00", version: 2, winner: codeHold}
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitOrderKeys("o-pct", "o-multi", "o-cyr", "o-fixed")
+	r.waitCommitted()
+	stop()
+	before := dump(t, r.rdb, r.cfg.Prefix)
+	if err := r.w.Rebuild(context.Background(), nil); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	r.waitOrderKeys("o-pct", "o-multi", "o-cyr", "o-fixed")
+	if after := dump(t, r.rdb, r.cfg.Prefix); after != before {
+		t.Errorf("the rebuilt state differs\n--- live\n%s\n--- rebuilt\n%s", before, after)
+	}
+}
+
+// TestStateBytes measures the Redis memory of an order's state (MEMORY
+// USAGE of its key, at the length the default prefix and the engine's ids
+// give it) for orders with ids as the engine and a shop make them: placed
+// only, confirmed, partly refunded and confirmed, unattributed.
+func TestStateBytes(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.clock.Set(at(placedAt + time.Hour))
+	hexID := func(prefix string, n int) string { return fmt.Sprintf("%s%024x", prefix, n) }
+	brand := hexID("brd_", 1)
+	offer, creator, req := hexID("ofr_", 2), hexID("crt_", 3), hexID("req_", 4)
+	r.cat.do(at(0), catalog.RegisterBrand{BrandID: brand, Name: "Acme", APIKeyHash: sha("key"), WebhookSecretSalt: "salt"})
+	r.cat.do(at(time.Minute), catalog.PublishOffer{BrandID: brand, OfferID: offer, Name: "Spring sale", Payout: percent("10"),
+		Countries: []string{"RU"}, Platforms: []string{"instagram"}})
+	r.cat.do(at(2*time.Minute), catalog.RequestCode{BrandID: brand, OfferID: offer, RequestID: req, CreatorID: creator, Platform: "instagram"})
+	r.cat.do(at(time.Hour), catalog.ConfirmCode{BrandID: brand, RequestID: req, Code: "ANNA10"})
+	r.runProjection()
+	r.waitIndex()
+	p := at(placedAt)
+	shopEvent := func(order, kind string) string { return "gid://shopify/Order/" + order + "/" + kind }
+	env := func(ev schemas.Event, when time.Time) schemas.Envelope { return orderEnv(t, ev, when) }
+	orders := map[string][]schemas.Envelope{
+		"placed only": {env(schemas.OrderPlaced{OrderID: "5834129012345", BrandID: brand, ShopEventID: shopEvent("5834129012345", "create"),
+			PromoCodes: []string{"anna10"}, Amount: "2499.90", Currency: "RUB", Country: "RU"}, p)},
+		"confirmed": {env(schemas.OrderPlaced{OrderID: "5834129012346", BrandID: brand, ShopEventID: shopEvent("5834129012346", "create"),
+			PromoCodes: []string{"anna10"}, Amount: "2499.90", Currency: "RUB", Country: "RU"}, p),
+			env(schemas.OrderConfirmed{OrderID: "5834129012346", BrandID: brand, ShopEventID: shopEvent("5834129012346", "fulfilled")}, p.Add(3*day))},
+		"partly refunded": {env(schemas.OrderPlaced{OrderID: "5834129012347", BrandID: brand, ShopEventID: shopEvent("5834129012347", "create"),
+			PromoCodes: []string{"anna10"}, Amount: "2499.90", Currency: "RUB", Country: "RU"}, p),
+			env(schemas.OrderRefunded{OrderID: "5834129012347", BrandID: brand, ShopEventID: shopEvent("5834129012347", "refund/1"), RefundAmount: "499.90"}, p.Add(day)),
+			env(schemas.OrderConfirmed{OrderID: "5834129012347", BrandID: brand, ShopEventID: shopEvent("5834129012347", "fulfilled")}, p.Add(3*day))},
+		"unattributed": {env(schemas.OrderPlaced{OrderID: "5834129012348", BrandID: brand, ShopEventID: shopEvent("5834129012348", "create"),
+			PromoCodes: []string{"SUMMER"}, Amount: "2499.90", Currency: "RUB", Country: "RU"}, p)},
+	}
+	wants := map[string]want{
+		"5834129012345": {typ: attributed, status: schemas.StatusPending, earnings: "249.99", version: 1},
+		"5834129012346": {typ: attributed, status: schemas.StatusApproved, earnings: "249.99", version: 2},
+		"5834129012347": {typ: attributed, status: schemas.StatusApproved, earnings: "200.00", version: 3},
+		"5834129012348": {typ: unattributed, reason: schemas.OutcomeUnknownCode, version: 1},
+	}
+	for _, evs := range orders {
+		r.append(schemas.TopicOrders, evs...)
+	}
+	stop := r.runWorker()
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitCommitted()
+	stop()
+	ctx := context.Background()
+	for name, evs := range orders {
+		var ids schemas.OrderPlaced
+		if err := schemas.UnmarshalPayload(evs[0].Payload, &ids); err != nil {
+			t.Fatal(err)
+		}
+		key := r.cfg.Prefix + "order:" + brand + ":" + ids.OrderID
+		v, err := r.rdb.Get(ctx, key).Bytes()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// The same value under a key as long as the default prefix makes
+		// it (and still under the test's prefix).
+		prodLen := len(worker.DefaultPrefix + "order:" + brand + ":" + ids.OrderID)
+		probe := r.cfg.Prefix + "probe:"
+		probe += strings.Repeat("x", max(0, prodLen-len(probe)))
+		if err := r.rdb.Set(ctx, probe, v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		usage, err := r.rdb.MemoryUsage(ctx, probe, 0).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-16s key %d bytes, value %3d bytes, MEMORY USAGE %d bytes", name, len(probe), len(v), usage)
+		if len(probe) == prodLen && usage > 300 {
+			t.Errorf("%s: %d bytes of Redis, want at most 300", name, usage)
+		}
+		if len(probe) != prodLen {
+			t.Logf("(the test's prefix makes the key %d bytes longer than in production)", len(probe)-prodLen)
+		}
+	}
+}
+
+// TestRetentionShuffled: the scenario's events, each also redelivered and
+// resent by the shop, shuffled, in four parts with ten days between them,
+// with a retention of a day: orders are evicted between the parts and
+// brought back by their later events and duplicates, and every order ends
+// with the rows it has when nothing leaves Redis.
+func TestRetentionShuffled(t *testing.T) {
+	t.Parallel()
+	var cold *coldStore
+	r := newRig(t, withCold(t, &cold, day), workerConfig(func(c *worker.Config) { c.StateCache = -1 }))
+	p := at(placedAt)
+	r.clock.Set(p.Add(time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	wants["o-hold"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "100.00", version: 2, winner: codeHold}
+	var all []schemas.Envelope
+	for _, e := range evs {
+		all = append(all, e, redelivered(e), resent(e))
+	}
+	rng := rand.New(rand.NewPCG(22, 1))
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	r.runWorker()
+	ctx := context.Background()
+	parts := 4
+	for i := range parts {
+		r.append(schemas.TopicOrders, all[i*len(all)/parts:(i+1)*len(all)/parts]...)
+		r.waitCommitted()
+		r.clock.Set(p.Add(time.Duration(i+1) * 10 * day))
+		// Wait until nothing is due for eviction any more.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			due := int64(0)
+			for part := range 4 {
+				n, err := r.rdb.ZCount(ctx, fmt.Sprintf("%sevict:%d", r.cfg.Prefix, part), "-inf", fmt.Sprint(r.clock.Now().UnixMilli())).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				due += n
+			}
+			if due == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("part %d: %d evictions still due", i, due)
+			}
+		}
+	}
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitCommitted()
+	checkVersions(t, readRows(t, r.store))
+	if got := counter(t, r.reg, "attrib_attribution_states_evicted_total"); got <= float64(len(wants)) {
+		t.Errorf("%v states evicted, want more than one per order", got)
+	}
+	if cold.loads.Load() == 0 {
+		t.Error("no order was looked up in the cold store")
+	}
+	t.Logf("%v evictions, %d cold lookups", counter(t, r.reg, "attrib_attribution_states_evicted_total"), cold.loads.Load())
+}
+
+// checkVersions fails the test if an order's rows, in log order, ever go
+// back to a lower version, or state one version twice with different
+// content: what an order decided again as if new would emit.
+func checkVersions(t *testing.T, rows map[string][]row) {
+	t.Helper()
+	for id, rs := range rows {
+		for i := 1; i < len(rs); i++ {
+			prev, cur := rs[i-1], rs[i]
+			switch {
+			case cur.Version < prev.Version:
+				t.Errorf("order %s: row of version %d after version %d", id, cur.Version, prev.Version)
+			case cur.Version == prev.Version && cur.payload != prev.payload:
+				t.Errorf("order %s: two rows of version %d differ:\n%s\n%s", id, cur.Version, prev.payload, cur.payload)
+			}
+		}
+	}
+}
