@@ -58,6 +58,9 @@ func (unused) RequestsByCreator(context.Context, string) ([]api.CodeRequest, err
 func (unused) RequestsByBrand(context.Context, string) ([]api.CodeRequest, error) {
 	return nil, errors.New("unused")
 }
+func (unused) CreatorNames(context.Context, []string) (map[string]string, error) {
+	return nil, errors.New("unused")
+}
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()

@@ -338,8 +338,11 @@ func (s *Server) revokeCode(w http.ResponseWriter, r *http.Request, c Caller) er
 }
 
 // listPromoCodes: the creator's confirmed, unrevoked codes with their
-// offers' current terms.
+// offers' current terms; a brand's codes (listBrandPromoCodes).
 func (s *Server) listPromoCodes(w http.ResponseWriter, r *http.Request, c Caller) error {
+	if c.Role == RoleBrand {
+		return s.listBrandPromoCodes(w, r, c)
+	}
 	reqs, err := s.cfg.Catalog.RequestsByCreator(r.Context(), c.ID)
 	if err != nil {
 		return unavailable("promo codes cannot be read now (%v); retry later", err)

@@ -32,6 +32,9 @@ type CatalogReader interface {
 	Request(ctx context.Context, requestID string) (CodeRequest, bool, error)
 	RequestsByCreator(ctx context.Context, creatorID string) ([]CodeRequest, error)
 	RequestsByBrand(ctx context.Context, brandID string) ([]CodeRequest, error)
+	// CreatorNames returns the names of the known creators among ids, by
+	// id; an unknown id is left out.
+	CreatorNames(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Config configures a Server.
@@ -106,13 +109,15 @@ func (s *Server) Register(mux *Mux) {
 	mux.HandleFunc("GET /v1/offers", s.as(s.listOffers, RoleCreator, RoleBrand, RoleAnalyst))
 	mux.HandleFunc("POST /v1/offers", s.as(s.publishOffer, RoleBrand))
 	mux.HandleFunc("PATCH /v1/offers/{offer_id}", s.as(s.changeOffer, RoleBrand))
+	mux.HandleFunc("GET /v1/offers/{offer_id}", s.as(s.getOffer, RoleCreator, RoleBrand, RoleAnalyst))
+	mux.HandleFunc("GET /v1/brands", s.as(s.listBrands, RoleCreator, RoleAnalyst))
 
 	mux.HandleFunc("GET /v1/code-requests", s.as(s.listRequests, RoleCreator, RoleBrand))
 	mux.HandleFunc("POST /v1/code-requests", s.as(s.requestCode, RoleCreator))
 	mux.HandleFunc("POST /v1/code-requests/{request_id}/confirm", s.as(s.confirmRequest, RoleBrand))
 	mux.HandleFunc("POST /v1/code-requests/{request_id}/reject", s.as(s.rejectRequest, RoleBrand))
 
-	mux.HandleFunc("GET /v1/promo-codes", s.as(s.listPromoCodes, RoleCreator))
+	mux.HandleFunc("GET /v1/promo-codes", s.as(s.listPromoCodes, RoleCreator, RoleBrand))
 	if s.cfg.Webhook != nil {
 		mux.Handle("POST /v1/webhooks/orders", s.cfg.Webhook)
 	} else {

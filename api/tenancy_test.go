@@ -76,6 +76,16 @@ func (tenancyCatalog) RequestsByBrand(_ context.Context, id string) ([]api.CodeR
 	return filterRequests(func(q api.CodeRequest) bool { return q.BrandID == id }), nil
 }
 
+func (t tenancyCatalog) CreatorNames(_ context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, c := range t.tokens {
+		if c.Role == api.RoleCreator && slices.Contains(ids, c.ID) {
+			out[c.ID] = c.Name
+		}
+	}
+	return out, nil
+}
+
 func filterRequests(keep func(api.CodeRequest) bool) []api.CodeRequest {
 	var out []api.CodeRequest
 	for _, q := range tenancyRequests {
@@ -159,12 +169,16 @@ var routeAccessTable = map[string]routeAccess{
 	"GET /v1/offers":              {path: "/v1/offers", roles: []string{api.RoleCreator, api.RoleBrand, api.RoleAnalyst}},
 	"POST /v1/offers":             {path: "/v1/offers", body: `{"name":"x","payout":{"type":"fixed","value":"1","currency":"RUB"},"countries":["RU"],"platforms":["vk"],"hold_days":0}`, roles: []string{api.RoleBrand}},
 	"PATCH /v1/offers/{offer_id}": {path: "/v1/offers/ofr_b2", body: `{"status":"paused"}`, roles: []string{api.RoleBrand}, otherTenant: true},
+	// A creator reads any active offer with their own requests for it, so
+	// b1's offer with c1's request must answer c2 without that request.
+	"GET /v1/offers/{offer_id}": {path: "/v1/offers/ofr_b1", roles: []string{api.RoleCreator, api.RoleBrand, api.RoleAnalyst}},
+	"GET /v1/brands":            {path: "/v1/brands?pricing_model=cpa", roles: []string{api.RoleCreator, api.RoleAnalyst}},
 
 	"GET /v1/code-requests":                       {path: "/v1/code-requests", roles: []string{api.RoleCreator, api.RoleBrand}},
 	"POST /v1/code-requests":                      {path: "/v1/code-requests", body: `{"offer_id":"ofr_b2","platform":"vk"}`, roles: []string{api.RoleCreator}},
 	"POST /v1/code-requests/{request_id}/confirm": {path: "/v1/code-requests/req_c2_b2/confirm", body: `{"code":"MINE"}`, optionalBody: true, roles: []string{api.RoleBrand}, otherTenant: true},
 	"POST /v1/code-requests/{request_id}/reject":  {path: "/v1/code-requests/req_c2_b2/reject", body: `{"reason":"x"}`, roles: []string{api.RoleBrand}, otherTenant: true},
-	"GET /v1/promo-codes":                         {path: "/v1/promo-codes", roles: []string{api.RoleCreator}},
+	"GET /v1/promo-codes":                         {path: "/v1/promo-codes", roles: []string{api.RoleCreator, api.RoleBrand}},
 	"POST /v1/promo-codes/{code}/revoke":          {path: "/v1/promo-codes/RIVALSECRET/revoke", roles: []string{api.RoleBrand}, otherTenant: true},
 	"POST /v1/webhooks/orders":                    {path: "/v1/webhooks/orders", body: `{}`, public: true},
 	"POST /v1/credentials/rotate":                 {path: "/v1/credentials/rotate", body: `{"kind":"api_key"}`, roles: []string{api.RoleBrand, api.RoleCreator, api.RoleAnalyst}},

@@ -66,6 +66,10 @@ func (c catalogReader) RequestsByBrand(ctx context.Context, brandID string) ([]a
 	return requestsOf(qs), err
 }
 
+func (c catalogReader) CreatorNames(ctx context.Context, ids []string) (map[string]string, error) {
+	return c.p.CreatorNames(ctx, ids)
+}
+
 func requestsOf(qs []rediscatalog.RequestView) []api.CodeRequest {
 	out := make([]api.CodeRequest, len(qs))
 	for i, q := range qs {

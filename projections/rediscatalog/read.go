@@ -141,6 +141,31 @@ func (p *Projection) Creator(ctx context.Context, id string) (CreatorView, bool,
 	return CreatorView{ID: id, Name: f[fName], Email: f[fEmail], RegisteredAt: at}, true, nil
 }
 
+// CreatorNames returns the names of the registered creators among ids,
+// by id (an unknown id is left out). One round trip; never an email.
+func (p *Projection) CreatorNames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	pipe := p.client.Pipeline()
+	cmds := make(map[string]*redis.SliceCmd, len(ids))
+	for _, id := range ids {
+		if cmds[id] == nil {
+			cmds[id] = pipe.HMGet(ctx, p.creatorKey(id), fName)
+		}
+	}
+	if err := exec(ctx, pipe); err != nil {
+		return nil, fmt.Errorf("redis catalog: names of %d creators: %w", len(cmds), err)
+	}
+	for id, cmd := range cmds {
+		if vals := cmd.Val(); len(vals) > 0 && vals[0] != nil {
+			out[id] = str(vals, 0)
+		}
+	}
+	return out, nil
+}
+
 // Offer returns one offer of a brand with its history and the brand's
 // name; ok is false when it was not published. One round trip.
 func (p *Projection) Offer(ctx context.Context, brandID, offerID string) (OfferView, bool, error) {

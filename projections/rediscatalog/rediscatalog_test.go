@@ -46,6 +46,13 @@ func checkAgainstAggregates(t *testing.T, p *rediscatalog.Projection, w *world) 
 	for id, a := range w.analysts {
 		checkPrincipal(t, p, a.TokenHash, rediscatalog.Principal{Role: rediscatalog.RoleAnalyst, ID: id, Name: a.Name})
 	}
+	ids, wantNames := []string{"creator-nope"}, map[string]string{}
+	for id, c := range w.creators {
+		ids, wantNames[id] = append(ids, id), c.Name
+	}
+	if got, err := p.CreatorNames(ctx, ids); err != nil || !reflect.DeepEqual(got, wantNames) {
+		t.Errorf("CreatorNames(%v) = %v, %v; want %v (the unknown id left out)", ids, got, err, wantNames)
+	}
 	checkCredentials(t, p, w)
 	if _, ok, err := p.Principal(ctx, sha("nobody")); ok || err != nil {
 		t.Errorf("Principal(unknown) = %v, %v; want not found", ok, err)
@@ -608,6 +615,7 @@ func TestLookupsAreOneRoundTrip(t *testing.T) {
 		{"Principal", func() error { _, _, err := p.Principal(ctx, sha("key-acme")); return err }, 1},
 		{"Brand", func() error { _, _, err := p.Brand(ctx, acme); return err }, 1},
 		{"Creator", func() error { _, _, err := p.Creator(ctx, anna); return err }, 1},
+		{"CreatorNames", func() error { _, err := p.CreatorNames(ctx, []string{anna, "nobody", anna}); return err }, 1},
 		{"Offer", func() error { _, _, err := p.Offer(ctx, acme, winter); return err }, 1},
 		{"Offers", func() error { _, err := p.Offers(ctx); return err }, 2},
 		{"Request", func() error { _, _, err := p.Request(ctx, r1); return err }, 2},
