@@ -92,8 +92,13 @@ function chartModel(byStatus, firstDay, lastDay) {
   const days = first && last ? daysBetween(first, last) : [];
   const rejectedOrders = days.map((d) => (at.rejected && at.rejected.get(d) ? at.rejected.get(d).orders : 0));
   const charts = Array.from(currencies).sort().map((currency) => {
+    // A day without earnings of a status shows zero with the currency's
+    // digits, as the API writes its amounts ("0.00").
+    let digits = 0;
+    for (const m of Object.values(at)) for (const p of m.values()) if (p.earnings[currency]) digits = Math.max(digits, fracDigits(p.earnings[currency]));
+    const zero = digits ? "0." + "0".repeat(digits) : "0";
     const rows = days.map((d, i) => {
-      const amount = (s) => (at[s] && at[s].get(d) && at[s].get(d).earnings[currency]) || "0";
+      const amount = (s) => (at[s] && at[s].get(d) && at[s].get(d).earnings[currency]) || zero;
       const approved = amount("approved"), pending = amount("pending");
       return { day: d, approved, pending, total: addDecimals([approved, pending]), rejected: rejectedOrders[i] };
     });
@@ -422,7 +427,9 @@ async function loadCodes() {
 let brandOffers = new Map();
 let payoutOffer = "";
 
-async function loadBrandOffers() {
+// loadBrandOffers lists the brand's offers; note (what was just done) goes
+// before the count in the status line.
+async function loadBrandOffers(note) {
   const ctl = startScreen("offers", "offers-status");
   hideError("offers-error");
   const tbody = $("brand-offers").tBodies[0];
@@ -451,7 +458,7 @@ async function loadBrandOffers() {
     }
     const n = tbody.rows.length;
     if (!n) emptyRow(tbody, 7, "No offers yet: publish one above.");
-    $("offers-status").textContent = n ? n + (n === 1 ? " offer." : " offers.") : "";
+    $("offers-status").textContent = (typeof note === "string" ? note + " " : "") + (n ? n + (n === 1 ? " offer." : " offers.") : "");
   } catch (err) {
     if (screens.offers !== ctl) return;
     tbody.replaceChildren();
@@ -499,8 +506,7 @@ async function publishOffer() {
     const o = await json(await api("/v1/offers", null, null, { method: "POST", body }));
     form.reset();
     markInvalid(form, "");
-    $("offers-status").textContent = "Published " + o.name + ".";
-    await loadBrandOffers();
+    await loadBrandOffers("Published " + o.name + ".");
   } catch (err) {
     fail("offer-form-error", err);
     markInvalid(form, err.field);
@@ -564,7 +570,9 @@ async function patchOffer(offerID, body, button, errorBox) {
 }
 
 // Brand: the moderation queue.
-async function loadModeration() {
+// loadModeration lists the requests in moderation; note as in
+// loadBrandOffers.
+async function loadModeration(note) {
   const ctl = startScreen("moderation", "moderation-status");
   hideError("moderation-error");
   const tbody = $("moderation").tBodies[0];
@@ -576,7 +584,7 @@ async function loadModeration() {
     for (const q of body.code_requests || []) tbody.appendChild(moderationRow(q, tz));
     const n = tbody.rows.length;
     if (!n) emptyRow(tbody, 6, "Nothing to moderate: every request is decided.");
-    $("moderation-status").textContent = n ? n + (n === 1 ? " request waits." : " requests wait.") : "";
+    $("moderation-status").textContent = (typeof note === "string" ? note + " " : "") + (n ? n + (n === 1 ? " request waits." : " requests wait.") : "");
   } catch (err) {
     if (screens.moderation !== ctl) return;
     tbody.replaceChildren();
@@ -636,8 +644,7 @@ async function decide(requestID, action, body, form, errBox, input) {
   try {
     const path = action === "confirm" ? "/v1/code-requests/{request_id}/confirm" : "/v1/code-requests/{request_id}/reject";
     const q = await json(await api(path.replace("{request_id}", encodeURIComponent(requestID)), null, null, { method: "POST", body }));
-    $("moderation-status").textContent = action === "confirm" ? "Confirmed with the code " + q.code + "." : "Rejected.";
-    await loadModeration();
+    await loadModeration(action === "confirm" ? "Confirmed with the code " + q.code + "." : "Rejected.");
     $("moderation-status").focus();
   } catch (err) {
     if (err.status === 401) { showError("moderation-error", err); return; }
@@ -654,7 +661,8 @@ async function decide(requestID, action, body, form, errBox, input) {
 }
 
 // Brand: its codes, active and revoked, with their creators.
-async function loadBrandCodes() {
+// loadBrandCodes lists the brand's codes; note as in loadBrandOffers.
+async function loadBrandCodes(note) {
   const ctl = startScreen("brand-codes", "brand-codes-status");
   hideError("brand-codes-error");
   const tbody = $("brand-codes").tBodies[0];
@@ -678,7 +686,7 @@ async function loadBrandCodes() {
     }
     const n = tbody.rows.length;
     if (!n) emptyRow(tbody, 6, "No codes yet: confirm a request in the moderation queue.");
-    $("brand-codes-status").textContent = n ? n + (n === 1 ? " code." : " codes.") : "";
+    $("brand-codes-status").textContent = (typeof note === "string" ? note + " " : "") + (n ? n + (n === 1 ? " code." : " codes.") : "");
   } catch (err) {
     if (screens["brand-codes"] !== ctl) return;
     tbody.replaceChildren();
@@ -708,8 +716,7 @@ function revokeControl(code, container) {
       yes.disabled = no.disabled = true;
       try {
         await json(await api("/v1/promo-codes/{code}/revoke".replace("{code}", encodeURIComponent(code)), null, null, { method: "POST" }));
-        $("brand-codes-status").textContent = "Revoked " + code + ".";
-        await loadBrandCodes();
+        await loadBrandCodes("Revoked " + code + ".");
         $("brand-codes-status").focus();
       } catch (e) {
         if (e.status === 401) { showError("brand-codes-error", e); return; }
