@@ -35,12 +35,6 @@ type fakeAPI struct {
 	requests []string
 }
 
-func (f *fakeAPI) currentMode() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mode
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -989,6 +989,7 @@ function signOut(message) {
   for (const id of ["filters-error", "orders-error", "earnings-error", "summary-error", "unattributed-error"]) $(id).hidden = true;
   $("filters").reset();
   $("filters").elements.tz.value = defaultTimeZone();
+  $("earnings-group").value = "day"; // "creator" is a brand's only
   clearMarks();
   if ($("explain").open) $("explain").close();
   showSignIn(message || "");
