@@ -836,7 +836,7 @@ function drawOne(c) {
   const barW = Math.max(1, Math.min(28, step * 0.7));
   const figure = el("figure", { class: "chart" });
   const title = c.currency ? "Earnings in " + c.currency + " per day" : "Orders per day";
-  const s = svg("svg", { viewBox: "0 0 " + w + " " + h, role: "img", "aria-label": title + ", " + c.rows[0].day + " to " + c.rows[n - 1].day +
+  const s = svg("svg", { viewBox: "0 0 " + w + " " + h, role: "group", "aria-label": title + ", " + c.rows[0].day + " to " + c.rows[n - 1].day +
     (c.currency ? "; the highest day " + c.max + " " + c.currency : "") });
   s.appendChild(svg("line", { x1: left, x2: w - right, y1: top + plotH, y2: top + plotH, class: "axis" }));
   if (c.currency) {
@@ -846,7 +846,8 @@ function drawOne(c) {
   const labelEvery = Math.max(1, Math.ceil(n / 12));
   c.rows.forEach((r, i) => {
     const x = left + i * step + (step - barW) / 2;
-    const g = svg("g", { class: "day", tabindex: "0", "data-day": r.day });
+    // One tab stop per chart (the last day); arrow keys move between days.
+    const g = svg("g", { class: "day", tabindex: i === n - 1 ? "0" : "-1", role: "img", "data-day": r.day });
     const words = r.day + ": " + (c.currency ? "approved " + r.approved + " " + c.currency + ", pending " + r.pending + " " + c.currency + ", " : "") +
       r.rejected + (r.rejected === 1 ? " rejected order" : " rejected orders");
     g.setAttribute("aria-label", words);
@@ -860,7 +861,17 @@ function drawOne(c) {
     if (i % labelEvery === 0) g.appendChild(svg("text", { x: x + barW / 2, y: h - 6, class: "tick", "text-anchor": "middle" }, r.day.slice(5)));
     s.appendChild(g);
   });
-  figure.append(s, el("figcaption", { class: "muted" }, title));
+  s.addEventListener("keydown", (e) => {
+    const days = Array.from(s.querySelectorAll("g.day"));
+    const i = days.indexOf(document.activeElement);
+    const j = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: days.length - 1 }[e.key];
+    if (i < 0 || j === undefined || j < 0 || j >= days.length) return;
+    e.preventDefault();
+    days[i].setAttribute("tabindex", "-1");
+    days[j].setAttribute("tabindex", "0");
+    days[j].focus();
+  });
+  figure.append(s, el("figcaption", { class: "muted" }, title + " (arrow keys move between days)"));
   return figure;
 }
 

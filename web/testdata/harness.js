@@ -276,7 +276,12 @@
     eq("days of the chart", byId("chart").querySelectorAll("figure:first-child g.day").length, 3);
     check("bars drawn", byId("chart").querySelectorAll("rect.approved").length >= 4);
     has("highest day, exact", figures[0].getAttribute("aria-label"), "the highest day 40.00 RUB");
-    eq("days are focusable", day.getAttribute("tabindex"), "0");
+    const last = byId("chart").querySelector('figure:first-child g.day[data-day="2026-11-27"]');
+    eq("one tab stop: the last day", last.getAttribute("tabindex") + day.getAttribute("tabindex"), "0-1");
+    last.focus();
+    last.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowLeft", bubbles: true }));
+    eq("arrow keys move to the day before", document.activeElement, day);
+    eq("which takes the tab stop", day.getAttribute("tabindex"), "0");
     has("the totals", text("chart-totals"), "Totals of the period:");
     for (const g of ["offer", "brand", "status"]) {
       byId("earnings-group").value = g;
