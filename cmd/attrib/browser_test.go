@@ -55,12 +55,12 @@ func (p *page) text(sel string) string {
 	return s
 }
 
-// wait polls the JavaScript condition until it holds (20 s at most) and
+// wait polls the JavaScript condition until it holds (30 s at most) and
 // then until no section of the page is loading.
 func (p *page) wait(what, cond string) {
 	p.t.Helper()
 	_, err := chromedp.Run(p.ctx, chromedp.Poll[chromedp.Void]("("+cond+") && !document.querySelector('[aria-busy=true]')",
-		chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(25*time.Millisecond)))
+		chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(25*time.Millisecond)))
 	if err != nil {
 		p.t.Fatalf("%s: waiting for %s (%s): %v; the page says: %.1500s", p.who, what, cond, err,
 			p.js(`(document.querySelector("main .view:not([hidden])") || document.body).innerText`))
