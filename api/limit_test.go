@@ -101,18 +101,19 @@ func expectLimited(t *testing.T, resp *http.Response, wantRetryAfter string) {
 // TestRateLimitEveryAuthenticatedRoute goes over the route table: every
 // route that takes a bearer token asks the limiter once the token is
 // known, whatever its role may do there, so a new route cannot be left
-// out. The webhook limits brands itself.
+// out. The webhooks (our own and the shop platforms') limit brands
+// themselves.
 func TestRateLimitEveryAuthenticatedRoute(t *testing.T) {
 	lim := &refuseAll{}
 	mux := limitedMux(t, lim, &countingSender{}, nil)
 	routes := 0
 	for _, pattern := range mux.Patterns() {
 		method, path, _ := strings.Cut(pattern, " ")
-		if path == "/v1/webhooks/orders" || !strings.HasPrefix(path, "/v1/") {
+		if strings.HasPrefix(path, "/v1/webhooks/") || !strings.HasPrefix(path, "/v1/") {
 			continue
 		}
 		routes++
-		path = strings.NewReplacer("{offer_id}", "o1", "{request_id}", "r1", "{code}", "C1", "{brand_id}", "b1", "{order_id}", "A-1").Replace(path)
+		path = strings.NewReplacer("{offer_id}", "o1", "{request_id}", "r1", "{code}", "C1", "{brand_id}", "b1", "{order_id}", "A-1", "{platform}", "shopify").Replace(path)
 		t.Run(pattern, func(t *testing.T) {
 			before := lim.asked.Load()
 			if resp := limitCall(t, mux, method, path, "", "{}"); resp.StatusCode != http.StatusUnauthorized {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/attrib-engine/attrib/catalog"
 	"github.com/attrib-engine/attrib/commands"
+	"github.com/attrib-engine/attrib/connectors"
 	"github.com/attrib-engine/attrib/credentials"
 )
 
@@ -69,6 +70,13 @@ type Config struct {
 	// Rotator records creators' and analysts' token rotations; nil answers
 	// their rotations with 503.
 	Rotator TokenRotator
+
+	// Connectors reads brands' shop connectors; nil answers GET
+	// /v1/connectors with 503.
+	Connectors ConnectorReader
+	// ShopWebhook handles POST /v1/webhooks/{platform}/{brand_id} of every
+	// shop platform (ingest.ShopWebhook); nil answers 503.
+	ShopWebhook http.Handler
 }
 
 // Server serves the v1 API.
@@ -134,6 +142,25 @@ func (s *Server) Register(mux *Mux) {
 	mux.HandleFunc("GET /v1/analytics/unattributed", s.as(s.fresh(s.unattributed), RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/summary", s.as(s.fresh(s.analyticsSummary), RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/orders/{brand_id}/{order_id}", s.as(s.fresh(s.explainOrder), RoleAnalyst))
+	s.registerConnectors(mux)
+}
+
+// registerConnectors adds the shop connectors' settings and the webhook of
+// every shop platform (API v1.2).
+func (s *Server) registerConnectors(mux *Mux) {
+	mux.HandleFunc("GET /v1/connectors", s.as(s.listConnectors, RoleBrand))
+	mux.HandleFunc("PUT /v1/connectors/{platform}", s.as(s.setConnector, RoleBrand))
+	mux.HandleFunc("DELETE /v1/connectors/{platform}", s.as(s.removeConnector, RoleBrand))
+	for _, p := range connectors.Names() {
+		pattern := "POST /v1/webhooks/" + p + "/{brand_id}"
+		if s.cfg.ShopWebhook != nil {
+			mux.Handle(pattern, s.cfg.ShopWebhook)
+			continue
+		}
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			s.respondError(w, r, unavailable("shop webhooks are not received in this process"))
+		})
+	}
 }
 
 // send sends cmd and turns a refusal or an outage into an API error.

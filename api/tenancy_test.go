@@ -189,6 +189,21 @@ var routeAccessTable = map[string]routeAccess{
 	"GET /v1/analytics/unattributed":                 {path: "/v1/analytics/unattributed", roles: []string{api.RoleAnalyst}},
 	"GET /v1/analytics/summary":                      {path: "/v1/analytics/summary?group_by=brand", roles: []string{api.RoleAnalyst}},
 	"GET /v1/analytics/orders/{brand_id}/{order_id}": {path: "/v1/analytics/orders/b2/ord_c2", roles: []string{api.RoleAnalyst}},
+
+	"GET /v1/connectors":                       {path: "/v1/connectors", roles: []string{api.RoleBrand}},
+	"PUT /v1/connectors/{platform}":            {path: "/v1/connectors/shopify", body: `{"secret":"s3cret"}`, roles: []string{api.RoleBrand}},
+	"DELETE /v1/connectors/{platform}":         {path: "/v1/connectors/shopify", roles: []string{api.RoleBrand}},
+	"POST /v1/webhooks/shopify/{brand_id}":     {path: "/v1/webhooks/shopify/b2", body: `{}`, public: true},
+	"POST /v1/webhooks/woocommerce/{brand_id}": {path: "/v1/webhooks/woocommerce/b2", body: `{}`, public: true},
+}
+
+// tenancyConnectors shows each brand a connector of its own, named after
+// it, so that an answer naming another brand's would show.
+type tenancyConnectors struct{}
+
+func (tenancyConnectors) BrandConnectors(_ context.Context, brandID string) ([]api.ConnectorView, error) {
+	return []api.ConnectorView{{Platform: "shopify", ConfirmOn: "orders/paid", UpdatedAt: tenancyT0,
+		LastDelivery: &api.Delivery{At: tenancyT0, Topic: "orders/create/" + brandID, Outcome: "accepted"}}}, nil
 }
 
 // foreign lists, per caller, what belongs to other tenants and must never
@@ -198,8 +213,8 @@ var routeAccessTable = map[string]routeAccess{
 var foreign = map[string][]string{
 	tokCreator1: {"req_c2_b2", "RIVALSECRET", "ord_c2", "ofr_b2_paused"},
 	tokCreator2: {"req_c1_b1", "ord_c1"},
-	tokBrand1:   {"ofr_b2", "req_c2_b2", "RIVALSECRET", "ord_c2"},
-	tokBrand2:   {"ofr_b1", "req_c1_b1", "ord_c1"},
+	tokBrand1:   {"ofr_b2", "req_c2_b2", "RIVALSECRET", "ord_c2", "shopify/b2"},
+	tokBrand2:   {"ofr_b1", "req_c1_b1", "ord_c1", "shopify/b1"},
 }
 
 // tenancyServer serves every route of the API (as serve registers them)
@@ -230,7 +245,8 @@ func tenancyServer(t *testing.T) (*api.Mux, *recorder) {
 
 	rec := &recorder{}
 	srv, err := api.New(api.Config{Commands: rec, Registrar: rec, Catalog: tenancyCatalog{tenancyCallers},
-		Reports: reports.New(conn, db), AdminToken: tokAdmin, MasterKey: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Reports: reports.New(conn, db), AdminToken: tokAdmin, MasterKey: make([]byte, 32), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Connectors: tenancyConnectors{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,8 @@ type Brand struct {
 	// codes maps a normalised text to the requests that were issued it, in
 	// confirmation order; at most the last one is not revoked.
 	codes map[string][]string
+	// connectors maps a shop platform to the brand's connector of it.
+	connectors map[string]*Connector
 }
 
 // Offer is one offer of a brand with every version of its terms.
@@ -170,6 +172,10 @@ func (b *Brand) Evolve(env schemas.Envelope, ev schemas.Event) {
 		changed = b.apiKey.apply(e.APIKeyHash, e.PreviousAPIKeyHash, at)
 	case schemas.BrandWebhookSecretRotated:
 		changed = b.webhookSecret.apply(e.WebhookSecretSalt, e.PreviousWebhookSecretSalt, at)
+	case schemas.ConnectorSet:
+		changed = b.applyConnectorSet(e, at)
+	case schemas.ConnectorRemoved:
+		changed = b.applyConnectorRemoved(e)
 	}
 	if changed {
 		b.clock = at

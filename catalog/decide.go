@@ -55,7 +55,9 @@ var ErrNoFreeCode = errors.New("no free code text")
 //     new creator by chance;
 //   - a code is revoked once;
 //   - a credential is rotated only with the current API key, to a value
-//     that is neither the current nor the previous one (see Credential).
+//     that is neither the current nor the previous one (see Credential);
+//   - a connector set to the secret and confirm_on it has changes nothing;
+//     only a connector the brand has can be removed.
 func Decide(b *Brand, cmd BrandCommand, gen CodeGenerator) ([]schemas.Event, error) {
 	if b == nil {
 		b = &Brand{}
@@ -77,6 +79,10 @@ func Decide(b *Brand, cmd BrandCommand, gen CodeGenerator) ([]schemas.Event, err
 		return b.decideRevoke(c)
 	case RotateCredential:
 		return b.decideRotate(c)
+	case SetConnector:
+		return b.decideSetConnector(c)
+	case RemoveConnector:
+		return b.decideRemoveConnector(c)
 	}
 	return nil, fmt.Errorf("catalog: unknown brand command %T", cmd)
 }
@@ -99,6 +105,10 @@ func commandValue(cmd BrandCommand) BrandCommand {
 	case *RevokeCode:
 		return *c
 	case *RotateCredential:
+		return *c
+	case *SetConnector:
+		return *c
+	case *RemoveConnector:
 		return *c
 	}
 	return cmd

@@ -43,6 +43,10 @@ const (
 	typeRevokeCode    = "command.revoke_code"
 	// typeRotateCredential is a brand's API key or webhook secret rotation.
 	typeRotateCredential = "command.rotate_credential"
+	// typeSetConnector and typeRemoveConnector set and remove a brand's
+	// shop connector.
+	typeSetConnector    = "command.set_connector"
+	typeRemoveConnector = "command.remove_connector"
 )
 
 func typeOf(cmd catalog.BrandCommand) (string, error) {
@@ -63,6 +67,10 @@ func typeOf(cmd catalog.BrandCommand) (string, error) {
 		return typeRevokeCode, nil
 	case catalog.RotateCredential:
 		return typeRotateCredential, nil
+	case catalog.SetConnector:
+		return typeSetConnector, nil
+	case catalog.RemoveConnector:
+		return typeRemoveConnector, nil
 	}
 	return "", fmt.Errorf("command %T cannot be sent", cmd)
 }
@@ -112,6 +120,10 @@ func Decode(env schemas.Envelope) (catalog.BrandCommand, error) {
 		cmd, err = decodeAs[catalog.RevokeCode](env.Payload)
 	case typeRotateCredential:
 		cmd, err = decodeAs[catalog.RotateCredential](env.Payload)
+	case typeSetConnector:
+		cmd, err = decodeAs[catalog.SetConnector](env.Payload)
+	case typeRemoveConnector:
+		cmd, err = decodeAs[catalog.RemoveConnector](env.Payload)
 	default:
 		return nil, fmt.Errorf("unknown command type %q", env.Type)
 	}

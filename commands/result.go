@@ -14,11 +14,14 @@ type Result struct {
 	// Exactly one of these is set on success, by command: PublishOffer and
 	// ChangeOffer give the offer; RequestCode, ConfirmCode and RejectCode
 	// the request; RevokeCode the code; RotateCredential the rotated
-	// credential (hashes or salts, never a secret); RegisterBrand none.
+	// credential (hashes or salts, never a secret); SetConnector the
+	// connector (without its sealed secrets); RegisterBrand and
+	// RemoveConnector none.
 	Offer      *catalog.Offer      `json:"offer,omitempty"`
 	Request    *catalog.Request    `json:"request,omitempty"`
 	Code       *catalog.Code       `json:"code,omitempty"`
 	Credential *catalog.Credential `json:"credential,omitempty"`
+	Connector  *catalog.Connector  `json:"connector,omitempty"`
 }
 
 // Failure kinds, which the API maps to status codes.
@@ -80,6 +83,10 @@ func resultOf(b *catalog.Brand, cmd catalog.BrandCommand) Result {
 	case catalog.RotateCredential:
 		if cr, ok := b.Credential(c.Kind); ok {
 			r.Credential = &cr
+		}
+	case catalog.SetConnector:
+		if cn, ok := b.Connector(c.Platform); ok {
+			r.Connector = &cn
 		}
 	case catalog.RevokeCode:
 		codes := b.Codes(c.Code)

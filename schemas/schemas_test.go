@@ -44,6 +44,8 @@ func examples() []Event {
 		BrandWebhookSecretRotated{BrandID: "b1", WebhookSecretSalt: "5a1t2", PreviousWebhookSecretSalt: "5a1t", RetiredWebhookSecretSalt: "5a1t0"},
 		CreatorTokenRotated{CreatorID: "c1", Name: "Anna", TokenHash: sha, PreviousTokenHash: sha, RetiredTokenHash: sha},
 		AnalystTokenRotated{AnalystID: "an1", Name: "Ops", TokenHash: sha, PreviousTokenHash: sha, RetiredTokenHash: sha},
+		ConnectorSet{BrandID: "b1", Platform: "shopify", ConfirmOn: "orders/paid", SecretSealed: "c2VhbGVk", SecretFingerprint: sha},
+		ConnectorRemoved{BrandID: "b1", Platform: "shopify"},
 		OfferPublished{OfferID: "o1", BrandID: "b1", Name: "Winter sale",
 			Payout:    Payout{Type: PayoutFixed, Value: "150.00", Currency: "RUB"},
 			Countries: []string{"RU", "KZ"}, Platforms: []string{"instagram", "vk"}, HoldDays: 30, Status: OfferActive},
@@ -429,8 +431,8 @@ func (strangeEvent) EventType() string { return "strange.happened" }
 
 func TestRegistry(t *testing.T) {
 	types := Types()
-	if len(types) != 21 {
-		t.Errorf("got %d types, want 21: %v", len(types), types)
+	if len(types) != 23 {
+		t.Errorf("got %d types, want 23: %v", len(types), types)
 	}
 	wantTopics := map[string]string{
 		TypeBrandRegistered: TopicCatalog, TypeCreatorRegistered: TopicCatalog, TypeAnalystRegistered: TopicCatalog,
@@ -438,6 +440,7 @@ func TestRegistry(t *testing.T) {
 		TypeCodeConfirmed: TopicCatalog, TypeCodeRejected: TopicCatalog, TypeCodeRevoked: TopicCatalog,
 		TypeBrandAPIKeyRotated: TopicCatalog, TypeBrandWebhookSecretRotated: TopicCatalog,
 		TypeCreatorTokenRotated: TopicCatalog, TypeAnalystTokenRotated: TopicCatalog,
+		TypeConnectorSet: TopicCatalog, TypeConnectorRemoved: TopicCatalog,
 		TypeOrderPlaced: TopicOrders, TypeOrderConfirmed: TopicOrders, TypeOrderCancelled: TopicOrders,
 		TypeOrderRefunded: TopicOrders, TypeOrderHoldExpired: TopicOrders,
 		TypeOrderAttributed: TopicAttributions, TypeOrderUnattributed: TopicAttributions, TypeOrderEarningsAdjusted: TopicAttributions,

@@ -145,6 +145,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		freshness = f
 		apiComps = append(apiComps, component{name: "report-freshness", run: f.Run})
 	}
+	deliveries := &ingest.RedisDeliveries{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-ingest:", Logger: log}
 	principals := &commands.Principals{Store: in.store, Projected: projected, Tokens: proj,
 		Locks: &commands.RedisLocks{Client: in.redis, Prefix: strings.TrimSuffix(ec.RedisPrefix, ":") + "-locks:"}}
 	server, err := api.New(api.Config{
@@ -160,6 +161,7 @@ func newCatalogComponents(ec *engineConfig, in *infra, log *slog.Logger) (*catal
 		Limiter:    apiLimit,
 		Now:        clock,
 		Logger:     log,
+		Connectors: connectorReader{p: proj, deliveries: deliveries},
 	})
 	if err != nil {
 		return nil, err

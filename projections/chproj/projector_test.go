@@ -51,6 +51,8 @@ func principals(t *testing.T) []schemas.Envelope {
 		envelope(t, schemas.AnalystTokenRotated{AnalystID: "a1", Name: "Ops", TokenHash: strings.Repeat("e", 64), PreviousTokenHash: strings.Repeat("c", 64)}, t0),
 		envelope(t, schemas.BrandAPIKeyRotated{BrandID: "b1", Name: "Acme Cosmetics", APIKeyHash: strings.Repeat("f", 64), PreviousAPIKeyHash: strings.Repeat("a", 64)}, t0),
 		envelope(t, schemas.BrandWebhookSecretRotated{BrandID: "b1", WebhookSecretSalt: "salt2", PreviousWebhookSecretSalt: "salt"}, t0),
+		envelope(t, schemas.ConnectorSet{BrandID: "b1", Platform: "shopify", ConfirmOn: "orders/paid", SecretSealed: "sealed", SecretFingerprint: strings.Repeat("0", 64)}, t0),
+		envelope(t, schemas.ConnectorRemoved{BrandID: "b1", Platform: "shopify"}, t0),
 	}
 }
 

@@ -288,7 +288,8 @@ func (r *rows) add(m *eventstore.Message) (outcome, error) {
 	case schemas.CodeRevoked:
 		return r.addRequest(requestEventRow{brandID: e.BrandID, requestID: e.RequestID, code: e.Code, normalizedCode: e.NormalizedCode}, env, version)
 	case schemas.AnalystRegistered, schemas.BrandAPIKeyRotated, schemas.BrandWebhookSecretRotated,
-		schemas.CreatorTokenRotated, schemas.AnalystTokenRotated:
+		schemas.CreatorTokenRotated, schemas.AnalystTokenRotated,
+		schemas.ConnectorSet, schemas.ConnectorRemoved:
 		return ignored, nil
 	default:
 		return rejected, fmt.Errorf("event type %s is not projected (from %s)", env.Type, m.Topic)

@@ -269,6 +269,9 @@ func (p *Projection) write(ctx context.Context, pipe redis.Pipeliner, it item, a
 	if handled, err := p.writeRotation(ctx, pipe, it, at); handled || err != nil {
 		return err
 	}
+	if handled, err := p.writeConnector(ctx, pipe, it, at); handled || err != nil {
+		return err
+	}
 	switch e := it.ev.(type) {
 	case schemas.BrandRegistered:
 		hsetnx(p.brandKey(e.BrandID), fName, e.Name, fAPIKeyHash, e.APIKeyHash, fSalt, e.WebhookSecretSalt,

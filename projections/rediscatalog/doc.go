@@ -77,6 +77,8 @@
 //	requests:creator:<creator> zset  member request id, score requested time (µs)
 //	requests:brand:<brand>     zset  member request id, score requested time (µs)
 //	code:<brand>:<normalised>  hash  c:<request> (JSON: creator, offer, platform, code, active_from), r:<request> revoked_at
+//	connectors:<brand>         hash  set:<offset> / del:<offset> (JSON per connector event: platform, confirm_on,
+//	                                 sealed secret and fingerprint, effective time), folded at read time
 //	wm:catalog                 hash  o:<partition> next offset, t:<partition> latest occurred_at
 //
 // Request ids are global: the API makes them random, and the key has no

@@ -301,6 +301,19 @@ func history(t testing.TB) *world {
 	w.rotateToken(anna, "token-anna-2")
 	w.rotateToken(anna, "token-anna-3")
 	w.rotateToken(ops, "token-ops-2")
+
+	// Connectors: Acme's Shopify secret changed (redelivered) and then
+	// its confirm_on alone; Bolt's WooCommerce removed and set again by
+	// the slow writer.
+	w.do(catalog.SetConnector{BrandID: acme, Platform: "shopify", ConfirmOn: "orders/paid", SecretSealed: "sealed-1", SecretFingerprint: sha("secret-1")})
+	set := w.do(catalog.SetConnector{BrandID: acme, Platform: "shopify", ConfirmOn: "orders/paid", SecretSealed: "sealed-2", SecretFingerprint: sha("secret-2")})
+	w.redeliver(set[0])
+	w.do(catalog.SetConnector{BrandID: acme, Platform: "shopify", ConfirmOn: "orders/fulfilled", SecretSealed: "sealed-2b", SecretFingerprint: sha("secret-2")})
+	w.do(catalog.SetConnector{BrandID: bolt, Platform: "woocommerce", ConfirmOn: "completed", SecretSealed: "sealed-w", SecretFingerprint: sha("secret-w")})
+	w.do(catalog.RemoveConnector{BrandID: bolt, Platform: "woocommerce"})
+	w.skew = time.Hour
+	w.do(catalog.SetConnector{BrandID: bolt, Platform: "woocommerce", ConfirmOn: "processing", SecretSealed: "sealed-w2", SecretFingerprint: sha("secret-w2")})
+	w.skew = 0
 	return w
 }
 

@@ -245,6 +245,10 @@ func checkCredentials(t *testing.T, p *rediscatalog.Projection, w *world) {
 		if k := b.APIKey(); k.Previous != "" {
 			until(k.Previous, rediscatalog.RoleBrand, id, b.Name(), id, k.PreviousValidUntil)
 		}
+		conns, err := p.Connectors(ctx, id)
+		if err != nil || !reflect.DeepEqual(conns, b.Connectors()) {
+			t.Errorf("Connectors(%s) = %+v, %v; want %+v", id, conns, err, b.Connectors())
+		}
 	}
 	for id, c := range w.creators {
 		got, ok, err := p.CreatorToken(ctx, id)
