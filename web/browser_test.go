@@ -231,6 +231,16 @@ func (f *fakeAPI) product(w http.ResponseWriter, r *http.Request, role string) b
 		writeJSON(w, 200, map[string]any{"offers": []any{offer, fixed}})
 	case r.Method == "POST" && r.URL.Path == "/v1/offers":
 		apiError(w, 400, "invalid_field", "payout.currency: not an ISO 4217 code", "payout.currency")
+	case r.Method == "GET" && r.URL.Path == "/v1/connectors":
+		writeJSON(w, 200, map[string]any{
+			"connectors": []any{map[string]any{"platform": "shopify", "webhook_path": "/v1/webhooks/shopify/brd_1", "confirm_on": "orders/fulfilled",
+				"updated_at": "2026-11-24T10:00:00Z", "last_delivery": map[string]any{"at": "2026-11-25T09:00:00Z", "topic": "orders/create", "outcome": "accepted"}}},
+			"platforms": []any{
+				map[string]any{"platform": "shopify", "webhook_path": "/v1/webhooks/shopify/brd_1", "confirm_on": []string{"orders/paid", "orders/fulfilled"}, "connected": true},
+				map[string]any{"platform": "woocommerce", "webhook_path": "/v1/webhooks/woocommerce/brd_1", "confirm_on": []string{"completed", "processing"}, "connected": false},
+			}})
+	case r.Method == "PUT" && r.URL.Path == "/v1/connectors/woocommerce":
+		apiError(w, 400, "invalid_field", "secret: no surrounding white space or control characters (paste the secret alone)", "secret")
 	case r.Method == "POST" && r.URL.Path == "/v1/credentials/rotate":
 		writeJSON(w, 200, map[string]any{"kind": "webhook_secret", "webhook_secret": "whsec_new", "previous_valid_until": "2026-11-26T09:00:00Z"})
 	default:

@@ -295,6 +295,23 @@ func TestBrowserProduct(t *testing.T) {
 	}
 	anna.shot("creator-earnings")
 
+	// Connect the shop: Shopify, then a new secret (the old one stays valid).
+	acme.view("shop")
+	shopify := `#shop-list article[data-platform="shopify"]`
+	acme.wait("the platforms", contains(shopify, "Not connected")+` && `+contains("#shop-list", "WooCommerce"))
+	if got, want := acme.js(`document.querySelector(`+quote(shopify+` input.url`)+`).value`), quote(e.base+"/v1/webhooks/shopify/"+a.brandAID); got != want {
+		t.Errorf("the Shopify URL to paste is %s, want %s", got, want)
+	}
+	acme.do("connect Shopify", chromedp.SendKeys(chromedp.CSS(shopify+` [name=secret]`), "shpss_0123456789abcdef0123456789abcdef"),
+		chromedp.SetValue(chromedp.CSS(shopify+` [name=confirm_on]`), "orders/fulfilled"), chromedp.Click(chromedp.CSS(shopify+` form button`)))
+	acme.wait("Shopify connected", contains("#shop-status", "Shopify connected.")+` && `+contains(shopify, "Last delivery: none yet."))
+	acme.do("change the secret", chromedp.SendKeys(chromedp.CSS(shopify+` [name=secret]`), "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"),
+		chromedp.Click(chromedp.CSS(shopify+` form button`)))
+	acme.wait("the previous secret's grace", contains("#shop-status", "The previous secret works until"))
+	if got := acme.js(`document.querySelector(` + quote(shopify+` [name=confirm_on]`) + `).value`); got != quote("orders/fulfilled") {
+		t.Errorf("Shopify confirms on %s, want orders/fulfilled", got)
+	}
+	acme.shot("brand-shop")
 	acme.view("credentials")
 	acme.do("rotate the webhook secret", chromedp.Click(chromedp.CSS(`#rotate-buttons button[data-kind="webhook_secret"]`)))
 	acme.wait("the new secret", `document.getElementById("rotate-value").value.startsWith("whsec_") && `+contains("#rotate-note", "keeps working until"))

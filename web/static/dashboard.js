@@ -161,10 +161,10 @@ const REPORT_VIEWS = ["orders", "earnings", "summary", "unattributed"];
 // ROLE_VIEWS are the screens of each role, its home first.
 const ROLE_VIEWS = {
   creator: ["brands", "offer", "codes", "orders", "earnings", "credentials"],
-  brand: ["offers", "moderation", "brand-codes", "orders", "earnings", "credentials"],
+  brand: ["offers", "moderation", "brand-codes", "shop", "orders", "earnings", "credentials"],
   analyst: ["orders", "earnings", "summary", "unattributed", "credentials"],
 };
-const VIEWS = REPORT_VIEWS.concat(["brands", "offer", "codes", "offers", "moderation", "brand-codes", "credentials"]);
+const VIEWS = REPORT_VIEWS.concat(["brands", "offer", "codes", "offers", "moderation", "brand-codes", "shop", "credentials"]);
 const $ = (id) => document.getElementById(id);
 
 const state = {

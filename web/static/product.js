@@ -223,6 +223,7 @@ function loadProductView(v, param) {
     case "offers": return loadBrandOffers();
     case "moderation": return loadModeration();
     case "brand-codes": return loadBrandCodes();
+    case "shop": return loadShop();
     case "credentials": return showCredentials();
   }
 }
@@ -230,10 +231,10 @@ function loadProductView(v, param) {
 // resetProduct forgets what the screens showed (at sign-out).
 function resetProduct() {
   for (const ctl of Object.values(screens)) if (ctl) ctl.abort();
-  for (const id of ["brands-list", "offer-terms", "offer-requests"]) $(id).replaceChildren();
+  for (const id of ["brands-list", "offer-terms", "offer-requests", "shop-list"]) $(id).replaceChildren();
   for (const id of ["my-codes", "requests", "brand-offers", "moderation", "brand-codes"]) $(id).tBodies[0].replaceChildren();
   for (const id of ["brands-error", "offer-error", "code-request-error", "my-codes-error", "requests-error", "offers-error",
-    "offer-form-error", "payout-form-error", "moderation-error", "brand-codes-error", "rotate-error", "chart-error"]) hideError(id);
+    "offer-form-error", "payout-form-error", "moderation-error", "brand-codes-error", "shop-error", "rotate-error", "chart-error"]) hideError(id);
   $("rotate-result").hidden = true;
   $("rotate-value").value = "";
   $("payout-form").hidden = true;
@@ -726,6 +727,104 @@ function revokeControl(code, container) {
     });
   });
   return b;
+}
+
+// Brand: its shop connectors (Shopify, WooCommerce).
+const PLATFORM_NAMES = { shopify: "Shopify", woocommerce: "WooCommerce" };
+
+// loadShop lists the platforms a brand may connect, with their URL, and
+// the connectors it has with their last delivery; note as in
+// loadBrandOffers.
+async function loadShop(note) {
+  const ctl = startScreen("shop", "shop-status");
+  hideError("shop-error");
+  const list = $("shop-list");
+  const tz = state.applied ? state.applied.tz : "UTC";
+  try {
+    const body = await json(await api("/v1/connectors", ctl.signal));
+    if (screens.shop !== ctl) return;
+    list.replaceChildren();
+    const byPlatform = new Map((body.connectors || []).map((c) => [c.platform, c]));
+    for (const p of body.platforms || []) list.appendChild(shopCard(p, byPlatform.get(p.platform), tz));
+    const n = byPlatform.size;
+    $("shop-status").textContent = (typeof note === "string" ? note + " " : "") +
+      (n ? n + (n === 1 ? " shop connected." : " shops connected.") : "No shop connected yet.");
+  } catch (err) {
+    if (screens.shop !== ctl) return;
+    list.replaceChildren();
+    $("shop-status").textContent = "";
+    fail("shop-error", err, loadShop);
+  } finally {
+    endScreen("shop", ctl);
+  }
+}
+
+function shopCard(p, c, tz) {
+  const name = PLATFORM_NAMES[p.platform] || p.platform;
+  const card = el("article", { class: "brand shop", "data-platform": p.platform, "aria-labelledby": "shop-" + p.platform });
+  card.appendChild(el("h3", { id: "shop-" + p.platform }, name));
+  card.appendChild(el("p", {}, c ? "Connected; set " + fmtTime(c.updated_at, tz) + "." : "Not connected."));
+  const url = location.origin + p.webhook_path;
+  const urlLabel = el("label", {}, "URL to paste into " + name + "'s webhook settings");
+  const urlInput = el("input", { readonly: "", value: url, spellcheck: "false", class: "url" });
+  urlInput.value = url;
+  urlLabel.appendChild(urlInput);
+  card.append(urlLabel, copyButton(url, "Copy the " + name + " URL"));
+  const form = el("form", { novalidate: "", "aria-label": (c ? "Change the " : "Connect the ") + name + " shop" });
+  const secretLabel = el("label", {}, c ? "New signing secret (the previous one keeps working 24 hours)" : "Signing secret");
+  const secret = el("input", { name: "secret", type: "password", autocomplete: "off", spellcheck: "false", required: "" });
+  secretLabel.appendChild(secret);
+  const confirmLabel = el("label", {}, "An order is confirmed on");
+  const confirmOn = el("select", { name: "confirm_on" });
+  for (const v of p.confirm_on || []) confirmOn.appendChild(el("option", { value: v }, v));
+  if (c && c.confirm_on) confirmOn.value = c.confirm_on;
+  confirmLabel.appendChild(confirmOn);
+  const save = el("button", { type: "submit" }, c ? "Save" : "Connect");
+  const err = el("div", { class: "error", role: "alert", hidden: "" });
+  form.append(secretLabel, confirmLabel, save, err);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    showMessage(err, "");
+    secret.removeAttribute("aria-invalid");
+    if (!secret.value) {
+      showMessage(err, "Paste the secret the shop signs its webhooks with.");
+      secret.setAttribute("aria-invalid", "true");
+      secret.focus();
+      return;
+    }
+    save.disabled = true;
+    try {
+      const path = "/v1/connectors/{platform}".replace("{platform}", encodeURIComponent(p.platform));
+      const r = await json(await api(path, null, null, { method: "PUT", body: { secret: secret.value, confirm_on: confirmOn.value } }));
+      await loadShop(name + " connected." + (r.previous_secret_valid_until ? " The previous secret works until " + fmtTime(r.previous_secret_valid_until, tz) + "." : ""));
+      $("shop-status").focus();
+    } catch (e2) {
+      if (e2.status === 401) { showError("shop-error", e2); return; }
+      showMessage(err, e2.message);
+      if (e2.field === "secret") secret.setAttribute("aria-invalid", "true");
+    } finally {
+      save.disabled = false;
+    }
+  });
+  card.appendChild(form);
+  if (c) {
+    const d = c.last_delivery;
+    card.appendChild(el("p", { class: "delivery" }, d ? "Last delivery: " + fmtTime(d.at, tz) + " · " + d.topic + " · " + d.outcome : "Last delivery: none yet."));
+    const off = el("button", { type: "button", class: "secondary small", "aria-label": "Disconnect " + name }, "Disconnect");
+    off.addEventListener("click", async () => {
+      off.disabled = true;
+      try {
+        await api("/v1/connectors/{platform}".replace("{platform}", encodeURIComponent(p.platform)), null, null, { method: "DELETE" });
+        await loadShop(name + " disconnected.");
+      } catch (e2) {
+        if (e2.status === 401) { showError("shop-error", e2); return; }
+        showMessage(err, e2.message);
+        off.disabled = false;
+      }
+    });
+    card.appendChild(off);
+  }
+  return card;
 }
 
 // Credentials: rotation shows the new value once.

@@ -451,6 +451,24 @@
     await idle();
     has("503 shown where it happened", byId("brand-codes").tBodies[0].textContent, "(503)");
 
+    begin("brand: connect your shop");
+    await show("shop");
+    const shopify = document.querySelector('#shop-list article[data-platform="shopify"]');
+    const woo = document.querySelector('#shop-list article[data-platform="woocommerce"]');
+    eq("the URL to paste", shopify && shopify.querySelector("input.url").value, location.origin + "/v1/webhooks/shopify/brd_1");
+    has("the last delivery", shopify.textContent, "Last delivery: 2026-11-25 12:00:00 · orders/create · accepted");
+    eq("its confirm_on", shopify.querySelector("select").value, "orders/fulfilled");
+    has("not connected", woo.textContent, "Not connected.");
+    check("no secret ever shown", !document.querySelector("#shop-list input[type=password]").value);
+    const wooForm = woo.querySelector("form");
+    wooForm.requestSubmit();
+    has("a secret is required", woo.textContent, "Paste the secret");
+    wooForm.elements.secret.value = " s3cret";
+    wooForm.requestSubmit();
+    await idle();
+    has("the server's message", woo.textContent, "paste the secret alone");
+    eq("the secret is marked", wooForm.elements.secret.getAttribute("aria-invalid"), "true");
+
     begin("brand: credentials");
     await show("credentials");
     const rot = document.querySelector('#rotate-buttons button[data-kind="webhook_secret"]');
