@@ -810,19 +810,32 @@ function shopCard(p, c, tz) {
   if (c) {
     const d = c.last_delivery;
     card.appendChild(el("p", { class: "delivery" }, d ? "Last delivery: " + fmtTime(d.at, tz) + " · " + d.topic + " · " + d.outcome : "Last delivery: none yet."));
-    const off = el("button", { type: "button", class: "secondary small", "aria-label": "Disconnect " + name }, "Disconnect");
-    off.addEventListener("click", async () => {
-      off.disabled = true;
-      try {
-        await api("/v1/connectors/{platform}".replace("{platform}", encodeURIComponent(p.platform)), null, null, { method: "DELETE" });
-        await loadShop(name + " disconnected.");
-      } catch (e2) {
-        if (e2.status === 401) { showError("shop-error", e2); return; }
-        showMessage(err, e2.message);
-        off.disabled = false;
-      }
-    });
-    card.appendChild(off);
+    const actions = el("p", {});
+    const offButton = () => {
+      const off = el("button", { type: "button", class: "secondary small", "aria-label": "Disconnect " + name }, "Disconnect");
+      off.addEventListener("click", () => {
+        // A confirmation step: the shop's next orders would be refused.
+        const yes = el("button", { type: "button", class: "danger small" }, "Yes, disconnect " + name);
+        const no = el("button", { type: "button", class: "secondary small" }, "Cancel");
+        actions.replaceChildren(el("span", {}, "Orders the shop sends after this are refused. "), yes, " ", no);
+        yes.focus();
+        no.addEventListener("click", () => { actions.replaceChildren(offButton()); actions.firstChild.focus(); });
+        yes.addEventListener("click", async () => {
+          yes.disabled = no.disabled = true;
+          try {
+            await api("/v1/connectors/{platform}".replace("{platform}", encodeURIComponent(p.platform)), null, null, { method: "DELETE" });
+            await loadShop(name + " disconnected.");
+          } catch (e2) {
+            if (e2.status === 401) { showError("shop-error", e2); return; }
+            showMessage(err, e2.message);
+            yes.disabled = no.disabled = false;
+          }
+        });
+      });
+      return off;
+    };
+    actions.appendChild(offButton());
+    card.appendChild(actions);
   }
   return card;
 }

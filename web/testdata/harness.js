@@ -460,6 +460,10 @@
     eq("its confirm_on", shopify.querySelector("select").value, "orders/fulfilled");
     has("not connected", woo.textContent, "Not connected.");
     check("no secret ever shown", !document.querySelector("#shop-list input[type=password]").value);
+    shopify.querySelector('button[aria-label="Disconnect Shopify"]').click();
+    eq("disconnect asks first", document.activeElement.textContent, "Yes, disconnect Shopify");
+    Array.from(shopify.querySelectorAll("button")).find((b) => b.textContent === "Cancel").click();
+    eq("cancel puts the button back, focused", document.activeElement.getAttribute("aria-label"), "Disconnect Shopify");
     const wooForm = woo.querySelector("form");
     wooForm.requestSubmit();
     has("a secret is required", woo.textContent, "Paste the secret");
