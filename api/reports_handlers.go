@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,10 @@ type ReportOrder struct {
 	EarningsCurrency string    `json:"earnings_currency"`
 	PlacedAt         time.Time `json:"placed_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
+	// CreatorID and Creator (the name) are in brands' and analysts'
+	// reports, not in a creator's own.
+	CreatorID *string `json:"creator_id,omitempty"`
+	Creator   *string `json:"creator,omitempty"`
 }
 
 // ReportTotals sums all orders matching a report's filters.
@@ -76,13 +81,19 @@ func moneyString(d decimal.Decimal, currency string) string {
 	return d.StringFixed(int32(money.MinorUnits(currency)))
 }
 
-func reportOrderView(o reports.Order) ReportOrder {
-	return ReportOrder{
+// reportOrderView renders o for c: with its creator for brands and
+// analysts.
+func reportOrderView(o reports.Order, c Caller) ReportOrder {
+	v := ReportOrder{
 		OrderID: o.OrderID, BrandID: o.BrandID, Brand: o.Brand, OfferID: o.OfferID, Offer: o.Offer,
 		PromoCode: o.PromoCode, Status: o.Status, Amount: moneyString(o.Amount, o.Currency), Currency: o.Currency,
 		Country: o.Country, Earnings: moneyString(o.Earnings, o.EarningsCurrency), EarningsCurrency: o.EarningsCurrency,
 		PlacedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt,
 	}
+	if c.Role != RoleCreator {
+		v.CreatorID, v.Creator = &o.CreatorID, &o.Creator
+	}
+	return v
 }
 
 func (s *Server) reportsUnavailable() error {
@@ -138,7 +149,8 @@ func parseLimit(q url.Values) (int, error) {
 }
 
 // orderFilter reads the filters shared by the order report and its CSV,
-// scoped to the caller: a creator sees only their own orders.
+// scoped to the caller: a creator sees only their own orders, a brand only
+// its own (brand= naming another brand then matches nothing).
 func orderFilter(q url.Values, c Caller) (reports.OrderFilter, error) {
 	var f reports.OrderFilter
 	switch c.Role {
@@ -149,6 +161,9 @@ func orderFilter(q url.Values, c Caller) (reports.OrderFilter, error) {
 		}
 		f.CreatorID = c.ID
 	case RoleAnalyst:
+		f.CreatorID = strings.TrimSpace(q.Get("creator"))
+	case RoleBrand:
+		f.BrandID = c.ID
 		f.CreatorID = strings.TrimSpace(q.Get("creator"))
 	default:
 		return f, errForbidden
@@ -227,7 +242,7 @@ func (s *Server) reportOrders(w http.ResponseWriter, r *http.Request, c Caller) 
 		Totals     ReportTotals  `json:"totals"`
 	}{Orders: make([]ReportOrder, 0, len(page.Orders)), Totals: ReportTotals{Orders: totals.Orders, Earnings: map[string]string{}}}
 	for _, o := range page.Orders {
-		out.Orders = append(out.Orders, reportOrderView(o))
+		out.Orders = append(out.Orders, reportOrderView(o, c))
 	}
 	if page.Next != nil {
 		next := page.Next.Encode()
@@ -240,9 +255,13 @@ func (s *Server) reportOrders(w http.ResponseWriter, r *http.Request, c Caller) 
 	return nil
 }
 
-// csvHeader is the header row of GET /v1/reports/orders.csv.
+// csvHeader is the header row of GET /v1/reports/orders.csv; brands and
+// analysts get csvCreatorColumns after it.
 var csvHeader = []string{"order_id", "brand_id", "brand", "offer_id", "offer", "promo_code", "status", "amount",
 	"currency", "country", "earnings", "earnings_currency", "placed_at", "updated_at"}
+
+// csvCreatorColumns end the CSV rows of brands and analysts.
+var csvCreatorColumns = []string{"creator_id", "creator"}
 
 // csvFlushRows is how many rows the CSV stream writes between flushes.
 const csvFlushRows = 500
@@ -275,7 +294,10 @@ func (s *Server) reportOrdersCSV(w http.ResponseWriter, r *http.Request, c Calle
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		h.Set("Content-Disposition", `attachment; filename="orders.csv"`)
 		w.WriteHeader(http.StatusOK)
-		return cw.Write(csvHeader)
+		if c.Role == RoleCreator {
+			return cw.Write(csvHeader)
+		}
+		return cw.Write(append(slices.Clip(csvHeader), csvCreatorColumns...))
 	}
 	n := 0
 	err = s.cfg.Reports.EachOrder(r.Context(), f, func(o reports.Order) error {
@@ -284,9 +306,13 @@ func (s *Server) reportOrdersCSV(w http.ResponseWriter, r *http.Request, c Calle
 				return err
 			}
 		}
-		v := reportOrderView(o)
-		if err := cw.Write([]string{v.OrderID, v.BrandID, v.Brand, v.OfferID, v.Offer, v.PromoCode, v.Status, v.Amount,
-			v.Currency, v.Country, v.Earnings, v.EarningsCurrency, v.PlacedAt.Format(time.RFC3339), v.UpdatedAt.Format(time.RFC3339)}); err != nil {
+		v := reportOrderView(o, c)
+		row := []string{v.OrderID, v.BrandID, v.Brand, v.OfferID, v.Offer, v.PromoCode, v.Status, v.Amount,
+			v.Currency, v.Country, v.Earnings, v.EarningsCurrency, v.PlacedAt.Format(time.RFC3339), v.UpdatedAt.Format(time.RFC3339)}
+		if c.Role != RoleCreator {
+			row = append(row, o.CreatorID, o.Creator)
+		}
+		if err := cw.Write(row); err != nil {
 			return err
 		}
 		n++
@@ -361,7 +387,7 @@ func (s *Server) unattributed(w http.ResponseWriter, r *http.Request, _ Caller) 
 }
 
 // reportEarnings: GET /v1/reports/earnings, the orders matching the report
-// filters grouped by day (in tz), offer, brand or status.
+// filters grouped by day (in tz), offer, brand, status or creator.
 func (s *Server) reportEarnings(w http.ResponseWriter, r *http.Request, c Caller) error {
 	if s.cfg.Reports == nil {
 		return s.reportsUnavailable()
@@ -376,7 +402,8 @@ func (s *Server) reportEarnings(w http.ResponseWriter, r *http.Request, c Caller
 		groupBy = reports.GroupByDay
 	}
 	if !reports.ValidGroupBy(groupBy) {
-		return badField("group_by", "group_by: want %s, %s, %s or %s", reports.GroupByDay, reports.GroupByOffer, reports.GroupByBrand, reports.GroupByStatus)
+		return badField("group_by", "group_by: want %s, %s, %s, %s or %s", reports.GroupByDay, reports.GroupByOffer, reports.GroupByBrand,
+			reports.GroupByStatus, reports.GroupByCreator)
 	}
 	tz := strings.TrimSpace(q.Get("tz"))
 	if tz == "" {

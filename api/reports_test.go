@@ -71,8 +71,21 @@ func reportsServer(t *testing.T) http.Handler {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
+	copyByBrand(t, conn, db)
 	insertBrand(t, conn, db, "b1", "Acme")
 	return reportsMux(t, reports.New(conn, db))
+}
+
+// copyByBrand copies the orders rows of db into orders_by_brand, as the
+// projector writes both.
+func copyByBrand(t *testing.T, conn driver.Conn, db string) {
+	t.Helper()
+	if err := conn.Exec(context.Background(), "INSERT INTO "+db+".orders_by_brand (brand_id, placed_at, creator_id, order_id, offer_id, "+
+		"offer_name, promo_code, status, amount, currency, country, earnings, earnings_currency, updated_at, version) SELECT brand_id, "+
+		"placed_at, creator_id, order_id, offer_id, offer_name, promo_code, status, amount, currency, country, earnings, "+
+		"earnings_currency, updated_at, version FROM "+db+".orders"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // insertBrand writes the brand's name into db.
@@ -190,9 +203,6 @@ func TestReportOrdersIsolation(t *testing.T) {
 	}
 	if res := call(t, h, "bob", "/v1/reports/orders.csv?creator=c1"); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("creator passing creator to csv: %d", res.StatusCode)
-	}
-	if res := call(t, h, "brand", "/v1/reports/orders"); res.StatusCode != http.StatusForbidden {
-		t.Fatalf("brand: %d", res.StatusCode)
 	}
 	if res := call(t, h, "anna", "/v1/analytics/unattributed"); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("creator on analytics: %d", res.StatusCode)
@@ -373,5 +383,80 @@ func TestReportEarningsEndpoint(t *testing.T) {
 	body, _ = io.ReadAll(res.Body)
 	if res.StatusCode != 200 || !strings.Contains(string(body), `"name": "Acme"`) || !strings.Contains(string(body), `"RUB": "50.00"`) {
 		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+}
+
+// TestBrandReportsAPI: a brand's reports hold its orders across its
+// creators with each order's creator; creator narrows them; brand= naming
+// another brand is empty, not an error; a creator's rows carry no creator.
+func TestBrandReportsAPI(t *testing.T) {
+	h := reportsServer(t)
+	type row struct {
+		OrderID   string  `json:"order_id"`
+		CreatorID *string `json:"creator_id"`
+		Creator   *string `json:"creator"`
+	}
+	read := func(token, path string) (rows []row, total int) {
+		t.Helper()
+		res := call(t, h, token, path)
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s as %s = %d %s", path, token, res.StatusCode, body)
+		}
+		var out struct {
+			Orders []row
+			Totals struct{ Orders int }
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Orders, out.Totals.Orders
+	}
+	cases := []struct {
+		name, token, path string
+		wantOrders        string
+		wantTotal         int
+		withCreator       bool
+	}{
+		{"brand: every creator's orders", "brand", "/v1/reports/orders?sort=date_asc", "o0,x1,o1,o2,o3,o4,o5,o6", 8, true},
+		{"brand: one creator", "brand", "/v1/reports/orders?creator=c2", "x1", 1, true},
+		{"brand: its own brand named", "brand", "/v1/reports/orders?brand=b1&creator=c2", "x1", 1, true},
+		{"brand: another brand named", "brand", "/v1/reports/orders?brand=b2", "", 0, true},
+		{"analyst: with creators", "analyst", "/v1/reports/orders?creator=c2", "x1", 1, true},
+		{"creator: without", "bob", "/v1/reports/orders", "x1", 1, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, total := read(tc.token, tc.path)
+			var got []string
+			for _, o := range rows {
+				got = append(got, o.OrderID)
+				if has := o.CreatorID != nil && o.Creator != nil; has != tc.withCreator {
+					t.Errorf("order %s: creator_id and creator present = %v, want %v", o.OrderID, has, tc.withCreator)
+				}
+				if tc.withCreator && o.CreatorID != nil && *o.CreatorID != map[bool]string{true: "c2", false: "c1"}[o.OrderID == "x1"] {
+					t.Errorf("order %s: creator_id %s", o.OrderID, *o.CreatorID)
+				}
+			}
+			if strings.Join(got, ",") != tc.wantOrders || total != tc.wantTotal {
+				t.Errorf("orders %v (total %d), want %s (%d)", got, total, tc.wantOrders, tc.wantTotal)
+			}
+		})
+	}
+
+	res := call(t, h, "brand", "/v1/reports/orders.csv?creator=c2")
+	body, _ := io.ReadAll(res.Body)
+	recs, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("brand csv: %d %v\n%s", res.StatusCode, err, body)
+	}
+	if len(recs) != 2 || strings.Join(recs[0][len(recs[0])-2:], ",") != "creator_id,creator" || recs[1][0] != "x1" || recs[1][len(recs[1])-2] != "c2" {
+		t.Fatalf("brand csv records %q", recs)
+	}
+
+	res = call(t, h, "brand", "/v1/reports/earnings?group_by=creator")
+	body, _ = io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"key": "c1"`) || !strings.Contains(string(body), `"key": "c2"`) {
+		t.Fatalf("brand earnings by creator: %d %s", res.StatusCode, body)
 	}
 }

@@ -136,9 +136,9 @@ func (s *Server) Register(mux *Mux) {
 	mux.HandleFunc("POST /v1/promo-codes/{code}/revoke", s.as(s.revokeCode, RoleBrand))
 	mux.HandleFunc("POST /v1/credentials/rotate", s.as(s.rotateCredential, RoleBrand, RoleCreator, RoleAnalyst))
 
-	mux.HandleFunc("GET /v1/reports/orders", s.as(s.fresh(s.reportOrders), RoleCreator, RoleAnalyst))
-	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.fresh(s.reportOrdersCSV), RoleCreator, RoleAnalyst))
-	mux.HandleFunc("GET /v1/reports/earnings", s.as(s.fresh(s.reportEarnings), RoleCreator, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/orders", s.as(s.fresh(s.reportOrders), RoleCreator, RoleBrand, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/orders.csv", s.as(s.fresh(s.reportOrdersCSV), RoleCreator, RoleBrand, RoleAnalyst))
+	mux.HandleFunc("GET /v1/reports/earnings", s.as(s.fresh(s.reportEarnings), RoleCreator, RoleBrand, RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/unattributed", s.as(s.fresh(s.unattributed), RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/summary", s.as(s.fresh(s.analyticsSummary), RoleAnalyst))
 	mux.HandleFunc("GET /v1/analytics/orders/{brand_id}/{order_id}", s.as(s.fresh(s.explainOrder), RoleAnalyst))

@@ -183,9 +183,9 @@ var routeAccessTable = map[string]routeAccess{
 	"POST /v1/webhooks/orders":                    {path: "/v1/webhooks/orders", body: `{}`, public: true},
 	"POST /v1/credentials/rotate":                 {path: "/v1/credentials/rotate", body: `{"kind":"api_key"}`, roles: []string{api.RoleBrand, api.RoleCreator, api.RoleAnalyst}},
 
-	"GET /v1/reports/orders":                         {path: "/v1/reports/orders", roles: []string{api.RoleCreator, api.RoleAnalyst}},
-	"GET /v1/reports/orders.csv":                     {path: "/v1/reports/orders.csv", roles: []string{api.RoleCreator, api.RoleAnalyst}},
-	"GET /v1/reports/earnings":                       {path: "/v1/reports/earnings?group_by=brand", roles: []string{api.RoleCreator, api.RoleAnalyst}},
+	"GET /v1/reports/orders":                         {path: "/v1/reports/orders", roles: []string{api.RoleCreator, api.RoleBrand, api.RoleAnalyst}},
+	"GET /v1/reports/orders.csv":                     {path: "/v1/reports/orders.csv", roles: []string{api.RoleCreator, api.RoleBrand, api.RoleAnalyst}},
+	"GET /v1/reports/earnings":                       {path: "/v1/reports/earnings?group_by=creator", roles: []string{api.RoleCreator, api.RoleBrand, api.RoleAnalyst}},
 	"GET /v1/analytics/unattributed":                 {path: "/v1/analytics/unattributed", roles: []string{api.RoleAnalyst}},
 	"GET /v1/analytics/summary":                      {path: "/v1/analytics/summary?group_by=brand", roles: []string{api.RoleAnalyst}},
 	"GET /v1/analytics/orders/{brand_id}/{order_id}": {path: "/v1/analytics/orders/b2/ord_c2", roles: []string{api.RoleAnalyst}},
@@ -240,6 +240,7 @@ func tenancyServer(t *testing.T) (*api.Mux, *recorder) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
+	copyByBrand(t, conn, db)
 	insertBrand(t, conn, db, "b1", "Acme")
 	insertBrand(t, conn, db, "b2", "Rival")
 

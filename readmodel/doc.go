@@ -15,6 +15,8 @@
 //	orders               ReplacingMergeTree(version) ORDER BY (creator_id, placed_at, brand_id, order_id)
 //	                     one row per (brand, order) attributed to a creator: status, amounts, earnings,
 //	                     terms, the decision as JSON; version = the worker's row version
+//	orders_by_brand      ReplacingMergeTree(version) ORDER BY (brand_id, placed_at, creator_id, order_id):
+//	                     the report columns of orders, for a brand's reports; written with orders
 //	unattributed_orders  ReplacingMergeTree(version) ORDER BY (brand_id, placed_at, order_id), with reason
 //	brands, creators     ReplacingMergeTree(version) ORDER BY id: names, for "name part" filters
 //	offer_names          ReplacingMergeTree(version) ORDER BY (brand_id, offer_id): the current name

@@ -16,7 +16,7 @@ import (
 
 var wantTables = []string{
 	"brands", "code_request_events", "code_requests", "creator_daily", "creators", "earnings_daily", "offer_names",
-	"order_day_marks", "orders", "projection_watermarks", "rollup_days", "schema_migrations", "summary_daily", "unattributed_orders",
+	"order_day_marks", "orders", "orders_by_brand", "projection_watermarks", "rollup_days", "schema_migrations", "summary_daily", "unattributed_orders",
 }
 
 func tables(t *testing.T, conn driver.Conn, db string) []string {

@@ -87,7 +87,7 @@ func TestSwapPutsTheFreshTablesInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(swapped, " "); got != "brands code_request_events creator_daily creators offer_names order_day_marks orders projection_watermarks rollup_days summary_daily unattributed_orders" {
+	if got := strings.Join(swapped, " "); got != "brands code_request_events creator_daily creators offer_names order_day_marks orders orders_by_brand projection_watermarks rollup_days summary_daily unattributed_orders" {
 		t.Errorf("swapped %s", got)
 	}
 	if got := earnings(t, conn, target); len(got) != 1 || got["NEW-1"] != "25.00" {

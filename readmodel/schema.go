@@ -19,6 +19,10 @@ const (
 	// TableCreatorDaily rolls orders up per creator, UTC day and every
 	// dimension a creator's report filters on, by the Summarizer.
 	TableCreatorDaily = "creator_daily"
+	// TableOrdersByBrand holds the report columns of orders sorted by
+	// brand, for a brand's reports; the projector writes it in the same
+	// flush as orders.
+	TableOrdersByBrand = "orders_by_brand"
 	// TableRollupDays notes the version of each day of each roll-up.
 	TableRollupDays = "rollup_days"
 	// ViewCodeRequests folds code_request_events into one row per request.
@@ -300,6 +304,46 @@ ORDER BY (creator_id, day, brand_id, offer_id, offer_name, promo_code, platform,
     version      UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (rollup_table, day)`,
+		},
+	},
+	{
+		Version: 7,
+		Name:    "orders sorted by brand",
+		Statements: []string{
+			// A brand's reports: the columns they read and filter on, sorted so
+			// that a brand's orders are one range in placed-time order, as a
+			// creator's are in orders. Every column of the key (and every
+			// column but status, earnings and updated_at) is the same in every
+			// version of an order, so versions replace each other here as in
+			// orders, and the same PREWHERE rules hold. The projector writes
+			// each flush's orders rows to both tables, before the day marks and
+			// watermarks; a rebuild fills and swaps it with the others.
+			`CREATE TABLE IF NOT EXISTS {db}.orders_by_brand (
+    brand_id          String,
+    placed_at         DateTime('UTC'),
+    creator_id        String,
+    order_id          String,
+    offer_id          String,
+    offer_name        String,
+    promo_code        String,
+    status            String,
+    amount            Decimal(18, 3),
+    currency          String,
+    country           String,
+    earnings          Decimal(18, 3),
+    earnings_currency String,
+    updated_at        DateTime('UTC'),
+    version           UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (brand_id, placed_at, creator_id, order_id)
+SETTINGS index_granularity = 1024`,
+			// The orders projected before this migration. Run again, it writes
+			// the same versions again, which replace each other.
+			`INSERT INTO {db}.orders_by_brand (brand_id, placed_at, creator_id, order_id, offer_id, offer_name, promo_code,
+    status, amount, currency, country, earnings, earnings_currency, updated_at, version)
+SELECT brand_id, placed_at, creator_id, order_id, offer_id, offer_name, promo_code,
+    status, amount, currency, country, earnings, earnings_currency, updated_at, version
+FROM {db}.orders`,
 		},
 	},
 }

@@ -3,6 +3,8 @@ package reports
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -20,10 +22,11 @@ const (
 // groupKeys are the SQL expressions of the groupings: fixed text, never
 // caller input. Day takes the time zone as its one bound argument.
 var groupKeys = map[string]string{
-	GroupByDay:    "toString(toDate(placed_at, ?))",
-	GroupByOffer:  "offer_id",
-	GroupByBrand:  "brand_id",
-	GroupByStatus: "status",
+	GroupByDay:     "toString(toDate(placed_at, ?))",
+	GroupByOffer:   "offer_id",
+	GroupByBrand:   "brand_id",
+	GroupByStatus:  "status",
+	GroupByCreator: "creator_id",
 }
 
 // ValidGroupBy reports whether g is a grouping Earnings knows.
@@ -34,21 +37,39 @@ func ValidGroupBy(g string) bool {
 
 // EarningsPoint is one group of the earnings series.
 type EarningsPoint struct {
-	// Key is the day (YYYY-MM-DD in the time zone), offer id, brand id or
-	// status.
+	// Key is the day (YYYY-MM-DD in the time zone), offer id, brand id,
+	// status or creator id.
 	Key string
-	// Name is the offer's name (at the decision) or the brand's name; empty
-	// for days and statuses.
+	// Name is the offer's name (at the decision), the brand's or the
+	// creator's name; empty for days and statuses.
 	Name   string
 	Orders uint64
 	// Earnings per earnings currency.
 	Earnings map[string]decimal.Decimal
 }
 
+// rollupKeys are the creator_daily expressions of the groupings it can
+// serve: every one but status (a column per status there), and days only
+// in UTC (its days are UTC days).
+var rollupKeys = map[string]string{
+	GroupByDay:     "toString(day)",
+	GroupByOffer:   "offer_id",
+	GroupByBrand:   "brand_id",
+	GroupByCreator: "creator_id",
+}
+
 // Earnings groups the orders matching f (Limit, After and Sort are
 // ignored) by groupBy (a GroupBy constant) and sums their earnings per
 // currency, ordered by key. tz (an IANA zone name, checked by the caller;
 // "UTC" when empty) is the zone of the days.
+//
+// Over all creators (a brand's earnings, or an analyst's without a
+// creator), the whole UTC days whose creator_daily rows are current are
+// summed from there, as Totals does, and the rest from the orders table
+// (orders_by_brand for a brand), in one query: a busy brand's day is a few
+// rows instead of its orders. Not for a status grouping, days in another
+// zone than UTC, an order id or one creator's earnings: those read the
+// orders alone.
 func (r *Reports) Earnings(ctx context.Context, f OrderFilter, groupBy, tz string) ([]EarningsPoint, error) {
 	key, ok := groupKeys[groupBy]
 	if !ok {
@@ -57,14 +78,45 @@ func (r *Reports) Earnings(ctx context.Context, f OrderFilter, groupBy, tz strin
 	if tz == "" {
 		tz = "UTC"
 	}
-	where, wargs := r.filter(f).clause()
+	g := f // the filter without its range, which the parts cut
+	g.From, g.To = time.Time{}, time.Time{}
+	rest := [][2]time.Time{{f.From, f.To}}
+	var parts []string
 	var args []any
-	if groupBy == GroupByDay {
-		args = append(args, tz)
+	if rk, ok := rollupKeys[groupBy]; ok && f.CreatorID == "" && f.OrderID == "" && (groupBy != GroupByDay || tz == "UTC") {
+		states, err := readmodel.SummaryDays(ctx, r.conn, r.database)
+		if err != nil {
+			return nil, fmt.Errorf("reports: earnings: %w", err)
+		}
+		var rolled []time.Time
+		rolled, rest = splitRange(f.From, f.To, states, readmodel.DayState.CreatorsCurrent)
+		if from, n, earned, a, ok := r.rollup(g, rolled, states, true); ok {
+			parts = append(parts, "SELECT "+rk+" AS k, any(offer_name) AS nm, earnings_currency AS cur, sum("+n+") AS n, sum("+
+				earned+") AS e"+from+" GROUP BY k, cur")
+			args = append(args, a...)
+		} else {
+			rest = [][2]time.Time{{f.From, f.To}}
+		}
 	}
-	args = append(args, wargs...)
-	q := "SELECT " + key + " AS k, any(offer_name), earnings_currency, count(), sum(earnings) FROM " +
-		r.table(readmodel.TableOrders) + " FINAL" + where + " GROUP BY k, earnings_currency ORDER BY k, earnings_currency"
+	if len(rest) > 0 {
+		fs := r.filter(g)
+		cond, cargs := readmodel.RangesSQL(rest)
+		fs.immutable(cond, cargs...)
+		where, wargs := fs.clause()
+		if groupBy == GroupByDay {
+			args = append(args, tz)
+		}
+		parts = append(parts, "SELECT "+key+" AS k, any(offer_name) AS nm, earnings_currency AS cur, count() AS n, sum(earnings) AS e FROM "+
+			r.table(ordersTable(f))+" FINAL"+where+" GROUP BY k, cur")
+		args = append(args, wargs...)
+	}
+	if len(parts) == 0 { // an empty range
+		return []EarningsPoint{}, nil
+	}
+	// A key of creator_daily may have none of its orders in the status
+	// asked for: a group counts only with orders.
+	q := "SELECT k, any(nm), cur, sum(n), sum(e) FROM (" + strings.Join(parts, " UNION ALL ") +
+		") GROUP BY k, cur HAVING sum(n) > 0 ORDER BY k, cur"
 	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reports: earnings: %w", err)
@@ -94,16 +146,22 @@ func (r *Reports) Earnings(ctx context.Context, f OrderFilter, groupBy, tz strin
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reports: earnings: %w", err)
 	}
-	if groupBy == GroupByBrand {
+	if groupBy == GroupByBrand || groupBy == GroupByCreator {
 		orders := make([]Order, len(out))
 		for i, p := range out {
-			orders[i].BrandID = p.Key
+			if groupBy == GroupByBrand {
+				orders[i].BrandID = p.Key
+			} else {
+				orders[i].CreatorID = p.Key
+			}
 		}
 		if err := r.fillBrands(ctx, orders, nil); err != nil {
 			return nil, err
 		}
 		for i := range out {
-			out[i].Name = orders[i].Brand
+			if out[i].Name = orders[i].Brand; groupBy == GroupByCreator {
+				out[i].Name = orders[i].Creator
+			}
 		}
 	}
 	return out, nil

@@ -53,8 +53,12 @@ var ErrBadCursor = errors.New("invalid cursor")
 // OrderFilter selects orders. Empty fields do not filter.
 type OrderFilter struct {
 	// CreatorID restricts to one creator's orders (always set for a
-	// creator's own report; optional for analysts).
+	// creator's own report; optional for analysts and brands).
 	CreatorID string
+	// BrandID restricts to one brand's orders, exactly (always set for a
+	// brand's own report). Without CreatorID, the orders are read from
+	// orders_by_brand, where a brand's orders are one range.
+	BrandID string
 	// Offer matches the offer id exactly, or any part of the offer's name
 	// (at the decision or current), in any case.
 	Offer string
@@ -81,9 +85,12 @@ type OrderFilter struct {
 
 // Order is one row of the order report.
 type Order struct {
-	OrderID          string
-	BrandID          string
-	Brand            string
+	OrderID   string
+	BrandID   string
+	Brand     string
+	CreatorID string
+	// Creator is the creator's name (never more of the creator).
+	Creator          string
 	OfferID          string
 	Offer            string
 	PromoCode        string
@@ -181,6 +188,30 @@ func New(conn driver.Conn, database string) *Reports {
 
 func (r *Reports) table(name string) string { return r.db + "." + name }
 
+// ordersTable is the table f's orders are read from: orders_by_brand for
+// one brand's orders across its creators (there they are one range of the
+// sorting key), orders otherwise (a creator's are one range there).
+func ordersTable(f OrderFilter) string {
+	if f.CreatorID == "" && f.BrandID != "" {
+		return readmodel.TableOrdersByBrand
+	}
+	return readmodel.TableOrders
+}
+
+// leadOf returns the first column of the sorting key of f's table that f
+// fixes (col, to id) and the key of its size hint (see size): the creator,
+// else the brand (prefixed, so that it never meets a creator's id); lead
+// is empty when f fixes neither.
+func leadOf(f OrderFilter) (lead, col, id string) {
+	switch {
+	case f.CreatorID != "":
+		return f.CreatorID, "creator_id", f.CreatorID
+	case f.BrandID != "":
+		return "brand/" + f.BrandID, "brand_id", f.BrandID
+	}
+	return "", "", ""
+}
+
 // filterSQL is a filter as SQL. Conditions on columns that are the same in
 // every version of an order go to PREWHERE (but see late), the others
 // (status) to WHERE.
@@ -238,6 +269,9 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 	if f.CreatorID != "" {
 		q.immutable("creator_id = ?", f.CreatorID)
 	}
+	if f.BrandID != "" {
+		q.immutable("brand_id = ?", f.BrandID)
+	}
 	// The name matches (offer, brand) read and search the strings of every
 	// row PREWHERE reads, and run a subquery. A code or an order id leaves
 	// few rows: then they go to WHERE, which runs them on those only.
@@ -274,7 +308,7 @@ func (r *Reports) filter(f OrderFilter) *filterSQL {
 	return q
 }
 
-const orderColumns = `order_id, brand_id, offer_id, offer_name, promo_code, status, amount, currency, country,
+const orderColumns = `order_id, brand_id, creator_id, offer_id, offer_name, promo_code, status, amount, currency, country,
     earnings, earnings_currency, placed_at, updated_at`
 
 func (r *Reports) orderQuery(f OrderFilter, limit int) (string, []any) {
@@ -288,7 +322,7 @@ func (r *Reports) orderQuery(f OrderFilter, limit int) (string, []any) {
 		q.immutable("(placed_at, brand_id, order_id) "+cmp+" (toDateTime(?, 'UTC'), ?, ?)", f.After.PlacedAt.Unix(), f.After.BrandID, f.After.OrderID)
 	}
 	where, args := q.clause()
-	sql := "SELECT " + orderColumns + "\nFROM " + r.table(readmodel.TableOrders) + " FINAL" + where +
+	sql := "SELECT " + orderColumns + "\nFROM " + r.table(ordersTable(f)) + " FINAL" + where +
 		"\nORDER BY placed_at " + dir + ", brand_id " + dir + ", order_id " + dir
 	if limit > 0 {
 		sql += fmt.Sprintf("\nLIMIT %d", limit)
@@ -298,7 +332,7 @@ func (r *Reports) orderQuery(f OrderFilter, limit int) (string, []any) {
 
 func scanOrder(rows driver.Rows) (Order, error) {
 	var o Order
-	err := rows.Scan(&o.OrderID, &o.BrandID, &o.OfferID, &o.Offer, &o.PromoCode, &o.Status, &o.Amount, &o.Currency,
+	err := rows.Scan(&o.OrderID, &o.BrandID, &o.CreatorID, &o.OfferID, &o.Offer, &o.PromoCode, &o.Status, &o.Amount, &o.Currency,
 		&o.Country, &o.Earnings, &o.EarningsCurrency, &o.PlacedAt, &o.UpdatedAt)
 	o.PlacedAt, o.UpdatedAt = o.PlacedAt.UTC(), o.UpdatedAt.UTC()
 	return o, err
@@ -401,7 +435,8 @@ func (r *Reports) readPage(ctx context.Context, f OrderFilter, n int, page *Page
 // creator's narrowed listing and n > 0, the first slice ends where
 // creator_daily counts n matching orders (pageEdge); the others follow it.
 func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilter, error) {
-	if f.CreatorID == "" || f.OrderID != "" || r.isLight(f.CreatorID) {
+	lead, col, id := leadOf(f)
+	if lead == "" || f.OrderID != "" || r.isLight(lead) {
 		return []OrderFilter{f}, nil
 	}
 	// lo and hi bound the range: [lo, hi), zero for unbounded.
@@ -440,8 +475,8 @@ func (r *Reports) slices(ctx context.Context, f OrderFilter, n int) ([]OrderFilt
 			// The creator's oldest order: every version of an order has the
 			// same placed time, so the minimum needs no FINAL.
 			var oldest time.Time
-			if err := r.conn.QueryRow(ctx, "SELECT min(placed_at) FROM "+r.table(readmodel.TableOrders)+
-				" PREWHERE creator_id = ?", f.CreatorID).Scan(&oldest); err != nil {
+			if err := r.conn.QueryRow(ctx, "SELECT min(placed_at) FROM "+r.table(ordersTable(f))+
+				" PREWHERE "+col+" = ?", id).Scan(&oldest); err != nil {
 				return nil, fmt.Errorf("reports: orders: oldest order: %w", err)
 			}
 			lo = oldest.UTC()
@@ -557,47 +592,72 @@ func (r *Reports) pageEdge(ctx context.Context, f OrderFilter, lo, hi time.Time,
 	return time.Time{}, false, nil
 }
 
-// fillBrands sets the brand names of orders, from cache when given (and
-// adding to it).
+// fillBrands sets the brand and creator names of orders (in one query),
+// from cache when given (and adding to it). An order without a creator id
+// gets no creator name.
 func (r *Reports) fillBrands(ctx context.Context, orders []Order, cache map[string]string) error {
 	if cache == nil {
 		cache = map[string]string{}
 	}
-	var missing []string
-	seen := map[string]bool{}
+	// Keys of cache: "b" + brand id, "c" + creator id.
+	var brands, creators []string
 	for _, o := range orders {
-		if _, ok := cache[o.BrandID]; !ok && !seen[o.BrandID] {
-			seen[o.BrandID] = true
-			missing = append(missing, o.BrandID)
+		if k := "b" + o.BrandID; o.BrandID != "" && !hasKey(cache, k) {
+			cache[k] = ""
+			brands = append(brands, o.BrandID)
+		}
+		if k := "c" + o.CreatorID; o.CreatorID != "" && !hasKey(cache, k) {
+			cache[k] = ""
+			creators = append(creators, o.CreatorID)
 		}
 	}
-	if len(missing) > 0 {
-		rows, err := r.conn.Query(ctx, "SELECT brand_id, name FROM "+r.table(readmodel.TableBrands)+
-			" FINAL WHERE has(?, brand_id)", missing)
+	if len(brands) > 0 || len(creators) > 0 {
+		// An empty array literal is Array(Nothing), which has() refuses on
+		// 18.16: a part is only there with ids to look up.
+		var parts []string
+		var args []any
+		if len(brands) > 0 {
+			parts = append(parts, "SELECT 'b' AS t, brand_id AS id, name FROM "+r.table(readmodel.TableBrands)+" FINAL WHERE has(?, brand_id)")
+			args = append(args, brands)
+		}
+		if len(creators) > 0 {
+			parts = append(parts, "SELECT 'c' AS t, creator_id AS id, name FROM "+r.table(readmodel.TableCreators)+" FINAL WHERE has(?, creator_id)")
+			args = append(args, creators)
+		}
+		rows, err := r.conn.Query(ctx, strings.Join(parts, " UNION ALL "), args...)
 		if err != nil {
-			return fmt.Errorf("reports: brand names: %w", err)
+			for _, id := range brands {
+				delete(cache, "b"+id)
+			}
+			for _, id := range creators {
+				delete(cache, "c"+id)
+			}
+			return fmt.Errorf("reports: brand and creator names: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id, name string
-			if err := rows.Scan(&id, &name); err != nil {
-				return fmt.Errorf("reports: brand names: %w", err)
+			var t, id, name string
+			if err := rows.Scan(&t, &id, &name); err != nil {
+				return fmt.Errorf("reports: brand and creator names: %w", err)
 			}
-			cache[id] = name
+			cache[t+id] = name
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("reports: brand names: %w", err)
-		}
-		for _, id := range missing {
-			if _, ok := cache[id]; !ok {
-				cache[id] = ""
-			}
+			return fmt.Errorf("reports: brand and creator names: %w", err)
 		}
 	}
 	for i := range orders {
-		orders[i].Brand = cache[orders[i].BrandID]
+		orders[i].Brand = cache["b"+orders[i].BrandID]
+		if orders[i].CreatorID != "" {
+			orders[i].Creator = cache["c"+orders[i].CreatorID]
+		}
 	}
 	return nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // rollupColumns returns the creator_daily columns that count the orders of
@@ -743,6 +803,7 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 	g := f // the filter without its range, which the parts cut
 	g.From, g.To = time.Time{}, time.Time{}
 	rest := [][2]time.Time{{f.From, f.To}}
+	lead, _, _ := leadOf(f)
 	busy := f.CreatorID != "" && r.isBusy(f.CreatorID)
 	if f.OrderID == "" && (f.CreatorID == "" || r.readsRollup(f.CreatorID)) {
 		states, err := readmodel.SummaryDays(ctx, r.conn, r.database)
@@ -790,7 +851,7 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 			fs.immutable(cond, cargs...)
 			where, a := fs.clause()
 			parts = append(parts, "SELECT earnings_currency AS cur, count() AS n, sum(earnings) AS earned FROM "+
-				r.table(readmodel.TableOrders)+" FINAL"+where+" GROUP BY cur")
+				r.table(ordersTable(f))+" FINAL"+where+" GROUP BY cur")
 			args = append(args, a...)
 		}
 	}
@@ -821,10 +882,10 @@ func (r *Reports) Totals(ctx context.Context, f OrderFilter) (Totals, error) {
 	if err := rows.Err(); err != nil {
 		return Totals{}, fmt.Errorf("reports: totals: %w", err)
 	}
-	if f.CreatorID != "" {
+	if lead != "" {
 		narrowed := f.Offer != "" || f.Status != "" || f.Country != "" || f.OrderID != "" || f.PromoCode != "" ||
-			f.Brand != "" || !f.From.IsZero() || !f.To.IsZero()
-		r.noteTotals(f.CreatorID, t.Orders, narrowed)
+			f.Brand != "" || !f.From.IsZero() || !f.To.IsZero() || (f.CreatorID != "" && f.BrandID != "")
+		r.noteTotals(lead, t.Orders, narrowed)
 	}
 	return t, nil
 }

@@ -22,25 +22,29 @@ type row struct {
 	version                                                                           uint64
 }
 
+// insertOrders writes rows into orders and orders_by_brand, as the
+// projector does.
 func insertOrders(t *testing.T, conn driver.Conn, db string, rows ...row) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".orders (creator_id, placed_at, brand_id, order_id, offer_id, offer_name, promo_code, status, amount, currency, country, earnings, earnings_currency, updated_at, version)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		if r.version == 0 {
-			r.version = 1
-		}
-		if err := b.Append(r.creator, r.placed, r.brand, r.order, r.offer, r.offerName, r.code, r.status,
-			decimal.RequireFromString(r.amount), r.currency, r.country, decimal.RequireFromString(r.earnings), r.earnCur,
-			r.placed.Add(time.Hour), r.version); err != nil {
+	for _, table := range []string{readmodel.TableOrders, readmodel.TableOrdersByBrand} {
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+"."+table+" (creator_id, placed_at, brand_id, order_id, offer_id, offer_name, promo_code, status, amount, currency, country, earnings, earnings_currency, updated_at, version)")
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
+		for _, r := range rows {
+			if r.version == 0 {
+				r.version = 1
+			}
+			if err := b.Append(r.creator, r.placed, r.brand, r.order, r.offer, r.offerName, r.code, r.status,
+				decimal.RequireFromString(r.amount), r.currency, r.country, decimal.RequireFromString(r.earnings), r.earnCur,
+				r.placed.Add(time.Hour), r.version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,6 +199,33 @@ func ordersFinal(t testing.TB, conn driver.Conn, db string) map[string]orderStat
 		t.Fatalf("orders: %v", err)
 	}
 	return out
+}
+
+// checkByBrand fails unless orders_by_brand FINAL holds the same orders,
+// at the same versions and with the same report columns, as orders FINAL.
+func checkByBrand(t testing.TB, conn driver.Conn, db string) {
+	t.Helper()
+	read := func(table string) []string {
+		rows, err := conn.Query(context.Background(), "SELECT concat(brand_id, '/', order_id, '/', creator_id, '/', toString(placed_at), '/', offer_id, '/', "+
+			"offer_name, '/', promo_code, '/', status, '/', toString(amount), currency, '/', country, '/', toString(earnings), earnings_currency, '/', "+
+			"toString(updated_at), '/', toString(version)) AS r FROM "+db+"."+table+" FINAL ORDER BY r")
+		if err != nil {
+			t.Fatalf("select %s: %v", table, err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				t.Fatalf("scan %s: %v", table, err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	if got, want := read("orders_by_brand"), read("orders"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("orders_by_brand FINAL:\n got %v\nwant (as orders) %v", got, want)
+	}
 }
 
 // totals are the report's totals: orders and earnings per currency and

@@ -26,8 +26,10 @@ type column struct {
 // and others not; the retry writes them all again, which the versioned
 // tables absorb.
 func (p *Projector) insertData(ctx context.Context, r *rows) error {
+	orders := sync.OnceValue(func() []column { return orderColumns(r.orders) })
 	data := []insertStep{
-		{readmodel.TableOrders, len(r.orders), func() []column { return orderColumns(r.orders) }},
+		{readmodel.TableOrders, len(r.orders), orders},
+		{readmodel.TableOrdersByBrand, len(r.orders), func() []column { return byBrandColumns(orders()) }},
 		{readmodel.TableUnattributed, len(r.unattributed), func() []column { return unattributedColumns(r.unattributed) }},
 		{readmodel.TableBrands, len(r.brands), func() []column { return principalColumns("brand_id", r.brands) }},
 		{readmodel.TableCreators, len(r.creators), func() []column { return principalColumns("creator_id", r.creators) }},
@@ -155,6 +157,25 @@ func orderColumns(m map[orderKey]orderRow) []column {
 		{"cause", cause}, {"decision", decision}, {"last_event_at", lastEvent}, {"updated_at", updated},
 		{"version", version},
 	}
+}
+
+// byBrandColumns are the columns of orders_by_brand among the orders
+// columns cols (the same values, shared).
+func byBrandColumns(cols []column) []column {
+	out := make([]column, 0, len(byBrandNames))
+	for _, c := range cols {
+		if byBrandNames[c.name] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// byBrandNames are the columns of orders_by_brand (readmodel, migration 7).
+var byBrandNames = map[string]bool{
+	"brand_id": true, "placed_at": true, "creator_id": true, "order_id": true, "offer_id": true, "offer_name": true,
+	"promo_code": true, "status": true, "amount": true, "currency": true, "country": true, "earnings": true,
+	"earnings_currency": true, "updated_at": true, "version": true,
 }
 
 func unattributedColumns(m map[orderKey]unattributedRow) []column {

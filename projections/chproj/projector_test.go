@@ -110,6 +110,7 @@ func TestProjectorEndToEnd(t *testing.T) {
 	if got := ordersFinal(t, conn, db); !maps.Equal(got, want) {
 		t.Errorf("orders FINAL:\n got %v\nwant %v", got, want)
 	}
+	checkByBrand(t, conn, db)
 	// Exact decimals: 3 minor digits survive the round trip.
 	var kwd decimal.Decimal
 	if err := conn.QueryRow(context.Background(), "SELECT earnings FROM "+db+".orders FINAL WHERE order_id = 'K'").Scan(&kwd); err != nil {
@@ -190,6 +191,7 @@ func TestProjectorEndToEnd(t *testing.T) {
 	if got := ordersFinal(t, conn, db); !maps.Equal(got, want) {
 		t.Errorf("orders FINAL after redelivery:\n got %v\nwant %v", got, want)
 	}
+	checkByBrand(t, conn, db)
 	optimize(t, conn, db)
 	if got := totals(t, conn, db); got != before {
 		t.Errorf("after OPTIMIZE FINAL:\n got %s\nwant %s", got, before)

@@ -213,11 +213,15 @@ func Load(ctx context.Context, cfg Config) (*Stats, error) {
 	err := Generate(ctx, cfg, func(cat *Catalog) error {
 		return insertCatalog(ctx, cfg.Conn, db, cat, cfg.End.Add(-cfg.Span))
 	}, func(ch Chunk) error {
-		if err := insert(ctx, cfg.Conn, db, readmodel.TableOrders, orderColumns(ch.Earlier)); err != nil {
-			return err
-		}
-		if err := insert(ctx, cfg.Conn, db, readmodel.TableOrders, orderColumns(ch.Final)); err != nil {
-			return err
+		// Each into orders and orders_by_brand, as the projector writes them.
+		for _, rows := range [][]Order{ch.Earlier, ch.Final} {
+			cols := orderColumns(rows)
+			if err := insert(ctx, cfg.Conn, db, readmodel.TableOrders, cols); err != nil {
+				return err
+			}
+			if err := insert(ctx, cfg.Conn, db, readmodel.TableOrdersByBrand, byBrandColumns(cols)); err != nil {
+				return err
+			}
 		}
 		if err := insert(ctx, cfg.Conn, db, readmodel.TableUnattributed, unattributedColumns(ch.Unattributed)); err != nil {
 			return err
@@ -370,6 +374,20 @@ func orderColumns(rows []Order) []column {
 		{"updated_at", secs(func(o *Order) int64 { return o.UpdatedAt })},
 		{"version", version},
 	}
+}
+
+// byBrandColumns are the columns of orders_by_brand among the orders
+// columns cols.
+func byBrandColumns(cols []column) []column {
+	var out []column
+	for _, c := range cols {
+		switch c.name {
+		case "brand_id", "placed_at", "creator_id", "order_id", "offer_id", "offer_name", "promo_code", "status",
+			"amount", "currency", "country", "earnings", "earnings_currency", "updated_at", "version":
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func unattributedColumns(rows []Unattributed) []column {

@@ -206,6 +206,19 @@ func TestLoad(t *testing.T) {
 	if raw > uint64(exp.rows) || raw < final || final != uint64(len(exp.orders)) {
 		t.Errorf("orders: %d rows, %d after FINAL; want at most %d and exactly %d", raw, final, exp.rows, len(exp.orders))
 	}
+	// orders_by_brand: the same orders at the same versions.
+	var sorted, same uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".orders_by_brand FINAL").Scan(&sorted); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM (SELECT brand_id, order_id, version, status, earnings FROM "+db+
+		".orders_by_brand FINAL) ANY INNER JOIN (SELECT brand_id, order_id, version, status, earnings FROM "+db+
+		".orders FINAL) USING (brand_id, order_id, version, status, earnings)").Scan(&same); err != nil {
+		t.Fatal(err)
+	}
+	if sorted != final || same != final {
+		t.Errorf("orders_by_brand: %d orders after FINAL, %d of them as in orders; want %d and %d", sorted, same, final, final)
+	}
 	rows, err := conn.Query(ctx, "SELECT currency, count(), sum(amount) FROM "+db+".orders FINAL GROUP BY currency")
 	if err != nil {
 		t.Fatal(err)
