@@ -295,6 +295,22 @@ func TestBrowserProduct(t *testing.T) {
 	}
 	anna.shot("creator-earnings")
 
+	// The brand's reports: the same orders, with the creator.
+	acme.view("orders")
+	acme.reportRows("3 orders match; earnings 300.00 RUB.")
+	if got := acme.text("#orders tbody"); !strings.Contains(got, "Anna") {
+		t.Errorf("the brand's orders do not name the creator: %q", got)
+	}
+	acme.shot("brand-orders")
+	if csv := acme.download(t.TempDir()); len(strings.Split(strings.TrimSpace(csv), "\n")) != 4 {
+		t.Errorf("the brand's CSV:\n%s\nwant a header and the 3 orders", csv)
+	}
+	acme.view("earnings")
+	acme.wait("the brand's chart", `!!document.querySelector(`+quote(day)+`)`)
+	acme.js(`(() => { const g = document.getElementById("earnings-group"); g.value = "creator"; g.dispatchEvent(new Event("change")); })()`)
+	acme.wait("the earnings by creator", contains("#earnings-key", "Creator")+` && `+contains("#earnings tbody", "Anna")+` && `+
+		contains("#earnings tbody", "300.00 RUB"))
+	acme.shot("brand-earnings")
 	// Connect the shop: Shopify, then a new secret (the old one stays valid).
 	acme.view("shop")
 	shopify := `#shop-list article[data-platform="shopify"]`
