@@ -1,18 +1,24 @@
-// Package web is the reports dashboard: a static page (HTML, CSS and
+// Package web is the product in the browser: a static page (HTML, CSS and
 // JavaScript, no build step, no outside assets) embedded in the binary and
-// served at "/". It signs in with a creator's or an analyst's bearer token
-// (kept in the browser's localStorage; the role is asked of the API, not
-// guessed from the token) and calls the public endpoints of the v1 API, so
-// it shows exactly what the API shows that token: the orders with every
-// filter, sort and cursor paging, the totals per currency, the CSV export
-// and the earnings by day, offer, brand or status in a time zone; for
-// analysts also the creator filter, the summary, the unattributed orders
-// and the explanation of one order.
+// served at "/". It signs in with a creator's, a brand's or an analyst's
+// bearer token (pasted, or from a sign-in link <base>/#token=<token>; kept
+// in the tab's sessionStorage until Sign out; the role is asked of the API,
+// not guessed from the token) and calls the public endpoints of the API,
+// so it shows exactly what the API shows that token. A creator finds
+// brands and their offers, asks for promo codes and follows the requests;
+// a brand publishes and changes offers, moderates requests, revokes codes
+// and rotates its credentials; everyone with reports gets the orders with
+// every filter, sort and cursor paging, the totals per currency, the CSV
+// export, the earnings by group and a chart of earnings per day; analysts
+// also the summary, the unattributed orders and the explanation of one
+// order.
 //
 // Money stays the decimal string the API sent: the page never turns it
-// into a JavaScript number and never adds amounts up (the totals are the
-// API's). The browser test (browser_test.go, go test -tags browser ./web/)
-// drives the page in headless Chromium against a fake API.
+// into a JavaScript number and never adds amounts up in floating point
+// (the totals are the API's; bars are scaled with BigInt). The browser
+// tests drive the page in headless Chromium: browser_test.go against a
+// fake API for the error states, cmd/attrib/browser_test.go against the
+// real engine.
 package web
 
 import (
@@ -28,6 +34,7 @@ var static embed.FS
 var Files = map[string]struct{ Name, ContentType string }{
 	"/":              {"static/index.html", "text/html; charset=utf-8"},
 	"/dashboard.js":  {"static/dashboard.js", "text/javascript; charset=utf-8"},
+	"/product.js":    {"static/product.js", "text/javascript; charset=utf-8"},
 	"/dashboard.css": {"static/dashboard.css", "text/css; charset=utf-8"},
 	"/favicon.ico":   {"static/icon.svg", "image/svg+xml"},
 }

@@ -31,6 +31,7 @@ func TestDashboardIsServed(t *testing.T) {
 	for _, c := range []struct{ path, contentType, contains string }{
 		{"/", "text/html", `<script src="/dashboard.js"`},
 		{"/dashboard.js", "text/javascript", "/v1/reports/orders"},
+		{"/product.js", "text/javascript", "/v1/code-requests"},
 		{"/dashboard.css", "text/css", ".num"},
 		{"/favicon.ico", "image/svg+xml", "<svg"},
 	} {
@@ -50,7 +51,7 @@ func TestDashboardIsServed(t *testing.T) {
 // TestDashboardCallsDocumentedEndpoints: every API path the page calls is
 // in the OpenAPI document, so the page cannot drift from the API.
 func TestDashboardCallsDocumentedEndpoints(t *testing.T) {
-	_, js := serve(t, func() http.Handler { m := api.NewMux(); web.Register(m); return m }(), "/dashboard.js")
+	js := scripts(t)
 	var doc struct {
 		Paths map[string]json.RawMessage `json:"paths"`
 	}
@@ -59,12 +60,12 @@ func TestDashboardCallsDocumentedEndpoints(t *testing.T) {
 	}
 	calls := regexp.MustCompile(`"(/v1/[a-z0-9_./{}-]+)`).FindAllStringSubmatch(js, -1)
 	if len(calls) < 3 {
-		t.Fatalf("found %d API calls in dashboard.js, want the orders, CSV and earnings reports", len(calls))
+		t.Fatalf("found %d API calls in the scripts, want the orders, CSV and earnings reports", len(calls))
 	}
 	for _, c := range calls {
 		path := strings.TrimSuffix(c[1], "?")
 		if _, ok := doc.Paths[path]; !ok {
-			t.Errorf("dashboard.js calls %s, which the OpenAPI document does not have", path)
+			t.Errorf("the page calls %s, which the OpenAPI document does not have", path)
 		}
 	}
 }
@@ -81,11 +82,17 @@ func staticFile(t *testing.T, path string) string {
 	return body
 }
 
+// scripts are the page's scripts as served, one after the other.
+func scripts(t *testing.T) string {
+	t.Helper()
+	return staticFile(t, "/dashboard.js") + "\n" + staticFile(t, "/product.js")
+}
+
 // TestDashboardElementsExist: every element dashboard.js looks up by id is
 // in the page, so renaming one in the HTML cannot silently break a feature
 // (a lookup that returns null fails only when that code runs).
 func TestDashboardElementsExist(t *testing.T) {
-	html, js := staticFile(t, "/"), staticFile(t, "/dashboard.js")
+	html, js := staticFile(t, "/"), scripts(t)
 	ids := map[string]bool{}
 	for _, m := range regexp.MustCompile(`\sid="([^"]+)"`).FindAllStringSubmatch(html, -1) {
 		if ids[m[1]] {
@@ -115,14 +122,14 @@ func TestDashboardElementsExist(t *testing.T) {
 // Enter in a field submits the form the browser's way, reloading the page;
 // a control with id or name "reset" replaces form.reset with itself.
 func TestDashboardFormsAreHandled(t *testing.T) {
-	html, js := staticFile(t, "/"), staticFile(t, "/dashboard.js")
+	html, js := staticFile(t, "/"), scripts(t)
 	forms := regexp.MustCompile(`<form id="([^"]+)"`).FindAllStringSubmatch(html, -1)
 	if n := strings.Count(html, "<form"); n != len(forms) {
 		t.Errorf("index.html has %d forms, %d of them with an id first: give each an id", n, len(forms))
 	}
 	for _, f := range forms {
 		if !strings.Contains(js, `$("`+f[1]+`").addEventListener("submit"`) {
-			t.Errorf(`form #%s has no submit handler ($("%s").addEventListener("submit", ...)) in dashboard.js`, f[1], f[1])
+			t.Errorf(`form #%s has no submit handler ($("%s").addEventListener("submit", ...)) in the scripts`, f[1], f[1])
 		}
 	}
 	formProperties := map[string]bool{"reset": true, "submit": true, "requestSubmit": true, "elements": true, "length": true,
@@ -150,13 +157,13 @@ func TestDashboardHiddenWins(t *testing.T) {
 // a float would show 0.1, or add 0.1 and 0.2 into 0.30000000000000004.
 // (Bar lengths are scaled with BigInt.)
 func TestDashboardKeepsMoneyExact(t *testing.T) {
-	js := staticFile(t, "/dashboard.js")
-	for _, banned := range []string{"parseFloat", "parseInt"} {
+	js := scripts(t)
+	for _, banned := range []string{"parseFloat", "parseInt", "Number(o.", "Number(p."} {
 		if strings.Contains(js, banned) {
-			t.Errorf("dashboard.js uses %s; keep money as the server's decimal strings", banned)
+			t.Errorf("the scripts use %s; keep money as the server's decimal strings", banned)
 		}
 	}
-	if strings.Contains(js, "innerHTML") || strings.Contains(js, "insertAdjacentHTML") {
-		t.Error("dashboard.js writes HTML; every value from the server must go in as text")
+	if strings.Contains(js, "innerHTML") || strings.Contains(js, "insertAdjacentHTML") || strings.Contains(js, "outerHTML") {
+		t.Error("the scripts write HTML; every value from the server must go in as text")
 	}
 }

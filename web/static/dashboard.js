@@ -149,16 +149,28 @@ function reasonText(r) { return REASONS[r] || r; }
 // ---------------------------------------------------------------------------
 // The page.
 
+// TOKEN_KEY names the token in the tab's sessionStorage: it lasts as long
+// as the tab, and Sign out removes it.
 const TOKEN_KEY = "attrib.token";
 const ORDER_FILTERS = ["offer", "brand", "promo_code", "status", "country", "order_id", "creator"];
+// FILTER_ROLES are the roles that may use a filter (the others never send it).
+const FILTER_ROLES = { creator: ["analyst", "brand"], brand: ["creator", "analyst"] };
 const FIELD_INPUTS = ["from", "to", "tz"].concat(ORDER_FILTERS);
-const VIEWS = ["orders", "earnings", "summary", "unattributed"];
-const ANALYST_VIEWS = ["summary", "unattributed"];
+// REPORT_VIEWS show the filters and reload when they change.
+const REPORT_VIEWS = ["orders", "earnings", "summary", "unattributed"];
+// ROLE_VIEWS are the screens of each role, its home first.
+const ROLE_VIEWS = {
+  creator: ["brands", "offer", "codes", "orders", "earnings", "credentials"],
+  brand: ["offers", "moderation", "brand-codes", "shop", "orders", "earnings", "credentials"],
+  analyst: ["orders", "earnings", "summary", "unattributed", "credentials"],
+};
+const VIEWS = REPORT_VIEWS.concat(["brands", "offer", "codes", "offers", "moderation", "brand-codes", "shop", "credentials"]);
 const $ = (id) => document.getElementById(id);
 
 const state = {
   token: "",
-  role: "", // "creator" or "analyst"
+  role: "", // "creator", "brand" or "analyst"
+  param: "", // the view's argument: the offer id of #offer/<id>
   // applied is what the reports show: the filters as they were when the
   // user last applied them. Paging and the CSV use it, never the form's
   // current (maybe edited, not applied) values.
@@ -183,14 +195,40 @@ class ApiError extends Error {
   }
 }
 
-// api calls a GET endpoint and returns the response. An error answer
-// becomes an ApiError with the server's message and field; a network
-// failure one saying that the server cannot be reached; an abort is
-// rethrown as is.
-async function api(path, signal, token) {
+// statusMessage says in plain words what an error status means, with the
+// server's own message (msg) when it sent one.
+function statusMessage(status, statusText, msg, retryAfter) {
+  const with_ = msg ? ": " + msg : "";
+  switch (status) {
+    case 401: return "Your token was not accepted (401)" + with_ + ".";
+    case 403: return "Not allowed for this token (403)" + with_ + ".";
+    case 404: return "Not found (404)" + with_ + ".";
+    case 409: return "Conflict with the current state (409)" + with_ + ".";
+    case 413: return "Too large (413)" + with_ + ".";
+    case 429: return "Too many requests (429): wait " + (retryAfter ? retryAfter + " s" : "a moment") +
+      " and try again; nothing of this request was recorded.";
+    case 503: return "The engine cannot do this right now (503): a service it depends on is down; nothing was recorded, " +
+      "retry later" + with_ + ".";
+  }
+  const code = status + (statusText ? " " + statusText : "");
+  if (status >= 500) return "The server could not answer (" + code + ")" + with_ + ".";
+  return msg ? msg : "The server refused the request (" + code + ").";
+}
+
+// api calls an endpoint (GET unless init.method says otherwise; init.body
+// is sent as JSON) and returns the response. An error answer becomes an
+// ApiError with the server's message and field; a network failure one
+// saying that the server cannot be reached; an abort is rethrown as is.
+async function api(path, signal, token, init) {
   let res;
+  const opts = { headers: { Authorization: "Bearer " + (token || state.token) }, signal, cache: "no-store" };
+  if (init && init.method) opts.method = init.method;
+  if (init && init.body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(init.body);
+  }
   try {
-    res = await fetch(path, { headers: { Authorization: "Bearer " + (token || state.token) }, signal, cache: "no-store" });
+    res = await fetch(path, opts);
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError("Cannot reach the server (" + err.message + "). Check that attrib is running, then retry.");
@@ -204,11 +242,7 @@ async function api(path, signal, token) {
         field = body.error.field || "";
       }
     } catch (_) { /* not JSON: a proxy's page */ }
-    const status = res.status + (res.statusText ? " " + res.statusText : "");
-    if (res.status === 401) msg = "Your token was not accepted" + (msg ? ": " + msg : "") + ".";
-    else if (res.status === 403) msg = "Not allowed for this token" + (msg ? ": " + msg : "") + ".";
-    else if (res.status >= 500) msg = "The server could not answer (" + status + ")" + (msg ? ": " + msg : "") + ".";
-    else if (!msg) msg = "The server refused the request (" + status + ").";
+    msg = statusMessage(res.status, res.statusText, msg, res.headers.get("Retry-After"));
     throw new ApiError(msg, res.status, field);
   }
   const fresh = res.headers.get("X-Attrib-Fresh-As-Of");
@@ -277,7 +311,7 @@ function showError(boxId, err, retry) {
   if (!err) { box.hidden = true; return; }
   if (err.status === 401) { signOut(err.message + " Sign in again."); return; }
   box.append(document.createTextNode(err.message));
-  if (retry && (err.status === 0 || err.status >= 500)) {
+  if (retry && (err.status === 0 || err.status === 429 || err.status >= 500)) {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "secondary";
@@ -311,7 +345,7 @@ function readFilters() {
   if (!validTimeZone(tz)) return { error: new ApiError("Time zone: \"" + tz + "\" is not an IANA time zone such as Europe/Moscow or UTC.", 400, "tz") };
   const f = { tz, params: {} };
   for (const name of ORDER_FILTERS) {
-    if (name === "creator" && state.role !== "analyst") continue;
+    if (FILTER_ROLES[name] && !FILTER_ROLES[name].includes(state.role)) continue;
     const v = form.elements[name].value.trim();
     if (v) f.params[name] = v;
   }
@@ -388,10 +422,11 @@ function end(v, ctl) {
 function load(v) {
   switch (v) {
     case "orders": return loadOrders(false);
-    case "earnings": return loadEarnings();
+    case "earnings": loadChart(); return loadEarnings();
     case "summary": return loadSummary();
     case "unattributed": return loadUnattributed(false);
   }
+  return loadProductView(v, state.param);
 }
 
 function noteBrand(id, name) { if (id && name) state.brandNames.set(id, name); }
@@ -459,8 +494,13 @@ function orderRow(o) {
   const id = cell(tr, "");
   if (state.role === "analyst") id.appendChild(explainButton(o.brand_id, o.order_id));
   else id.textContent = o.order_id;
-  const brand = cell(tr, o.brand || o.brand_id);
-  brand.title = o.brand_id;
+  if (state.role === "brand") {
+    const creator = cell(tr, o.creator || o.creator_id);
+    creator.title = o.creator_id || "";
+  } else {
+    const brand = cell(tr, o.brand || o.brand_id);
+    brand.title = o.brand_id;
+  }
   const offer = cell(tr, o.offer || o.offer_id, "wrap");
   offer.title = o.offer_id;
   cell(tr, o.promo_code);
@@ -484,7 +524,7 @@ async function loadEarnings() {
     const body = await json(await api("/v1/reports/earnings?" + orderParams({ group_by: groupBy, tz }), ctl.signal));
     if (s.ctl !== ctl) return;
     tbody.replaceChildren();
-    $("earnings-key").textContent = { day: "Day (" + tz + ")", offer: "Offer", brand: "Brand", status: "Status" }[groupBy] || groupBy;
+    $("earnings-key").textContent = { day: "Day (" + tz + ")", offer: "Offer", brand: "Brand", status: "Status", creator: "Creator" }[groupBy] || groupBy;
     $("earnings-note").textContent = "The orders that match the filters, grouped by " + (groupBy === "day" ? "day in " + tz : groupBy) +
       "; bars are scaled per currency.";
     // Bars per currency, scaled to the largest amount in that currency.
@@ -813,12 +853,17 @@ async function exportCSV() {
 // selectView shows the view the location's hash names (the orders when it
 // names none this token may see).
 function selectView() {
-  let v = location.hash.replace(/^#/, "");
-  if (!VIEWS.includes(v) || (ANALYST_VIEWS.includes(v) && state.role !== "analyst")) v = "orders";
+  const hash = location.hash.replace(/^#/, "");
+  const slash = hash.indexOf("/");
+  let v = slash < 0 ? hash : hash.slice(0, slash);
+  state.param = slash < 0 ? "" : decodeURIComponent(hash.slice(slash + 1));
+  const allowed = ROLE_VIEWS[state.role] || [];
+  if (!allowed.includes(v) || (v === "offer" && !state.param)) v = allowed[0] || "orders";
   state.view = v;
   for (const name of VIEWS) $("view-" + name).hidden = name !== v;
+  $("filters").hidden = !REPORT_VIEWS.includes(v);
   for (const a of document.querySelectorAll("nav a")) {
-    if (a.dataset.view === v) a.setAttribute("aria-current", "page");
+    if (a.dataset.view === v || (v === "offer" && a.dataset.view === "brands")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   return v;
@@ -828,11 +873,13 @@ function selectView() {
 // applied filters.
 function showView() {
   const v = selectView();
-  if (state.applied && views[v].generation !== state.generation && !views[v].ctl) load(v);
+  if (!REPORT_VIEWS.includes(v)) load(v);
+  else if (state.applied && views[v].generation !== state.generation && !views[v].ctl) load(v);
 }
 
-// whoIs finds the role of a token by asking the API: an analyst may read
-// the unattributed orders, a creator only the reports.
+// whoIs finds the role of a token by asking the API what it may read: only
+// an analyst reads the unattributed orders; of the others, a creator
+// lists the brands and a brand (whose API key may not) its code requests.
 async function whoIs(token) {
   try {
     await api("/v1/analytics/unattributed?limit=1", null, token);
@@ -841,12 +888,18 @@ async function whoIs(token) {
     if (err.status !== 403) throw err;
   }
   try {
-    await api("/v1/reports/orders?limit=1", null, token);
+    await api("/v1/brands?pricing_model=cpa&q=", null, token);
     return "creator";
   } catch (err) {
+    if (err.status !== 403) throw err;
+  }
+  try {
+    await api("/v1/code-requests?status=moderation", null, token);
+    return "brand";
+  } catch (err) {
     if (err.status === 403) {
-      throw new ApiError("This token cannot read reports: sign in with a creator's or an analyst's token " +
-        "(a brand's API key or the operator's token will not do).", 403);
+      throw new ApiError("This token is not a creator's, a brand's or an analyst's: sign in with one of theirs " +
+        "(the operator's token will not do).", 403);
     }
     throw err;
   }
@@ -882,12 +935,13 @@ async function signIn(token) {
   try {
     state.role = await whoIs(token);
   } catch (err) {
-    const stored = localStorage.getItem(TOKEN_KEY) === token;
+    const stored = sessionStorage.getItem(TOKEN_KEY) === token;
     if (err.status === 401 || err.status === 403) {
-      if (stored) localStorage.removeItem(TOKEN_KEY);
+      if (stored) sessionStorage.removeItem(TOKEN_KEY);
       showSignIn(err.message);
     } else {
-      // The server is down or failing: keep a stored token to retry with.
+      // The server is down or failing: keep the token to retry with.
+      sessionStorage.setItem(TOKEN_KEY, token);
       showSignIn(err.message, () => signIn(token));
     }
     return;
@@ -895,26 +949,32 @@ async function signIn(token) {
     button.disabled = false;
   }
   state.token = token;
-  localStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(TOKEN_KEY, token);
   $("token").value = "";
   $("token").removeAttribute("aria-invalid");
   $("signin-section").hidden = true;
   $("app").hidden = false;
   $("who").hidden = false;
-  $("role").textContent = "Signed in as " + (state.role === "analyst" ? "an analyst (every creator)" : "a creator");
-  for (const el of document.querySelectorAll(".analyst-only")) el.hidden = state.role !== "analyst";
-  if (state.role !== "analyst") $("filters").elements.creator.value = "";
+  $("role").textContent = "Signed in as " + { analyst: "an analyst (every creator)", brand: "a brand", creator: "a creator" }[state.role];
+  for (const el of document.querySelectorAll("[data-roles]")) el.hidden = !el.dataset.roles.split(" ").includes(state.role);
+  for (const [name, roles] of Object.entries(FILTER_ROLES)) if (!roles.includes(state.role)) $("filters").elements[name].value = "";
   loadNames(null); // suggestions for the filters; errors are only logged
-  selectView();
-  apply();
+  const v = selectView();
+  if (!REPORT_VIEWS.includes(v)) load(v);
+  // The reports load their filters now and the view when it is shown.
+  const f = readFilters();
+  state.applied = f.error ? { tz: "UTC", params: {} } : f;
+  state.generation++;
+  if (REPORT_VIEWS.includes(v)) load(v);
 }
 
 function signOut(message) {
   for (const v of VIEWS) if (views[v].ctl) views[v].ctl.abort();
   if (exporting) exporting.abort();
-  localStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(TOKEN_KEY);
   state.token = "";
   state.role = "";
+  resetProduct();
   state.applied = null;
   state.brandNames.clear();
   state.creatorNames.clear();
@@ -929,6 +989,7 @@ function signOut(message) {
   for (const id of ["filters-error", "orders-error", "earnings-error", "summary-error", "unattributed-error"]) $(id).hidden = true;
   $("filters").reset();
   $("filters").elements.tz.value = defaultTimeZone();
+  $("earnings-group").value = "day"; // "creator" is a brand's only
   clearMarks();
   if ($("explain").open) $("explain").close();
   showSignIn(message || "");
@@ -976,9 +1037,17 @@ document.addEventListener("DOMContentLoaded", () => {
     explainOpener = null;
   });
   window.addEventListener("hashchange", () => { if (state.role) showView(); });
-  const token = localStorage.getItem(TOKEN_KEY);
+  // A sign-in link (<base>/#token=<token>) signs this tab in; the token
+  // leaves the address bar (and the history) at once.
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  const link = /^#token=([^&]+)/.exec(location.hash);
+  if (link) {
+    token = decodeURIComponent(link[1]);
+    sessionStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   if (token) signIn(token);
   else showSignIn("");
 });
 
-window.AttribDashboard = { barPermille, percent, moneyList, dayStart, fmtTime, validTimeZone, scaled, isNegative, isZero, reasonText };
+window.AttribDashboard = { barPermille, percent, moneyList, dayStart, fmtTime, validTimeZone, scaled, isNegative, isZero, reasonText, statusMessage };

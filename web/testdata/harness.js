@@ -6,7 +6,7 @@
 // replaced by form.requestSubmit(), which is what Enter does.
 "use strict";
 (() => {
-  localStorage.clear(); // runs before the dashboard reads it (both deferred, in order)
+  sessionStorage.clear(); // runs before the dashboard reads it (all deferred, in order)
 
   const failures = [];
   const steps = [];
@@ -103,15 +103,16 @@
   async function signInErrors() {
     begin("sign-in errors");
     await until("the sign-in form", () => shown(byId("signin-section")));
+    location.hash = "#orders"; // the creator's reports, not the home screen
     eq("the default time zone is the browser's", field("tz").value, "Europe/Moscow");
     await signIn("ct_wrong");
     has("a bad token is refused in the page", text("signin-error"), "not accepted");
     check("the error is shown", shown(byId("signin-error")));
     check("no app for a bad token", byId("app").hidden);
     eq("the token field is marked", byId("token").getAttribute("aria-invalid"), "true");
-    await signIn("ak_brand");
-    has("a brand's key is told why", text("signin-error"), "cannot read reports");
-    eq("nothing stored", localStorage.getItem("attrib.token"), null);
+    await signIn("adm_op");
+    has("the operator's token is told why", text("signin-error"), "not a creator's, a brand's or an analyst's");
+    eq("nothing stored", sessionStorage.getItem("attrib.token"), null);
     await mode("down");
     await signIn("ct_good");
     has("server down at sign-in", text("signin-error"), "Cannot reach the server");
@@ -248,8 +249,10 @@
   async function creatorEarningsAndCSV() {
     begin("creator: earnings");
     await newRequests();
+    field("status").value = "";
     await show("earnings");
-    let q = new URLSearchParams((await newRequests()).pop().split("?")[1]);
+    const chartCalls = (await newRequests()).filter((r) => r.startsWith("/v1/reports/earnings"));
+    let q = new URLSearchParams(chartCalls.find((r) => !/[?&]status=/.test(r) && !r.includes("group_by=status")).split("?")[1]);
     eq("group by day", q.get("group_by"), "day");
     eq("in the zone", q.get("tz"), "Europe/Moscow");
     const rows = cells("earnings");
@@ -258,6 +261,28 @@
     const bars = Array.from(byId("earnings").querySelectorAll(".bar"), (b) => b.title + "=" + b.style.width + (b.classList.contains("negative") ? "-" : ""));
     eq("bars per currency", bars.join(" "), "-5.00 RUB=25%- 0.10 USD=50% 20.00 RUB=100% 0.20 USD=100% 0.00 RUB=0% 0.05 USD=25%");
     has("the key column names the zone", text("earnings-key"), "Europe/Moscow");
+
+    begin("creator: the chart");
+    eq("a series per status and the totals", chartCalls.length, 5);
+    for (const st of ["approved", "pending", "rejected"]) {
+      check("the " + st + " series by day", chartCalls.some((r) => r.includes("status=" + st) && r.includes("group_by=day")), chartCalls.join(" "));
+    }
+    check("the totals by status", chartCalls.some((r) => r.includes("group_by=status")), chartCalls.join(" "));
+    const figures = byId("chart").querySelectorAll("figure svg");
+    eq("one chart per currency", Array.from(figures, (f) => f.getAttribute("aria-label").split(",")[0]).join(" | "),
+      "Earnings in RUB per day | Earnings in USD per day");
+    const day = byId("chart").querySelector('figure:first-child g.day[data-day="2026-11-26"]');
+    eq("a day's figures, exact", day && day.getAttribute("aria-label"), "2026-11-26: approved 20.00 RUB, pending 20.00 RUB, 1 rejected order");
+    eq("days of the chart", byId("chart").querySelectorAll("figure:first-child g.day").length, 3);
+    check("bars drawn", byId("chart").querySelectorAll("rect.approved").length >= 4);
+    has("highest day, exact", figures[0].getAttribute("aria-label"), "the highest day 40.00 RUB");
+    const last = byId("chart").querySelector('figure:first-child g.day[data-day="2026-11-27"]');
+    eq("one tab stop: the last day", last.getAttribute("tabindex") + day.getAttribute("tabindex"), "0-1");
+    last.focus();
+    last.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowLeft", bubbles: true }));
+    eq("arrow keys move to the day before", document.activeElement, day);
+    eq("which takes the tab stop", day.getAttribute("tabindex"), "0");
+    has("the totals", text("chart-totals"), "Totals of the period:");
     for (const g of ["offer", "brand", "status"]) {
       byId("earnings-group").value = g;
       byId("earnings-group").dispatchEvent(new Event("change"));
@@ -293,8 +318,177 @@
     await applyFilters();
     check("back at sign-in", shown(byId("signin-section")) && byId("app").hidden);
     has("with the reason", text("signin-error"), "not accepted");
-    eq("token forgotten", localStorage.getItem("attrib.token"), null);
+    eq("token forgotten", sessionStorage.getItem("attrib.token"), null);
     await mode("ok");
+  }
+
+
+  async function creatorProduct() {
+    begin("creator: brands");
+    location.hash = "#brands";
+    await signIn("ct_good");
+    let reqs = await newRequests();
+    check("brands asked with the pricing model", reqs.some((r) => r.startsWith("/v1/brands?pricing_model=cpa")), reqs.join(" "));
+    check("no filters on a product screen", !shown(byId("filters")));
+    eq("the pricing model's words", byId("brands-model").selectedOptions[0].textContent, "Payment for action");
+    const card = byId("brands-list").querySelector("article");
+    eq("a brand, as text", card && card.querySelector("h3").textContent, "Acme <b>Co</b>");
+    has("payout exactly", card.textContent, "10 % of the order");
+    byId("brands-q").value = "acme";
+    byId("brands-search").requestSubmit();
+    await idle();
+    reqs = await newRequests();
+    has("search by name", reqs.pop(), "q=acme");
+
+    begin("creator: offer page");
+    card.querySelector("a").click();
+    await until("the offer", () => shown(byId("view-offer")) && text("offer-terms").includes("Payout"));
+    await idle();
+    has("terms", text("offer-terms"), "10 % of the order");
+    has("hold", text("offer-terms"), "14 days");
+    has("platforms", text("offer-terms"), "Instagram, TikTok");
+    has("the rejected request and its reason, as text", text("offer-requests"), "Reason: Audience <i>too</i> small");
+    eq("no HTML from the server", byId("offer-requests").querySelector("i"), null);
+    await mode("429");
+    byId("code-request").requestSubmit();
+    await idle();
+    has("429 says when to retry", text("code-request-error"), "Too many requests (429): wait 7 s");
+    await mode("ok");
+    await newRequests();
+    byId("code-platform").value = "tiktok";
+    byId("code-request").requestSubmit();
+    await idle();
+    reqs = await newRequests();
+    eq("a request for the chosen platform", reqs[0], "POST /v1/code-requests");
+    check("the offer reloads with the request", reqs.includes("/v1/offers/ofr_1"), reqs.join(" "));
+    check("no error left", byId("code-request-error").hidden);
+
+    begin("creator: promo codes");
+    await show("codes");
+    has("empty state", text("my-codes"), "No confirmed promo codes yet");
+    const tab = byId("tab-my-codes");
+    tab.focus();
+    tab.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
+    eq("arrow keys select the next tab", byId("tab-requests").getAttribute("aria-selected"), "true");
+    eq("and move the focus", document.activeElement, byId("tab-requests"));
+    check("its panel shows", shown(byId("panel-requests")) && !shown(byId("panel-my-codes")));
+    const info = byId("requests").querySelector("button.info");
+    const tip = info && document.getElementById(info.getAttribute("aria-describedby"));
+    eq("the reason is in the tip, as text", tip && tip.textContent, "Reason: Audience <i>too</i> small");
+    check("hidden until asked", !shown(tip));
+    info.focus();
+    check("shown on keyboard focus", shown(tip));
+    info.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    check("Escape hides it", !shown(tip));
+    info.blur();
+    check("hidden again", !shown(tip));
+
+    begin("creator: 503 on a screen");
+    await mode("503");
+    await show("brands");
+    has("503 in plain words", text("brands-error"), "(503): a service it depends on is down; nothing was recorded");
+    const retry = byId("brands-error").querySelector("button");
+    check("a Retry button", !!retry);
+    await mode("ok");
+    retry.click();
+    await idle();
+    check("Retry recovers", byId("brands-error").hidden && !!byId("brands-list").querySelector("article"));
+    byId("signout").click();
+  }
+
+  async function brandProduct() {
+    begin("brand: offers");
+    location.hash = "";
+    await signIn("ak_brand");
+    has("role", text("role"), "a brand");
+    check("home is the offers", shown(byId("view-offers")));
+    check("no brands screen", !shown(document.querySelector('nav a[data-view="brands"]')));
+    let rows = cells("brand-offers");
+    eq("offers", rows.length, 2);
+    eq("fixed payout exactly", rows[1][1], "150.00 RUB per order");
+    has("a paused offer resumes", rows[1][6], "Resume");
+    byId("publish").open = true;
+    const f = byId("offer-form").elements;
+    f.name.value = "Winter";
+    f.value.value = "150.00";
+    f.currency.value = "XXX";
+    byId("offer-form").requestSubmit();
+    await idle();
+    has("the server's message", text("offer-form-error"), "payout.currency: not an ISO 4217 code");
+    eq("the field is marked", f.currency.getAttribute("aria-invalid"), "true");
+    byId("brand-offers").tBodies[0].rows[0].querySelector("button").click();
+    check("the payout form", shown(byId("payout-form")));
+    has("says when new terms apply", text("payout-form"), "apply to orders placed after the change");
+    eq("focus in the form", document.activeElement, byId("payout-form").elements.value);
+    byId("payout-cancel").click();
+
+    begin("brand: moderation");
+    await show("moderation");
+    rows = cells("moderation");
+    eq("one request", rows.length, 1);
+    eq("creator, platform, offer", rows[0].slice(0, 3).join(" | "), "crt_1 | TikTok | Acme 10%");
+    const row = byId("moderation").tBodies[0].rows[0];
+    const [confirm, reject] = row.querySelectorAll("form");
+    confirm.elements.code.value = "TAKEN";
+    confirm.requestSubmit();
+    await idle();
+    has("409 in the brand's words", row.textContent, "This code is taken at your brand");
+    eq("the code is marked", confirm.elements.code.getAttribute("aria-invalid"), "true");
+    reject.requestSubmit();
+    await idle();
+    has("a reason is required", row.textContent, "A reason is required");
+    eq("focus on the reason", document.activeElement, reject.elements.reason);
+
+    begin("brand: codes");
+    await show("brand-codes");
+    rows = cells("brand-codes");
+    eq("a code with its creator", rows[0].slice(0, 4).join(" | "), "ANNA10 | Anna | Acme 10% | active");
+    byId("brand-codes").querySelector("tbody button").click();
+    const yes = byId("brand-codes").querySelector("tbody button.danger");
+    eq("a confirmation step", yes && yes.textContent, "Yes, revoke ANNA10");
+    eq("focus on it", document.activeElement, yes);
+    yes.click();
+    await idle();
+    has("503 shown where it happened", byId("brand-codes").tBodies[0].textContent, "(503)");
+
+    begin("brand: connect your shop");
+    await show("shop");
+    const shopify = document.querySelector('#shop-list article[data-platform="shopify"]');
+    const woo = document.querySelector('#shop-list article[data-platform="woocommerce"]');
+    eq("the URL to paste", shopify && shopify.querySelector("input.url").value, location.origin + "/v1/webhooks/shopify/brd_1");
+    has("the last delivery", shopify.textContent, "Last delivery: 2026-11-25 12:00:00 · orders/create · accepted");
+    eq("its confirm_on", shopify.querySelector("select").value, "orders/fulfilled");
+    has("not connected", woo.textContent, "Not connected.");
+    check("no secret ever shown", !document.querySelector("#shop-list input[type=password]").value);
+    shopify.querySelector('button[aria-label="Disconnect Shopify"]').click();
+    eq("disconnect asks first", document.activeElement.textContent, "Yes, disconnect Shopify");
+    Array.from(shopify.querySelectorAll("button")).find((b) => b.textContent === "Cancel").click();
+    eq("cancel puts the button back, focused", document.activeElement.getAttribute("aria-label"), "Disconnect Shopify");
+    const wooForm = woo.querySelector("form");
+    wooForm.requestSubmit();
+    has("a secret is required", woo.textContent, "Paste the secret");
+    wooForm.elements.secret.value = " s3cret";
+    wooForm.requestSubmit();
+    await idle();
+    has("the server's message", woo.textContent, "paste the secret alone");
+    eq("the secret is marked", wooForm.elements.secret.getAttribute("aria-invalid"), "true");
+
+    begin("brand: credentials");
+    await show("credentials");
+    const rot = document.querySelector('#rotate-buttons button[data-kind="webhook_secret"]');
+    check("brands rotate the webhook secret", shown(rot));
+    check("not a token", !shown(document.querySelector('#rotate-buttons button[data-kind="token"]')));
+    rot.click();
+    await until("the new value", () => byId("rotate-value").value !== "");
+    eq("shown once", byId("rotate-value").value, "whsec_new");
+    has("with the grace", text("rotate-note"), "keeps working until 2026-11-26 12:00:00");
+
+    begin("brand: reports");
+    await show("orders");
+    check("a creator column", shown(byId("orders").querySelector("th[data-roles=brand]")));
+    check("no brand filter", !shown(field("brand").closest("label")));
+    check("a creator filter", shown(field("creator").closest("label")));
+    byId("signout").click();
   }
 
   async function analyst() {
@@ -366,7 +560,7 @@
     begin("sign out");
     byId("signout").click();
     check("signed out", shown(byId("signin-section")) && byId("app").hidden);
-    eq("token forgotten", localStorage.getItem("attrib.token"), null);
+    eq("token forgotten", sessionStorage.getItem("attrib.token"), null);
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
@@ -377,6 +571,8 @@
       await creatorOrders();
       await creatorErrors();
       await creatorEarningsAndCSV();
+      await creatorProduct();
+      await brandProduct();
       await analyst();
     } catch (err) {
       failures.push(step + ": " + (err && err.stack || err));
