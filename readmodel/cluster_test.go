@@ -24,6 +24,13 @@ func TestEveryMigrationHasAClusterForm(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ClusterDDL: %v", err)
 			}
+			if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stmt)), "INSERT") {
+				// A backfill runs on one replica; replication carries it.
+				if got != strings.TrimSpace(stmt) {
+					t.Errorf("an INSERT is unchanged; got %q", got)
+				}
+				return
+			}
 			m := create.FindStringSubmatch(got)
 			if m == nil {
 				t.Fatalf("got %q, want CREATE TABLE|VIEW IF NOT EXISTS {db}.<name> ON CLUSTER `attrib` ...", got)
