@@ -22,6 +22,7 @@ type loadgenOptions struct {
 	skew                                float64
 	spanDays                            int
 	drop                                bool
+	webhook                             webhookLoadOptions
 }
 
 // loadgenCommand is `attrib loadgen clickhouse`: generated orders straight
@@ -42,6 +43,7 @@ func loadgenCommand() command {
 			fs.IntVar(&o.spanDays, "span-days", int(chload.DefaultSpan/(24*time.Hour)), "loadgen: days of placed times before --end")
 			fs.IntVar(&o.blockRows, "block-rows", chload.DefaultBlockRows, "loadgen: orders per insert")
 			fs.BoolVar(&o.drop, "drop", false, "loadgen: drop the database first (a load refuses a database that has orders)")
+			o.webhook.bind(fs)
 		},
 		run: func(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string) error {
 			return runLoadgen(ctx, ec, log, args, o)
@@ -50,8 +52,11 @@ func loadgenCommand() command {
 }
 
 func runLoadgen(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string, o *loadgenOptions) error {
+	if len(args) == 1 && args[0] == "webhook" {
+		return runLoadgenWebhook(ctx, ec, log, &o.webhook, o.seed)
+	}
 	if len(args) != 1 || args[0] != "clickhouse" {
-		return fmt.Errorf("usage: attrib loadgen clickhouse [--orders N] [--database NAME] [--seed N] [--end DATE] [--drop]")
+		return fmt.Errorf("usage: attrib loadgen clickhouse [--orders N] [--database NAME] [--seed N] [--end DATE] [--drop], or attrib loadgen webhook [--rate N] [--duration D] [--out FILE]")
 	}
 	if o.database == ec.ClickHouse.Auth.Database {
 		return fmt.Errorf("--database %s is the engine's own database (--clickhouse-url): load into a database of its own", o.database)
