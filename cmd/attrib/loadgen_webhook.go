@@ -101,6 +101,9 @@ func runLoadgenWebhook(ctx context.Context, ec *engineConfig, log *slog.Logger, 
 	if err := res.WriteText(io.MultiWriter(outs...)); err != nil {
 		return err
 	}
+	if res.Visible.IsZero() {
+		return fmt.Errorf("loadgen webhook: the reports did not catch up within --final-wait %s", w.finalWait)
+	}
 	if res.Lost() {
 		return fmt.Errorf("loadgen webhook: the reports do not hold what was sent (see the check above)")
 	}

@@ -68,6 +68,8 @@ func (r *Result) WriteText(w io.Writer) error {
 		p("cpu %s: not measured: %s", n, e)
 	}
 	switch {
+	case r.Visible.IsZero():
+		p("check: NOT RUN: the reports did not catch up within %s (the engine is behind, which is not the same as lost; raise --final-wait)", c.FinalWait)
 	case len(r.Mismatches) == 0 && len(r.ProbeErrors) == 0 && !r.Visible.IsZero():
 		p("check: nothing lost: the reports of all %d creators total exactly the generator's sums (orders, per status, earnings per currency)", r.Checked)
 	default:
