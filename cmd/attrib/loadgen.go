@@ -31,7 +31,7 @@ func loadgenCommand() command {
 	o := &loadgenOptions{}
 	return command{
 		name:    "loadgen",
-		summary: "`attrib loadgen clickhouse --orders 10000000 --database attrib_bench`: load generated orders into a benchmark database (not the engine's)",
+		summary: "`attrib loadgen clickhouse --orders 10000000 --database attrib_bench`: load generated orders into a benchmark database (not the engine's); `attrib loadgen webhook --rate 10000 --duration 2m`: send order streams to a running engine and time them into the reports",
 		flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&o.orders, "orders", chload.DefaultOrders, "loadgen: attributed orders to generate (unattributed ones come on top: 5% of all)")
 			fs.IntVar(&o.creators, "creators", chload.DefaultCreators, "loadgen: creators")

@@ -23,7 +23,7 @@ type webhookLoadOptions struct {
 	rate                 float64
 	duration, linger     time.Duration
 	followMin, followMax time.Duration
-	finalWait            time.Duration
+	finalWait, maxBehind time.Duration
 	batch, senders       int
 	brands, creators     int
 	out                  string
@@ -40,6 +40,7 @@ func (w *webhookLoadOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&w.followMin, "follow-up-min", time.Second, "loadgen webhook: shortest delay from an order's placement to its confirmation, cancellation or refund")
 	fs.DurationVar(&w.followMax, "follow-up-max", 5*time.Second, "loadgen webhook: longest such delay")
 	fs.DurationVar(&w.finalWait, "final-wait", 2*time.Minute, "loadgen webhook: how long to wait after the last 202 for the reports to hold everything")
+	fs.DurationVar(&w.maxBehind, "max-behind", 10*time.Second, "loadgen webhook: at a fixed --rate, stop generating once the orders not yet answered stand for this much time at the rate")
 	fs.IntVar(&w.brands, "webhook-brands", 8, "loadgen webhook: brands (shops) to register for the run")
 	fs.IntVar(&w.creators, "webhook-creators", 40, "loadgen webhook: creators to register, each with a code at two brands")
 	fs.StringVar(&w.out, "out", "", "loadgen webhook: also write the figures to this file")
@@ -81,7 +82,7 @@ func runLoadgenWebhook(ctx context.Context, ec *engineConfig, log *slog.Logger, 
 	res, err := e2eload.Run(ctx, e2eload.Config{
 		URL: base, Brands: brands, Creators: creators, Run: run, Mix: e2eload.DefaultMix, Seed: int64(seed),
 		Rate: w.rate, Duration: w.duration, Batch: w.batch, Linger: w.linger, FollowMin: w.followMin, FollowMax: w.followMax,
-		Senders: w.senders, FinalWait: w.finalWait, Procs: procs, Progress: progressOut, Client: hc,
+		Senders: w.senders, FinalWait: w.finalWait, MaxBehind: w.maxBehind, Procs: procs, Progress: progressOut, Client: hc,
 	})
 	if err != nil {
 		return fmt.Errorf("loadgen webhook: %w", err)

@@ -24,6 +24,9 @@ func (r *Result) WriteText(w io.Writer) error {
 		sendSpan, float64(r.Orders)/max(sendSpan, 1e-9), float64(r.Events)/max(sendSpan, 1e-9))
 	p("engine answered: %d requests, %d events accepted, %d duplicates; retried: %d after 429, %d after errors; refused: %d",
 		r.Requests, r.Accepted, r.Duplicates, r.Retried429, r.RetriedErrors, r.Refused)
+	if r.FellBehind > 0 {
+		p("fell behind: after %.1f s the placements not yet answered stood for more than %s at the rate; no new orders from then on", r.FellBehind.Seconds(), c.MaxBehind)
+	}
 	if r.FirstError != "" {
 		p("first error: %s", r.FirstError)
 	}

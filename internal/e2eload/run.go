@@ -55,6 +55,11 @@ type Config struct {
 	// FinalWait bounds the wait, after the last 202, for the reports to
 	// hold everything. Default 2 minutes.
 	FinalWait time.Duration
+	// MaxBehind: at a fixed Rate, when the placements generated but not
+	// yet answered 202 stand for more than this much time at the rate,
+	// the engine does not sustain the rate: no new orders are generated
+	// from then on (the backlog is still sent). Default 10 s.
+	MaxBehind time.Duration
 	// Procs names processes whose CPU to measure (pid > 0); the
 	// generator itself is added as "generator".
 	Procs map[string]int
@@ -94,6 +99,9 @@ func (c *Config) defaults() error {
 	if c.FinalWait <= 0 {
 		c.FinalWait = 2 * time.Minute
 	}
+	if c.MaxBehind <= 0 {
+		c.MaxBehind = 10 * time.Second
+	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 			MaxIdleConnsPerHost: c.Senders + 4, DisableCompression: true}}
@@ -116,7 +124,10 @@ type Result struct {
 	Retried429           int64
 	RetriedErrors        int64
 	Refused              int64 // requests answered with another 4xx (a bug of the generator or the engine)
-	FirstError           string
+	// FellBehind is when, from Start, the engine fell MaxBehind behind the
+	// fixed rate and generation stopped; zero when it kept up.
+	FellBehind time.Duration
+	FirstError string
 	// Send is the 202's latency (send to answer), Visibility from the 202
 	// to the reports holding the events; both per event.
 	Send, Visibility Distribution
@@ -419,6 +430,10 @@ func (d *driver) produce(ctx context.Context) {
 			want := int64(cfg.Rate * now.Sub(start).Seconds())
 			for ; made < want; made++ {
 				gen(now)
+			}
+			if float64(made-d.ackedOrders.Load()) > cfg.Rate*cfg.MaxBehind.Seconds() {
+				d.res.FellBehind = now.Sub(start)
+				break
 			}
 		} else {
 			for i := 0; i < cfg.Batch; i++ {
