@@ -11,23 +11,29 @@
 #   BENCH_E2E_DURATION   how long each scenario sends new orders (default 2m)
 #   BENCH_E2E_RATE       orders/s of the fixed-rate scenario (default 10000)
 #   BENCH_E2E_SCENARIOS  which to run, space-separated: max fixed (default both)
-#   BENCH_E2E_FSYNC      the embedded broker's --embedded-kafka-fsync (default true, as `make run`)
+#   BENCH_E2E_FSYNC      the embedded broker's --embedded-kafka-fsync (default false: with true, the
+#                        broker fsyncs every partition's batch and every offset commit one after
+#                        the other, and the disk's fsync time, not the CPU, sets the rate; see
+#                        docs/performance.md)
+#   BENCH_E2E_SENDERS    requests in flight in the as-fast-as-possible scenario (default 16)
 #   BENCH_E2E_HTTP_PORT, BENCH_E2E_KAFKA_PORT, BENCH_E2E_PPROF_PORT  (18080, 18091, 18095)
 #   BENCH_E2E_REDIS_DB   Redis database the engine uses, flushed first (default 9)
 #   BENCH_E2E_DATABASE   ClickHouse database, dropped first (default attrib_e2e)
 #   BENCH_E2E_LOADGEN_FLAGS  more flags for `attrib loadgen webhook`
+#   BENCH_E2E_BIN        the binary (default bin/attrib): another build, for alternated comparisons
 # Figures go to .local/bench-e2e/<UTC time>-<scenario>.txt, and all of them to
 # .local/bench-e2e/<UTC time>.txt; the engine's log beside them.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL_DIR="$(realpath -m -- "${ATTRIB_LOCAL_DIR:-${REPO_ROOT}/.local}")"
-BIN="${REPO_ROOT}/bin/attrib"
+BIN="${BENCH_E2E_BIN:-${REPO_ROOT}/bin/attrib}"
 OUT_DIR="${LOCAL_DIR}/bench-e2e"
 DURATION="${BENCH_E2E_DURATION:-2m}"
 RATE="${BENCH_E2E_RATE:-10000}"
 SCENARIOS="${BENCH_E2E_SCENARIOS:-max fixed}"
-FSYNC="${BENCH_E2E_FSYNC:-true}"
+FSYNC="${BENCH_E2E_FSYNC:-false}"
+SENDERS="${BENCH_E2E_SENDERS:-16}"
 HTTP_PORT="${BENCH_E2E_HTTP_PORT:-18080}"
 KAFKA_PORT="${BENCH_E2E_KAFKA_PORT:-18091}"
 PPROF_PORT="${BENCH_E2E_PPROF_PORT:-18095}"
@@ -83,7 +89,7 @@ fresh_engine() {
 	die "the engine did not become ready in 60 s; see ${OUT_DIR}/${STAMP}-$1.engine.log"
 }
 
-# run_scenario NAME RATE
+# run_scenario NAME RATE [FLAG...]
 run_scenario() {
 	local name="$1" rate="$2" out="${OUT_DIR}/${STAMP}-$1.txt" status=0
 	say "scenario ${name}: rate ${rate} (0: as fast as possible) for ${DURATION}, fsync ${FSYNC}"
@@ -91,7 +97,7 @@ run_scenario() {
 	# shellcheck disable=SC2086 # BENCH_E2E_LOADGEN_FLAGS is a list of flags
 	"${BIN}" loadgen webhook --url "http://127.0.0.1:${HTTP_PORT}" --data-dir "${OUT_DIR}/data" \
 		--redis-url "${REDIS_URL}" --clickhouse-url "${CH_URL}" --engine-pid "${ENGINE_PID}" \
-		--rate "${rate}" --duration "${DURATION}" --out "${out}" ${BENCH_E2E_LOADGEN_FLAGS:-} || status=$?
+		--rate "${rate}" --duration "${DURATION}" --out "${out}" "${@:3}" ${BENCH_E2E_LOADGEN_FLAGS:-} || status=$?
 	stop_engine
 	{ printf '== %s (%s, fsync %s, load average before: %s)\n' "${name}" "${STAMP}" "${FSYNC}" "${LOAD_BEFORE}"; cat "${out}" 2>/dev/null; echo; } >>"${OUT_DIR}/${STAMP}.txt"
 	return "${status}"
@@ -101,7 +107,7 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 failed=0
 for s in ${SCENARIOS}; do
 	case "${s}" in
-	max) run_scenario max 0 || failed=1 ;;
+	max) run_scenario max 0 --senders "${SENDERS}" || failed=1 ;;
 	fixed) run_scenario "rate${RATE}" "${RATE}" || failed=1 ;;
 	*) die "BENCH_E2E_SCENARIOS: unknown scenario ${s} (max, fixed)" ;;
 	esac
