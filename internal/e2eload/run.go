@@ -428,10 +428,11 @@ func (d *driver) produce(ctx context.Context) {
 		}
 		if cfg.Rate > 0 {
 			want := int64(cfg.Rate * now.Sub(start).Seconds())
-			for ; made < want; made++ {
+			limit := d.ackedOrders.Load() + int64(cfg.Rate*cfg.MaxBehind.Seconds())
+			for ; made < want && made < limit; made++ {
 				gen(now)
 			}
-			if float64(made-d.ackedOrders.Load()) > cfg.Rate*cfg.MaxBehind.Seconds() {
+			if made < want {
 				d.res.FellBehind = now.Sub(start)
 				break
 			}
