@@ -56,7 +56,14 @@ trap cleanup EXIT
 	>"${LOCAL_DIR}/bench-e2e/peer-broker.log" 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 1 60); do (echo >"/dev/tcp/127.0.0.1/${KAFKA_PORT}") 2>/dev/null && break; sleep 0.5; done
-EVENTS="$(kcat -C -b "127.0.0.1:${KAFKA_PORT}" -t attrib.attributions -o beginning -e -q -f 'x\n' 2>/dev/null | wc -l)"
+# The broker answers metadata a moment after it listens.
+EVENTS=0
+for _ in $(seq 1 60); do
+	EVENTS="$( (kcat -C -b "127.0.0.1:${KAFKA_PORT}" -t attrib.attributions -o beginning -e -q -f 'x\n' 2>/dev/null || true) | wc -l)"
+	((EVENTS > 0)) && break
+	sleep 0.5
+done
+((EVENTS > 0)) || die "no events in attrib.attributions at 127.0.0.1:${KAFKA_PORT}"
 ROWS="$(kcat -C -b "127.0.0.1:${KAFKA_PORT}" -t attrib.attributions -o beginning -e -q 2>/dev/null | grep -c -E '"type":"order\.(attributed|earnings_adjusted)"' || true)"
 say "attrib.attributions: ${EVENTS} events, ${ROWS} of them rows of attributed orders"
 CHPID="$(ch_pid)"
