@@ -15,7 +15,7 @@
 #                        broker fsyncs every partition's batch and every offset commit one after
 #                        the other, and the disk's fsync time, not the CPU, sets the rate; see
 #                        docs/performance.md)
-#   BENCH_E2E_SENDERS    requests in flight in the as-fast-as-possible scenario (default 16)
+#   BENCH_E2E_SENDERS    webhook requests in flight at most (default 16)
 #   BENCH_E2E_HTTP_PORT, BENCH_E2E_KAFKA_PORT, BENCH_E2E_PPROF_PORT  (18080, 18091, 18095)
 #   BENCH_E2E_REDIS_DB   Redis database the engine uses, flushed first (default 9)
 #   BENCH_E2E_DATABASE   ClickHouse database, dropped first (default attrib_e2e)
@@ -108,7 +108,7 @@ failed=0
 for s in ${SCENARIOS}; do
 	case "${s}" in
 	max) run_scenario max 0 --senders "${SENDERS}" || failed=1 ;;
-	fixed) run_scenario "rate${RATE}" "${RATE}" || failed=1 ;;
+	fixed) run_scenario "rate${RATE}" "${RATE}" --senders "${SENDERS}" || failed=1 ;;
 	*) die "BENCH_E2E_SCENARIOS: unknown scenario ${s} (max, fixed)" ;;
 	esac
 	LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
