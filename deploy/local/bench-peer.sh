@@ -81,7 +81,8 @@ ours() {
 		split(cpu, u, " "); p = u[1] + u[2]; s = t1 - t0
 		printf "ours (attrib rebuild clickhouse, roll-ups included): %d events in %.1f s: %.0f events/s; CPU per event: rebuild %.1f µs, clickhouse-server %.1f µs, broker %.1f µs, sum %.1f µs\n",
 			n, s, n / s, p * 1e6 / n, c * 1e4 / n, b * 1e4 / n, (p * 1e6 + (c + b) * 1e4) / n }'
-	grep 'attrib.attributions' "${LOCAL_DIR}/bench-e2e/peer-ours.out" | grep -v catch-up | tail -1 | sed 's/^/ours, the replay alone: /'
+	# The replay's own rate, from its last progress line (stderr).
+	{ grep 'attrib.attributions' "${LOCAL_DIR}/bench-e2e/peer-ours.log" | grep -v catch-up | tail -1 | sed 's/^/ours, the replay alone: /'; } || true
 	ch -q "SELECT 'ours: ' || toString(count()) || ' rows, ' || toString(uniqExact(brand_id, order_id)) || ' orders' FROM ${db}.orders"
 	ch -q "SELECT name FROM system.databases WHERE name LIKE '${db}_before_rebuild_%'" | while read -r old; do ch -q "DROP DATABASE ${old}"; done
 }
