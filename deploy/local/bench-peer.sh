@@ -121,7 +121,7 @@ FROM peer.queue WHERE visitParamExtractString(raw, 'type') IN ('order.attributed
 		if (( $(printf '%.0f' "$(echo "$(now) - ${t0}" | bc)") > 600 )); then say "peer: still ${n} rows after 10 minutes"; break; fi
 	done
 	c1="$(cpu_ticks "${CHPID}")" b1="$(cpu_ticks "${BROKER_PID}")"
-	ch -q "DETACH TABLE peer.queue" # stop consuming before measuring anything else
+	ch -q "DROP TABLE peer.queue" # stop consuming before measuring anything else
 	awk -v n="${EVENTS}" -v t0="${t0}" -v t1="${tlast}" -v c="$((c1 - c0))" -v b="$((b1 - b0))" 'BEGIN {
 		s = t1 - t0
 		printf "peer (Kafka engine + materialized view): %d events in %.1f s: %.0f events/s; CPU per event: clickhouse-server %.1f µs, broker %.1f µs, sum %.1f µs (the last 3 s idle included in CPU)\n",
