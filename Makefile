@@ -9,7 +9,7 @@ STACK := bash deploy/local/stack.sh
 export ATTRIB_LOCAL_DIR ?= $(CURDIR)/.local
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: run test build vet bench stack-up stack-down stack-status cluster-up cluster-down clean
+.PHONY: run test build vet bench bench-e2e stack-up stack-down stack-status cluster-up cluster-down clean
 
 build:
 	$(GO) build -o bin/attrib ./cmd/attrib
@@ -35,6 +35,12 @@ bench: stack-up
 	eval "$$($(STACK) env)"; \
 	export ATTRIB_TEST_REDIS_URL="$$ATTRIB_REDIS_URL" ATTRIB_TEST_CLICKHOUSE_URL="$$ATTRIB_CLICKHOUSE_URL"; \
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./...
+
+# The whole pipeline under load: a fresh engine per scenario on this
+# machine's servers, `attrib loadgen webhook` against it; figures under
+# .local/bench-e2e/ (see deploy/local/bench-e2e.sh for the settings).
+bench-e2e: stack-up build
+	bash deploy/local/bench-e2e.sh
 
 stack-up:
 	$(STACK) up

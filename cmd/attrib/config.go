@@ -80,6 +80,7 @@ func newConfig() *config {
 	add(setting{flag: "webhook-burst", env: "ATTRIB_WEBHOOK_BURST", def: "5000", usage: "webhook requests a brand may send at once before --webhook-rate-limit paces it"})
 	add(setting{flag: "api-rate-limit", env: "ATTRIB_API_RATE_LIMIT", def: "50", usage: "requests a second each token (brand, creator, analyst, operator) may make to the rest of the API, sustained; 0: no limit"})
 	add(setting{flag: "api-burst", env: "ATTRIB_API_BURST", def: "500", usage: "API requests a token may make at once before --api-rate-limit paces it"})
+	add(setting{flag: "pprof-addr", env: "ATTRIB_PPROF_ADDR", usage: "serve: listen address of Go's profiling endpoints (/debug/pprof/), e.g. 127.0.0.1:6060; empty: none. Bind it to loopback: profiles show the process's internals"})
 	add(setting{flag: "report-freshness-wait", env: "ATTRIB_REPORT_FRESHNESS_WAIT", def: "3s", usage: "longest a report waits for ClickHouse to hold every event appended before the request (read-your-writes); 0 disables the wait"})
 	return c
 }
@@ -164,6 +165,8 @@ type engineConfig struct {
 	// AllowBackdating lets the operator date catalog changes in the past
 	// (api.HeaderOccurredAt); Demo implies it.
 	AllowBackdating bool
+	// PprofAddr is where serve exposes /debug/pprof/; empty: nowhere.
+	PprofAddr string
 
 	// WebhookLimit and APILimit are the rate limits per brand on the
 	// webhook and per token on the rest of the API.
@@ -245,6 +248,9 @@ func (c *config) parse() (*engineConfig, error) {
 	check("allow-backdating", err)
 	ec.AllowBackdating = ec.AllowBackdating || ec.Demo
 	ec.DemoURL = strings.TrimSuffix(c.get("url"), "/")
+	if ec.PprofAddr = c.get("pprof-addr"); ec.PprofAddr != "" {
+		check("pprof-addr", checkHostPort(ec.PprofAddr))
+	}
 	if ec.DemoURL != "" {
 		if u, err := url.Parse(ec.DemoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			check("url", errors.New("want http://host:port"))

@@ -23,6 +23,7 @@ type loadgenOptions struct {
 	spanDays                            int
 	drop                                bool
 	retention                           retentionOptions
+	webhook                             webhookLoadOptions
 }
 
 // loadgenCommand is `attrib loadgen clickhouse`: generated orders straight
@@ -31,7 +32,7 @@ func loadgenCommand() command {
 	o := &loadgenOptions{}
 	return command{
 		name:    "loadgen",
-		summary: "`attrib loadgen clickhouse --orders 10000000 --database attrib_bench`: load generated orders into a benchmark database (not the engine's)",
+		summary: "`attrib loadgen clickhouse --orders 10000000 --database attrib_bench`: load generated orders into a benchmark database (not the engine's); `attrib loadgen webhook --rate 10000 --duration 2m`: send order streams to a running engine and time them into the reports",
 		flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&o.orders, "orders", chload.DefaultOrders, "loadgen: attributed orders to generate (unattributed ones come on top: 5% of all)")
 			fs.IntVar(&o.creators, "creators", chload.DefaultCreators, "loadgen: creators")
@@ -44,6 +45,7 @@ func loadgenCommand() command {
 			fs.IntVar(&o.blockRows, "block-rows", chload.DefaultBlockRows, "loadgen: orders per insert")
 			fs.BoolVar(&o.drop, "drop", false, "loadgen: drop the database first (a load refuses a database that has orders)")
 			o.retention.flags(fs)
+			o.webhook.bind(fs)
 		},
 		run: func(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string) error {
 			return runLoadgen(ctx, ec, log, args, o)
@@ -52,11 +54,13 @@ func loadgenCommand() command {
 }
 
 func runLoadgen(ctx context.Context, ec *engineConfig, log *slog.Logger, args []string, o *loadgenOptions) error {
-	if len(args) == 1 && args[0] == "retention" {
+	switch {
+	case len(args) == 1 && args[0] == "retention":
 		return runRetention(ctx, ec, log, &o.retention)
-	}
-	if len(args) != 1 || args[0] != "clickhouse" {
-		return fmt.Errorf("usage: attrib loadgen clickhouse [--orders N] [--database NAME] [--seed N] [--end DATE] [--drop]; attrib loadgen retention [--retention-orders N] [--retention-days N] and serve's settings")
+	case len(args) == 1 && args[0] == "webhook":
+		return runLoadgenWebhook(ctx, ec, log, &o.webhook, o.seed)
+	case len(args) != 1 || args[0] != "clickhouse":
+		return fmt.Errorf("usage: attrib loadgen clickhouse [--orders N] [--database NAME] [--seed N] [--end DATE] [--drop]; attrib loadgen retention [--retention-orders N] [--retention-days N] and serve's settings; attrib loadgen webhook [--rate N] [--duration D] [--out FILE]")
 	}
 	if o.database == ec.ClickHouse.Auth.Database {
 		return fmt.Errorf("--database %s is the engine's own database (--clickhouse-url): load into a database of its own", o.database)

@@ -271,6 +271,9 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 	if ec.Demo && ec.runs("api") {
 		comps = append(comps, demoComponent(ec, log))
 	}
+	if ec.PprofAddr != "" {
+		comps = append(comps, pprofComponent(ec.PprofAddr, log))
+	}
 	return runGroup(ctx, log, comps)
 }
 
