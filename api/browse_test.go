@@ -257,3 +257,35 @@ func TestBrandPromoCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestBrandRequestsNameTheirCreators checks that a brand's list of code
+// requests names each request's creator, and that a creator's own list
+// does not carry the field.
+func TestBrandRequestsNameTheirCreators(t *testing.T) {
+	h := browseServer(t)
+	for _, tc := range []struct {
+		name, token, path string
+		want              map[string]string // request id -> creator name
+	}{
+		{"brand, every status", "acme", "/v1/code-requests", map[string]string{"r1": "Anna", "r2": "Anna", "r3": "Anna", "r4": "Boris", "r5": "Boris"}},
+		{"brand, moderation", "acme", "/v1/code-requests?status=moderation", map[string]string{"r3": "Anna", "r5": "Boris"}},
+		{"creator", "anna", "/v1/code-requests", map[string]string{"r1": "", "r3": "", "r6": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := browse(t, h, tc.token, tc.path)
+			if status != http.StatusOK {
+				t.Fatalf("GET %s = %d: %v", tc.path, status, out)
+			}
+			got := map[string]string{}
+			list, _ := out["code_requests"].([]any)
+			for _, e := range list {
+				q, _ := e.(map[string]any)
+				name, _ := q["creator"].(string)
+				got[q["request_id"].(string)] = name
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("GET %s: creators %v, want %v", tc.path, got, tc.want)
+			}
+		})
+	}
+}

@@ -233,7 +233,30 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, c Caller) 
 		}
 		out = append(out, q)
 	}
+	if c.Role == RoleBrand && len(out) > 0 {
+		if err := s.nameCreators(r, out); err != nil {
+			return err
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"code_requests": out})
+	return nil
+}
+
+// nameCreators fills in the creators' names of a brand's requests, with
+// one catalog read.
+func (s *Server) nameCreators(r *http.Request, reqs []CodeRequest) error {
+	ids := make([]string, 0, len(reqs))
+	for _, q := range reqs {
+		ids = append(ids, q.CreatorID)
+	}
+	slices.Sort(ids)
+	names, err := s.cfg.Catalog.CreatorNames(r.Context(), slices.Compact(ids))
+	if err != nil {
+		return unavailable("creators' names cannot be read now (%v); retry later", err)
+	}
+	for i := range reqs {
+		reqs[i].Creator = names[reqs[i].CreatorID]
+	}
 	return nil
 }
 

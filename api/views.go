@@ -28,12 +28,14 @@ const PricingCPA = "cpa"
 
 // CodeRequest is a creator's promo-code request as the API shows it.
 type CodeRequest struct {
-	RequestID   string     `json:"request_id"`
-	BrandID     string     `json:"brand_id"`
-	Brand       string     `json:"brand,omitempty"`
-	OfferID     string     `json:"offer_id"`
-	Offer       string     `json:"offer,omitempty"`
-	CreatorID   string     `json:"creator_id"`
+	RequestID string `json:"request_id"`
+	BrandID   string `json:"brand_id"`
+	Brand     string `json:"brand,omitempty"`
+	OfferID   string `json:"offer_id"`
+	Offer     string `json:"offer,omitempty"`
+	CreatorID string `json:"creator_id"`
+	// Creator is the creator's name, in a brand's list only.
+	Creator     string     `json:"creator,omitempty"`
 	Platform    string     `json:"platform"`
 	Status      string     `json:"status"`
 	Code        string     `json:"code,omitempty"`
