@@ -216,8 +216,9 @@ func TestBrowserProduct(t *testing.T) {
 	}
 	acme.view("moderation")
 	acme.wait("three requests", `document.querySelectorAll("#moderation tbody tr[data-request]").length === 3`)
-	acme.shot("brand-moderation")
 	row := func(key string) string { return `#moderation tr[data-request="` + ids[key] + `"]` }
+	acme.wait("the creators' names", contains(row("anna/instagram")+" td", "Anna")+` && `+contains(row("boris/instagram")+" td", "Boris"))
+	acme.shot("brand-moderation")
 	acme.do("confirm Anna's with a code", chromedp.SendKeys(chromedp.CSS(row("anna/instagram")+` [name=code]`), "ANNA150"),
 		chromedp.Click(chromedp.CSS(row("anna/instagram")+` form:first-of-type button`)))
 	acme.wait("the confirmation", `!document.querySelector(`+quote(row("anna/instagram"))+`) && `+contains("#moderation-status", "Confirmed with the code ANNA150"))
