@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Mux is an http.ServeMux that remembers its patterns, so a test can check
 // that every route is in the OpenAPI document and every documented route
@@ -8,14 +12,27 @@ import "net/http"
 type Mux struct {
 	*http.ServeMux
 	patterns []string
+	metrics  *httpMetrics // nil: not instrumented
 }
 
 // NewMux returns an empty Mux.
 func NewMux() *Mux { return &Mux{ServeMux: http.NewServeMux()} }
 
+// NewInstrumentedMux returns an empty Mux that counts and times every
+// request in reg (attrib_http_requests_total,
+// attrib_http_request_duration_seconds) labelled by the route pattern that
+// served it ("GET /v1/offers/{offer_id}", never the raw path) and the
+// status code; a request no pattern matches is labelled "unmatched".
+func NewInstrumentedMux(reg prometheus.Registerer) *Mux {
+	return &Mux{ServeMux: http.NewServeMux(), metrics: newHTTPMetrics(reg)}
+}
+
 // Handle registers h for pattern ("GET /v1/offers").
 func (m *Mux) Handle(pattern string, h http.Handler) {
 	m.patterns = append(m.patterns, pattern)
+	if m.metrics != nil {
+		h = m.metrics.wrap(pattern, h)
+	}
 	m.ServeMux.Handle(pattern, h)
 }
 
@@ -35,7 +52,13 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.ServeMux.ServeHTTP(w, r)
 		return
 	}
-	m.ServeMux.ServeHTTP(&jsonMiss{ResponseWriter: w}, r)
+	miss := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.ServeMux.ServeHTTP(&jsonMiss{ResponseWriter: w}, r)
+	}))
+	if m.metrics != nil {
+		miss = m.metrics.wrap(unmatchedRoute, miss)
+	}
+	miss.ServeHTTP(w, r)
 }
 
 // jsonMiss turns the mux's plain-text 404 and 405 into JSON errors and

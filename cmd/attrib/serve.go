@@ -249,7 +249,7 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 		closeAll(in.comps)
 		return err
 	}
-	mux := api.NewMux()
+	mux := api.NewInstrumentedMux(in.registry)
 	api.RegisterOps(mux, api.OpsConfig{Checks: in.checks(), Gatherer: in.registry})
 	api.RegisterContracts(mux)
 	if ec.runs("api") {
