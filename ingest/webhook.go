@@ -187,10 +187,15 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// Canonical keys set in place: Header.Set would canonicalise them
 	// again, on every request.
 	rw.Header()["X-Correlation-Id"] = []string{correlationID}
-	res := w.serve(rw, r, correlationID)
+	w.answer(rw, w.serve(rw, r, correlationID), http.StatusAccepted, start)
+}
+
+// answer writes res, a recorded one with status ok and the counts body,
+// and records the request's outcome and time since start.
+func (w *Webhook) answer(rw http.ResponseWriter, res response, ok int, start time.Time) {
 	if res.status == http.StatusAccepted {
 		rw.Header()["Content-Type"] = contentTypeJSON
-		rw.WriteHeader(http.StatusAccepted)
+		rw.WriteHeader(ok)
 		buf := make([]byte, 0, 48)
 		buf = append(buf, `{"accepted":`...)
 		buf = strconv.AppendInt(buf, int64(res.accepted), 10)
