@@ -21,7 +21,7 @@ import (
 // An order that is settled (attribution.Settled: decided, no hold due,
 // unattributed or approved or rejected) for longer than Config.Retention
 // after its last event leaves Redis: each partition handler, every
-// HoldTick, takes the due members of its eviction schedule
+// EvictInterval, takes the due members of its eviction schedule
 // (evict:<partition>), saves their snapshots to the ColdStore, raises its
 // brands' placed bounds (evicted:<partition>), then deletes each state if
 // it is still the one saved (a batch may have changed it meanwhile, and
@@ -57,8 +57,10 @@ import (
 // return period.
 const DefaultRetention = 30 * 24 * time.Hour
 
-// evictBatch is the most states one eviction step saves and deletes.
-const evictBatch = 500
+// evictBatch is the most states one insert into the ColdStore carries: a
+// few megabytes of snapshots, so that a backlog (a first start with
+// retention, a ColdStore that was down) goes out as few inserts.
+const evictBatch = 5000
 
 // ColdStore keeps the snapshots of evicted orders (readmodel.WorkerStates
 // in ClickHouse, adapted in cmd/attrib). Each method is expected to take
@@ -203,7 +205,7 @@ var (
 // EvictDue moves the states of the given partition of attrib.orders whose
 // retention ended (by the worker's clock) from Redis to the ColdStore, and
 // returns how many it evicted; bd (nil: none kept in memory) receives the
-// raised bounds. The partition's handler calls it every HoldTick; a
+// raised bounds. The partition's handler calls it every EvictInterval; a
 // rebuild calls it at the end. Without a ColdStore it does nothing.
 func (w *Worker) EvictDue(ctx context.Context, partition int, bd *bounds) (int, error) {
 	if w.cold == nil {

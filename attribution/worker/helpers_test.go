@@ -137,7 +137,7 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	}
 
 	r.cfg.Store, r.cfg.Redis, r.cfg.Prefix, r.cfg.Index = r.store, r.rdb, workerPrefix, codeIndex{r.proj}
-	r.cfg.Now, r.cfg.Logger, r.cfg.Registerer, r.cfg.HoldTick = r.clock.Now, testLogger(), r.reg, 50*time.Millisecond
+	r.cfg.Now, r.cfg.Logger, r.cfg.Registerer, r.cfg.HoldTick, r.cfg.EvictInterval = r.clock.Now, testLogger(), r.reg, 50*time.Millisecond, 50*time.Millisecond
 	for _, f := range ro.worker {
 		f(&r.cfg)
 	}

@@ -92,12 +92,14 @@ func (h *partitionHandler) Close() error {
 	return nil
 }
 
-// runHolds emits the partition's due holds, and evicts its due states,
-// every HoldTick until ctx ends.
+// runHolds emits the partition's due holds every HoldTick, and evicts its
+// due states every EvictInterval (at the first tick, then on the tick
+// after each interval), until ctx ends.
 func (h *partitionHandler) runHolds(ctx context.Context) {
 	defer close(h.done)
 	t := time.NewTicker(h.w.tick)
 	defer t.Stop()
+	var evicted time.Time // when the last eviction step started
 	for {
 		select {
 		case <-ctx.Done():
@@ -108,9 +110,13 @@ func (h *partitionHandler) runHolds(ctx context.Context) {
 			h.w.m.holdErrors.Inc()
 			h.log.Warn("hold expiry: emitting due holds failed; retrying at the next tick", "err", err)
 		}
+		if time.Since(evicted) < h.w.evictEvery {
+			continue
+		}
+		evicted = time.Now()
 		if _, err := h.w.EvictDue(ctx, h.partition, h.state.bounds); err != nil && ctx.Err() == nil {
 			h.w.m.evictErrors.Inc()
-			h.log.Warn("retention: evicting settled orders failed; they stay in redis until the next tick", "err", err)
+			h.log.Warn("retention: evicting settled orders failed; they stay in redis until the next step", "err", err, "next_in", h.w.evictEvery)
 		}
 	}
 }

@@ -36,6 +36,9 @@ const (
 	DefaultIndexWait = 30 * time.Second
 	// DefaultHoldTick is Config.HoldTick when not set.
 	DefaultHoldTick = time.Second
+	// DefaultEvictInterval is Config.EvictInterval when not set: a
+	// partition's evictions of a minute go to ClickHouse as one insert.
+	DefaultEvictInterval = time.Minute
 )
 
 // Index is what the worker reads of the code and offer index (the
@@ -91,6 +94,12 @@ type Config struct {
 	// HoldTick is how often each partition handler looks for holds that
 	// ended. Default DefaultHoldTick.
 	HoldTick time.Duration
+	// EvictInterval is how often each partition handler moves its settled
+	// orders whose retention ended to the cold store (with a Cold store
+	// only). Each step is one insert per evictBatch states, and ClickHouse
+	// wants few, large inserts, so it is kept well above HoldTick. Default
+	// DefaultEvictInterval.
+	EvictInterval time.Duration
 	// StateCache is how many order states each partition handler keeps in
 	// memory between its batches, so that an order's next events need not
 	// read its state back from Redis (which stays authoritative: every
@@ -134,6 +143,9 @@ func (c *Config) Validate() error {
 	if c.HoldTick <= 0 {
 		c.HoldTick = DefaultHoldTick
 	}
+	if c.EvictInterval <= 0 {
+		c.EvictInterval = DefaultEvictInterval
+	}
 	if c.StateCache == 0 {
 		c.StateCache = DefaultStateCache
 	}
@@ -159,6 +171,8 @@ type Worker struct {
 	now    func() time.Time
 	wait   time.Duration
 	tick   time.Duration
+	// evictEvery is Config.EvictInterval.
+	evictEvery time.Duration
 	// cacheSize is Config.StateCache.
 	cacheSize int
 	cold      ColdStore
@@ -184,20 +198,21 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{
-		store:     cfg.Store,
-		rdb:       cfg.Redis,
-		index:     cfg.Index,
-		prefix:    cfg.Prefix,
-		now:       cfg.Now,
-		wait:      cfg.IndexWait,
-		tick:      cfg.HoldTick,
-		cacheSize: cfg.StateCache,
-		cold:      cfg.Cold,
-		retention: cfg.Retention,
-		log:       cfg.Logger.With("component", "attribution-worker"),
-		m:         newMetrics(cfg.Registerer),
-		parts:     make(map[string]int),
-		codes:     newCodeCache(maxCachedCodes),
+		store:      cfg.Store,
+		rdb:        cfg.Redis,
+		index:      cfg.Index,
+		prefix:     cfg.Prefix,
+		now:        cfg.Now,
+		wait:       cfg.IndexWait,
+		tick:       cfg.HoldTick,
+		evictEvery: cfg.EvictInterval,
+		cacheSize:  cfg.StateCache,
+		cold:       cfg.Cold,
+		retention:  cfg.Retention,
+		log:        cfg.Logger.With("component", "attribution-worker"),
+		m:          newMetrics(cfg.Registerer),
+		parts:      make(map[string]int),
+		codes:      newCodeCache(maxCachedCodes),
 	}
 	w.lag.init()
 	return w, nil
