@@ -127,29 +127,7 @@ func BenchmarkBrandFirstPage(b *testing.B) {
 				x := sample[i%len(sample)]
 				f := combo.f(x)
 				f.Limit = reports.DefaultLimit
-				t0 := time.Now()
-				var tot reports.Totals
-				var terr error
-				var tookTotals time.Duration
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					tot, terr = e.r.Totals(ctx, f)
-					tookTotals = time.Since(t0)
-				}()
-				p, err := e.r.Orders(ctx, f)
-				if err != nil {
-					b.Fatal(err)
-				}
-				tookOrders := time.Since(t0)
-				<-done
-				if terr != nil {
-					b.Fatal(terr)
-				}
-				took := time.Since(t0)
-				if len(p.Orders) > int(tot.Orders) {
-					b.Fatalf("%s: page of %d orders, totals %d", x.label, len(p.Orders), tot.Orders)
-				}
+				took, tookOrders, tookTotals := firstPage(ctx, b, e, f, x.label)
 				page, orders, totals = append(page, took), append(orders, tookOrders), append(totals, tookTotals)
 				if i%len(sample) == 0 {
 					busiest = append(busiest, took)
