@@ -1,6 +1,6 @@
 # The two commands a newcomer needs:
 #   make run   - install and start Redis and ClickHouse, then run the whole engine (HTTP on :8080)
-#   make test  - install and start Redis and ClickHouse, vet, and run every test (none may skip)
+#   make test  - install and start Redis, ClickHouse, a ClickHouse cluster and Chromium, vet, and run every test (none may skip)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
