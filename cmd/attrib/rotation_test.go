@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"github.com/attrib-engine/attrib/ingest"
-	"github.com/attrib-engine/attrib/internal/testenv"
-	"github.com/attrib-engine/attrib/projections/rediscatalog"
 )
 
 // signedWebhook posts body to the order webhook as brandID, signed with
@@ -158,26 +155,7 @@ func TestCredentialRotation(t *testing.T) {
 	}
 
 	// A rebuild of the Redis projection keeps credentials and expiries.
-	rdb, _ := testenv.Redis(t)
-	proj, err := rediscatalog.New(rediscatalog.Config{Client: rdb, Prefix: e.redisPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	before, err := proj.Dump(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proj.Drop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	if code := runContext(ctx, append([]string{"rebuild", "redis"}, e.common...), env(nil), io.Discard, &stderr); code != 0 {
-		t.Fatalf("attrib rebuild redis exited %d:\n%s", code, stderr.String())
-	}
-	if after, err := proj.Dump(ctx); err != nil || after != before {
-		t.Fatalf("Redis after the rebuild differs (%v)\nbefore:\n%s\nafter:\n%s", err, before, after)
-	}
+	rebuildRedis(t, e)
 	if !works(oldKey) || !works(newKey) || works(t0) || !works(t1) || !works(t2) || !worksAsAnalyst(an0) {
 		t.Fatal("credentials after the rebuild differ from before")
 	}
