@@ -333,6 +333,43 @@ func TestGrafanaDashboardIsImportable(t *testing.T) {
 	}
 }
 
+// grafanaVars replaces the dashboard's variables with values Prometheus
+// accepts, so that its queries can be checked as PromQL.
+var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "${instance}", ".*", "$instance", ".*")
+
+// TestGrafanaQueriesParse: promtool accepts every query of the dashboard
+// (its variables replaced), as the expression of a recording rule.
+func TestGrafanaQueriesParse(t *testing.T) {
+	type recording struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	type group struct {
+		Name  string      `yaml:"name"`
+		Rules []recording `yaml:"rules"`
+	}
+	g := group{Name: "dashboard"}
+	for i, q := range readDashboard(t).queries(t) {
+		expr := grafanaVars.Replace(q)
+		if strings.Contains(expr, "$") {
+			t.Fatalf("query %q uses a variable this test does not replace", q)
+		}
+		g.Rules = append(g.Rules, recording{Record: "dashboard:query:" + strconv.Itoa(i), Expr: expr})
+	}
+	b, err := yaml.Marshal(map[string][]group{"groups": {g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := filepath.Abs(filepath.Join(t.TempDir(), "dashboard.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promtool(t, "check", "rules", path)
+}
+
 // Metric names in PromQL are found by a scan rather than by Prometheus's
 // own parser (github.com/prometheus/prometheus/promql/parser), which would
 // pull the whole Prometheus server module into go.mod for a test. The scan
