@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/attrib-engine/attrib/internal/promreg"
 )
 
 // Check is a readiness probe of one dependency.
@@ -30,24 +32,68 @@ type OpsConfig struct {
 	Gatherer prometheus.Gatherer
 	// CheckTimeout bounds each check. Default 2 s.
 	CheckTimeout time.Duration
+	// Registerer, when not nil, receives attrib_dependency_up{dependency}:
+	// 1 when the dependency's check last passed, 0 when it failed.
+	Registerer prometheus.Registerer
+	// CheckInterval is how often Ops.Run runs the checks, so that the gauge
+	// stays current when nothing calls /readyz. Default 10 s: under the
+	// usual 15 s scrape interval, so each scrape sees a fresh answer, at
+	// three pings a process per interval.
+	CheckInterval time.Duration
 }
 
-// RegisterOps adds /healthz, /readyz and /metrics to mux.
-func RegisterOps(mux *Mux, cfg OpsConfig) {
+// Ops serves the operational endpoints and keeps the dependencies' gauge.
+type Ops struct {
+	cfg OpsConfig
+	up  *prometheus.GaugeVec
+}
+
+// NewOps applies cfg's defaults and registers the dependencies' gauge.
+func NewOps(cfg OpsConfig) *Ops {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
 	if cfg.CheckTimeout <= 0 {
 		cfg.CheckTimeout = 2 * time.Second
 	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 10 * time.Second
+	}
+	up := promreg.With(cfg.Registerer).GaugeVec(prometheus.GaugeOpts{
+		Name: "attrib_dependency_up",
+		Help: "Whether the dependency (kafka, redis, clickhouse) answered this process's last readiness check: 1 yes, 0 no. Refreshed by every /readyz and every check interval.",
+	}, []string{"dependency"})
+	return &Ops{cfg: cfg, up: up}
+}
+
+// RegisterOps adds /healthz, /readyz and /metrics to mux.
+func RegisterOps(mux *Mux, cfg OpsConfig) { NewOps(cfg).Register(mux) }
+
+// Register adds /healthz, /readyz and /metrics to mux.
+func (o *Ops) Register(mux *Mux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		status, body := ready(r.Context(), cfg)
+		status, body := o.ready(r.Context())
 		writeJSON(w, status, body)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.cfg.Gatherer, promhttp.HandlerOpts{}))
+}
+
+// Run runs the checks at once, then every CheckInterval, until ctx ends;
+// it always returns nil.
+func (o *Ops) Run(ctx context.Context) error {
+	t := time.NewTicker(o.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		o.ready(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 type readyAnswer struct {
@@ -55,8 +101,10 @@ type readyAnswer struct {
 	Dependencies map[string]string `json:"dependencies"`
 }
 
-// ready runs every check; 200 when all pass, 503 naming the failing ones.
-func ready(ctx context.Context, cfg OpsConfig) (int, readyAnswer) {
+// ready runs every check and records each result in the gauge; 200 when
+// all pass, 503 naming the failing ones.
+func (o *Ops) ready(ctx context.Context) (int, readyAnswer) {
+	cfg := o.cfg
 	ans := readyAnswer{Status: "ready", Dependencies: make(map[string]string, len(cfg.Checks))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -66,9 +114,12 @@ func ready(ctx context.Context, cfg OpsConfig) (int, readyAnswer) {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, cfg.CheckTimeout)
 			defer cancel()
-			res := "ok"
+			res, up := "ok", 1.0
 			if err := c.Ping(cctx); err != nil {
-				res = err.Error()
+				res, up = err.Error(), 0
+			}
+			if ctx.Err() == nil { // not a check cut short by shutdown
+				o.up.WithLabelValues(c.Name).Set(up)
 			}
 			mu.Lock()
 			ans.Dependencies[c.Name] = res

@@ -72,3 +72,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group"}),
 	}
 }
+
+// startGroup makes group's counters of each topic exist at 0, so that its
+// first event, failure or dead letter is an increase that rate() and
+// increase() see (a series born at 1 shows no increase).
+func (m *metrics) startGroup(group string, topics []string) {
+	for _, t := range topics {
+		m.batches.WithLabelValues(group, t)
+		m.events.WithLabelValues(group, t)
+		m.handlerErrors.WithLabelValues(group, t)
+		m.commitErrors.WithLabelValues(group, t)
+		m.deadLetters.WithLabelValues(group, t)
+	}
+}

@@ -242,6 +242,7 @@ func NewSubscriber(store *Store, cfg SubscriberConfig) (*Subscriber, error) {
 	if err := cfg.validate(store); err != nil {
 		return nil, err
 	}
+	store.metrics.startGroup(cfg.Group, cfg.Topics)
 	return &Subscriber{
 		store:     store,
 		cfg:       cfg,

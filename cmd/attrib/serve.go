@@ -240,23 +240,35 @@ func (in *infra) checks() []api.Check {
 
 // runServe runs every component in one process.
 func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []string) error {
-	in, err := openInfra(ctx, ec, log)
+	_, comps, err := newServe(ctx, ec, log)
 	if err != nil {
 		return err
+	}
+	return runGroup(ctx, log, comps)
+}
+
+// newServe opens the infrastructure and returns the components of
+// `attrib serve` that ec runs, in start order, and the registry of their
+// metrics.
+func newServe(ctx context.Context, ec *engineConfig, log *slog.Logger) (*prometheus.Registry, []component, error) {
+	in, err := openInfra(ctx, ec, log)
+	if err != nil {
+		return nil, nil, err
 	}
 	cat, err := newCatalogComponents(ec, in, log)
 	if err != nil {
 		closeAll(in.comps)
-		return err
+		return nil, nil, err
 	}
 	mux := api.NewInstrumentedMux(in.registry)
-	api.RegisterOps(mux, api.OpsConfig{Checks: in.checks(), Gatherer: in.registry})
+	ops := api.NewOps(api.OpsConfig{Checks: in.checks(), Gatherer: in.registry, Registerer: in.registry})
+	ops.Register(mux)
 	api.RegisterContracts(mux)
 	if ec.runs("api") {
 		cat.api.Register(mux)
 		web.Register(mux) // the reports dashboard at /
 	}
-	comps := in.comps
+	comps := append(in.comps, component{name: "dependency-checks", run: ops.Run})
 	if ec.runs("api") {
 		comps = append(comps, cat.apiComps...)
 	}
@@ -274,7 +286,7 @@ func runServe(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []strin
 	if ec.PprofAddr != "" {
 		comps = append(comps, pprofComponent(ec.PprofAddr, log))
 	}
-	return runGroup(ctx, log, comps)
+	return in.registry, comps, nil
 }
 
 // httpComponent serves h on addr within edge's bounds (timeouts, header

@@ -42,7 +42,7 @@ usage() {
 	cat <<'EOF'
 usage: bash deploy/local/stack.sh {install|up|down|status|env|cluster-up [N]|cluster-down [N]|cluster-status|cluster-env}
 
-  install  install redis-server, clickhouse-server, clickhouse-client, chromium (apt) if missing
+  install  install redis-server, clickhouse-server, clickhouse-client, chromium, promtool (apt) if missing
   up       install, then start Redis and ClickHouse on 127.0.0.1 (idempotent)
   down     stop them (SIGTERM, SIGKILL after ATTRIB_LOCAL_STOP_TIMEOUT seconds)
   status   print state of both; exit 0 if both are up, 3 otherwise
@@ -303,6 +303,8 @@ ch_server_bin() { command -v clickhouse-server 2>/dev/null || true; }
 ch_client_bin() { command -v clickhouse-client 2>/dev/null || true; }
 # The browser tests (web/, cmd/attrib) drive Chromium; they fail without it.
 chromium_bin() { command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null || true; }
+# The rules' tests (cmd/attrib) run promtool, of the Debian package prometheus.
+promtool_bin() { command -v promtool 2>/dev/null || true; }
 
 apt_get() {
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600 "$@"
@@ -323,6 +325,7 @@ stop_package_daemons() {
 		case "${pkg}" in
 		redis-server) bin="$(redis_server_bin)" user=redis ;;
 		clickhouse-server) bin="$(ch_server_bin)" user=clickhouse ;;
+		prometheus) bin="$(command -v prometheus 2>/dev/null || true)" user=prometheus ;;
 		*) continue ;;
 		esac
 		[[ -n "${bin}" ]] || continue
@@ -346,8 +349,9 @@ cmd_install() {
 	[[ -n "$(ch_server_bin)" ]] || missing+=(clickhouse-server)
 	[[ -n "$(ch_client_bin)" ]] || missing+=(clickhouse-client)
 	[[ -n "$(chromium_bin)" || -n "${ATTRIB_CHROMIUM:-}" ]] || missing+=(chromium)
+	[[ -n "$(promtool_bin)" ]] || missing+=(prometheus)
 	if ((${#missing[@]} == 0)); then
-		say "install: redis-server, redis-cli, clickhouse-server, clickhouse-client, chromium are installed"
+		say "install: redis-server, redis-cli, clickhouse-server, clickhouse-client, chromium, promtool are installed"
 		return 0
 	fi
 	have apt-get || die "missing ${missing[*]} and apt-get is not available; install Redis 7 and ClickHouse by hand"
@@ -367,6 +371,7 @@ cmd_install() {
 	[[ -n "$(redis_server_bin)" && -n "$(redis_cli_bin)" && -n "$(ch_server_bin)" && -n "$(ch_client_bin)" ]] ||
 		die "packages installed but redis-server/redis-cli/clickhouse-server/clickhouse-client still not on PATH"
 	[[ -n "$(chromium_bin)" || -n "${ATTRIB_CHROMIUM:-}" ]] || die "package chromium installed but chromium still not on PATH"
+	[[ -n "$(promtool_bin)" ]] || die "package prometheus installed but promtool still not on PATH"
 	stop_package_daemons "${missing[@]}"
 }
 
