@@ -240,11 +240,11 @@ func TestComposeFile(t *testing.T) {
 	}
 	checkClickHouseCluster(t, dir, ec0.ClickHouseCluster, chHosts, services)
 
-	// Mounted files of this directory exist.
+	// The files it mounts from the repository exist.
 	for _, name := range names {
 		for _, v := range services[name].Volumes {
 			src, _, _ := strings.Cut(v, ":")
-			if strings.HasPrefix(src, "./") {
+			if strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") {
 				if _, err := os.Stat(filepath.Join(dir, src)); err != nil {
 					t.Errorf("compose service %s mounts %s: %v", name, src, err)
 				}
@@ -252,8 +252,10 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 
-	// Prometheus scrapes every component's service at the engine's port.
+	// Prometheus scrapes every component's service at the engine's port,
+	// and loads the engine's rules.
 	checkPrometheusTargets(t, filepath.Join(dir, "prometheus.yml"), components, port)
+	promtool(t, "check", "config", "deploy/docker/prometheus.yml")
 }
 
 // checkClickHouseCluster compares the cluster the engine is given with the

@@ -25,7 +25,7 @@ import (
 // ports, probes, users and names must agree across the files.
 
 // deployDir is the repository's deploy/ folder, seen from cmd/attrib.
-const deployDir = "../../deploy"
+const deployDir = repoRoot + "/deploy"
 
 // imageUID is the user the image runs as (deploy/docker/Dockerfile's USER):
 // distroless' nonroot, never root.
@@ -226,7 +226,7 @@ func goVersionAtLeast(have, want string) bool {
 func TestDockerfile(t *testing.T) {
 	instructions := readDockerfile(t, filepath.Join(deployDir, "docker", "Dockerfile"))
 
-	gomod, err := os.ReadFile("../../go.mod")
+	gomod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
