@@ -38,6 +38,7 @@ func subcommands() []command {
 		{name: "topics", summary: "create the event topics that are missing, then exit", run: runTopics},
 		{name: "demo", summary: "seed a running engine (started with --allow-backdating) over HTTP with demo brands, creators and 60 days of orders (--url, --admin-token); prints a sign-in link per role, tokens go to <data-dir>/demo.json", run: runDemo},
 		loadgenCommand(),
+		healthcheckCommand(),
 		{name: "config", summary: "print the configuration with secrets masked, and where each value comes from", run: nil},
 		{name: "version", summary: "print the version", run: nil, noConfig: true},
 	}
@@ -166,7 +167,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: attrib <command> [flags]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range subcommands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery setting is a flag with an environment fallback; `attrib config` lists them.")
 	fmt.Fprintln(w, "`attrib <command> -h` shows the flags.")
