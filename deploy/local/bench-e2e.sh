@@ -21,6 +21,8 @@
 #   BENCH_E2E_DATABASE   ClickHouse database, dropped first (default attrib_e2e)
 #   BENCH_E2E_LOADGEN_FLAGS  more flags for `attrib loadgen webhook`
 #   BENCH_E2E_BIN        the binary (default bin/attrib): another build, for alternated comparisons
+#   BENCH_E2E_LOADGEN_BIN  the binary that runs `attrib loadgen webhook` (default BENCH_E2E_BIN): one
+#                        generator for engines of several builds
 #   BENCH_E2E_PROFILE    true: profile every process during each scenario (below)
 #   BENCH_E2E_PROFILE_AT, BENCH_E2E_PROFILE_SECONDS  when the engine's CPU profile starts after the
 #                        first send, and how long it lasts (default 10 and 20 s)
@@ -38,6 +40,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL_DIR="$(realpath -m -- "${ATTRIB_LOCAL_DIR:-${REPO_ROOT}/.local}")"
 BIN="${BENCH_E2E_BIN:-${REPO_ROOT}/bin/attrib}"
+LOADGEN_BIN="${BENCH_E2E_LOADGEN_BIN:-${BIN}}"
 OUT_DIR="${LOCAL_DIR}/bench-e2e"
 DURATION="${BENCH_E2E_DURATION:-2m}"
 RATE="${BENCH_E2E_RATE:-10000}"
@@ -58,6 +61,7 @@ say() { printf 'bench-e2e: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 [[ -x "${BIN}" ]] || die "${BIN} is missing: run 'make build' (or 'make run' once) first"
+[[ -x "${LOADGEN_BIN}" ]] || die "BENCH_E2E_LOADGEN_BIN=${LOADGEN_BIN} is missing"
 [[ "${DATABASE}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "BENCH_E2E_DATABASE=${DATABASE}: letters, digits and _ only"
 [[ "${REDIS_DB}" =~ ^[0-9]+$ && "${REDIS_DB}" != 0 ]] || die "BENCH_E2E_REDIS_DB=${REDIS_DB}: a database number other than 0 (the engine's own)"
 eval "$(bash "${REPO_ROOT}/deploy/local/stack.sh" env)"
@@ -171,7 +175,7 @@ run_scenario() {
 	fresh_engine "${name}"
 	[[ "${PROFILE}" == true ]] && profile_start "${OUT_DIR}/${STAMP}-${name}"
 	# shellcheck disable=SC2086 # BENCH_E2E_LOADGEN_FLAGS is a list of flags
-	"${BIN}" loadgen webhook --url "http://127.0.0.1:${HTTP_PORT}" --data-dir "${OUT_DIR}/data" \
+	"${LOADGEN_BIN}" loadgen webhook --url "http://127.0.0.1:${HTTP_PORT}" --data-dir "${OUT_DIR}/data" \
 		--redis-url "${REDIS_URL}" --clickhouse-url "${CH_URL}" --engine-pid "${ENGINE_PID}" \
 		--rate "${rate}" --duration "${DURATION}" --out "${out}" "${@:3}" ${BENCH_E2E_LOADGEN_FLAGS:-} || status=$?
 	[[ "${PROFILE}" == true ]] && profile_end "${OUT_DIR}/${STAMP}-${name}"
