@@ -146,12 +146,17 @@ profile_end() {
 	rcli INFO commandstats >"${prefix}.redis.txt"
 	ch -q "SYSTEM FLUSH LOGS"
 	{
-		echo "== the engine's queries (system.query_log), by shape, most time first"
-		ch --format PrettyCompactMonoBlock -q "SELECT substring(replaceRegexpAll(query, '[0-9]+', 'N'), 1, 110) AS shape,
-			count() AS n, round(sum(query_duration_ms) / 1000, 1) AS seconds, round(avg(query_duration_ms)) AS avg_ms,
-			sum(read_rows) AS rows_read, sum(written_rows) AS rows_written
-			FROM system.query_log WHERE type = 2 AND event_time >= ${since} AND query LIKE '%${DATABASE}%'
-			GROUP BY shape ORDER BY seconds DESC LIMIT 30"
+		echo "== the engine's queries (system.query_log), by shape, most CPU first"
+		# ProfileEvents is two arrays on 18.16 and a map on later releases.
+		local cpu
+		for cpu in "ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')]" \
+			"ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']"; do
+			ch --format PrettyCompactMonoBlock -q "SELECT substring(replaceRegexpAll(query, '[0-9]+', 'N'), 1, 100) AS shape,
+				count() AS n, round(sum(${cpu}) / 1e6, 2) AS cpu_seconds, round(sum(query_duration_ms) / 1000, 1) AS seconds,
+				round(avg(query_duration_ms)) AS avg_ms, sum(read_rows) AS rows_read, sum(written_rows) AS rows_written
+				FROM system.query_log WHERE type = 2 AND event_time >= ${since} AND query LIKE '%${DATABASE}%'
+				GROUP BY shape ORDER BY cpu_seconds DESC LIMIT 30" && break
+		done
 		echo "== parts written (system.part_log): new parts and merges per table"
 		ch --format PrettyCompactMonoBlock -q "SELECT table, event_type, count() AS parts, sum(rows) AS rows,
 			round(sum(duration_ms) / 1000, 1) AS seconds
