@@ -36,7 +36,7 @@ const Group = "attrib-clickhouse"
 // DefaultInserts: one flush inserts its rows at a time while the next one
 // gathers, so under load a flush holds what arrived during the previous
 // insert and ClickHouse gets fewer, bigger parts (each part of orders is
-// about 55 files, and its merges grow with the parts' number).
+// about 55 files, a fixed cost whatever its rows).
 const (
 	DefaultBatchRows     = 40000
 	DefaultBatchWait     = 200 * time.Millisecond
