@@ -401,8 +401,8 @@ func (s *Subscriber) fetchBatch(gctx context.Context, r *kafka.Reader) ([]kafka.
 	hwm := first.HighWaterMark
 	// Sized for what the partition holds now, not for MaxBatch: a live
 	// batch is often a handful of messages, and a slice of MaxBatch
-	// messages (the projector's 40,000 are 6 MB) cleared per batch cost more
-	// than the batch itself. Appends grow it when more arrive.
+	// messages (6 MB for the projector's 40,000) would be allocated and
+	// cleared for each. Appends grow it when more arrive.
 	msgs := make([]kafka.Message, 1, max(1, min(int64(s.cfg.MaxBatch), hwm-first.Offset)))
 	msgs[0] = first
 	lctx, cancel := context.WithTimeout(gctx, s.cfg.MaxWait)
