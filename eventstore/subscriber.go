@@ -346,7 +346,7 @@ func (s *Subscriber) consumePartition(gctx context.Context, cm *committer, a Ass
 		Partition:       a.Partition,
 		MinBytes:        1,
 		MaxBytes:        16 << 20,
-		MaxWait:         250 * time.Millisecond,
+		MaxWait:         readerMaxWait,
 		QueueCapacity:   s.cfg.MaxBatch,
 		ReadLagInterval: -1,
 		ErrorLogger:     kafka.LoggerFunc(func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) }),
@@ -380,6 +380,14 @@ func (s *Subscriber) consumePartition(gctx context.Context, cm *committer, a Ass
 	}
 }
 
+// readerMaxWait is the read deadline of a reader's fetch. kafka-go asks the
+// broker to answer within this less one second (its assumed round trip; a
+// quarter of it below one second), so 2 s gives the broker a second to
+// answer an idle partition and a busy one a second of slack before the
+// fetch times out and the reader reconnects. With MinBytes 1 the broker
+// answers as soon as a record arrives, so a longer wait costs no latency.
+const readerMaxWait = 2 * time.Second
+
 // fetchBatch waits for one message, then gathers more for up to MaxWait or
 // MaxBatch messages. It returns nothing when the generation ended first, and
 // the partition's high watermark as of the last fetch.
@@ -391,9 +399,13 @@ func (s *Subscriber) fetchBatch(gctx context.Context, r *kafka.Reader) ([]kafka.
 		}
 		return nil, 0
 	}
-	msgs := make([]kafka.Message, 1, s.cfg.MaxBatch)
-	msgs[0] = first
 	hwm := first.HighWaterMark
+	// Sized for what the partition holds now, not for MaxBatch: a live
+	// batch is often a handful of messages, and a slice of MaxBatch
+	// messages (6 MB for the projector's 40,000) would be allocated and
+	// cleared for each. Appends grow it when more arrive.
+	msgs := make([]kafka.Message, 1, max(1, min(int64(s.cfg.MaxBatch), hwm-first.Offset)))
+	msgs[0] = first
 	lctx, cancel := context.WithTimeout(gctx, s.cfg.MaxWait)
 	defer cancel()
 	for len(msgs) < s.cfg.MaxBatch {

@@ -23,6 +23,13 @@ const DefaultSummaryRefresh = 15 * time.Second
 // summaryChunkDays is how many days one recomputation reads at most.
 const summaryChunkDays = 16
 
+// summaryRestRatio: after a refresh that took d, Run waits at least
+// summaryRestRatio times d before the next one, so that recomputing a day
+// that keeps changing (today, under load: each refresh reads all its
+// orders again) takes at most about a fifth of the time, however many
+// orders the day holds.
+const summaryRestRatio = 4
+
 // Summarizer keeps the roll-ups (creator_daily, summary_daily) current: it
 // recomputes every day whose marks moved past its roll-ups' versions. Only
 // the speed of the reports depends on it: a day that is not current is
@@ -274,12 +281,14 @@ func (s *Summarizer) Backfill(ctx context.Context) (int, error) {
 }
 
 // Run refreshes every interval (DefaultSummaryRefresh when 0) until ctx
-// ends, logging failures; the next refresh retries them.
+// ends, logging failures; the next refresh retries them. A refresh that
+// took longer than a fifth of the interval is followed by a longer rest
+// (summaryRestRatio).
 func (s *Summarizer) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		every = DefaultSummaryRefresh
 	}
-	t := time.NewTicker(every)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	backfilled := false
 	for {
@@ -318,10 +327,18 @@ func (s *Summarizer) Run(ctx context.Context, every time.Duration) error {
 		case n > 0:
 			s.log.Debug("days rolled up", "days", n, "took", time.Since(start))
 		}
+		t.Reset(restAfter(every, time.Since(start)))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
 	}
+}
+
+// restAfter is the wait after a refresh that took took, when refreshes
+// start every interval: what is left of the interval, and at least
+// summaryRestRatio times took.
+func restAfter(every, took time.Duration) time.Duration {
+	return max(every-took, summaryRestRatio*took)
 }

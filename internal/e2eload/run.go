@@ -167,6 +167,7 @@ type item struct {
 type probe struct {
 	order   string
 	outcome Outcome
+	placed  time.Time
 	ack     time.Time
 }
 
@@ -382,7 +383,7 @@ func (d *driver) produce(ctx context.Context) {
 		}
 		var p *probe
 		if o.Outcome.Creator >= 0 {
-			p = &probe{order: o.ID, outcome: o.Outcome}
+			p = &probe{order: o.ID, outcome: o.Outcome, placed: now}
 		}
 		for i := range o.Now {
 			it := item{ev: o.Now[i]}
@@ -628,7 +629,13 @@ func (d *driver) poll(ctx context.Context) {
 		q := url.Values{"limit": {"1"}}
 		token := d.cfg.Creators[0].Token
 		if p != nil {
+			// The placed time narrows the read to a few rows of the
+			// creator's (their orders are sorted by it), where the order id
+			// alone reads all of them: the polls are the generator's, not a
+			// load to measure.
 			q.Set("order_id", p.order)
+			q.Set("from", p.placed.Add(-time.Second).UTC().Format(time.RFC3339))
+			q.Set("to", p.placed.Add(2*time.Second).UTC().Format(time.RFC3339))
 			token = d.cfg.Creators[p.outcome.Creator].Token
 		} else {
 			q.Set("order_id", "none")

@@ -32,11 +32,17 @@ const Group = "attrib-clickhouse"
 // DefaultWindow: with three batches of a partition in flight, the small
 // last batches of the partitions fill the flush being gathered instead of
 // waiting BatchWait in a flush of their own.
+//
+// DefaultInserts: one flush inserts its rows at a time while the next one
+// gathers, so under load a flush holds what arrived during the previous
+// insert and ClickHouse gets fewer, bigger parts (each part of orders is
+// about 55 files, a fixed cost whatever its rows).
 const (
 	DefaultBatchRows     = 40000
 	DefaultBatchWait     = 200 * time.Millisecond
 	DefaultInsertTimeout = 30 * time.Second
 	DefaultWindow        = 3
+	DefaultInserts       = 1
 )
 
 // Config configures a Projector. Zero optional fields take the defaults.
@@ -65,6 +71,11 @@ type Config struct {
 	// holds up to BatchRows messages in memory. 1 turns pipelining off.
 	// Default DefaultWindow.
 	Window int
+	// Inserts is how many flushes may insert their rows at once. A flush
+	// whose BatchWait ended while that many insert goes on gathering rows
+	// (up to BatchRows) until one of them is done: the slower ClickHouse
+	// answers, the bigger the flushes. Default DefaultInserts.
+	Inserts int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the projector's metrics. Nil: kept, not registered.
@@ -91,6 +102,9 @@ func (c *Config) Validate() error {
 	if c.Window <= 0 {
 		c.Window = DefaultWindow
 	}
+	if c.Inserts <= 0 {
+		c.Inserts = DefaultInserts
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -111,6 +125,9 @@ type Projector struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+
+	// inserting holds a token per flush inserting its rows (Config.Inserts).
+	inserting chan struct{}
 
 	mu  sync.Mutex
 	cur *flush // the flush accepting rows; nil when none
@@ -154,6 +171,8 @@ func New(cfg Config) (*Projector, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("projection", "clickhouse"),
 		metrics: newMetrics(cfg.Registerer),
+
+		inserting: make(chan struct{}, cfg.Inserts),
 	}, nil
 }
 
@@ -250,9 +269,15 @@ func (p *Projector) join(r *rows, k partitionKey, earlier func(f *flush) []*flus
 	return f, leader
 }
 
-// lead waits until the flush is full or BatchWait passed, closes it to new
-// rows and inserts it. It does not give up when its own batch's context
-// ends: other batches wait on the flush, and the wait is bounded.
+// lead waits until the flush is full or BatchWait passed, then until fewer
+// than Inserts flushes are inserting their rows (the flush gathering rows
+// meanwhile, unless full), closes it to new rows and inserts it. It does
+// not give up when its own batch's context ends: other batches wait on the
+// flush, and the wait is bounded.
+//
+// The token is held for the rows only, not while the day marks and
+// watermarks wait for earlier flushes (awaitEarlier): an earlier flush may
+// still be waiting for a token, and it must be able to take one.
 func (p *Projector) lead(ctx context.Context, f *flush) {
 	t := time.NewTimer(p.cfg.BatchWait)
 	select {
@@ -260,6 +285,7 @@ func (p *Projector) lead(ctx context.Context, f *flush) {
 	case <-f.full:
 		t.Stop()
 	}
+	p.inserting <- struct{}{}
 	p.mu.Lock()
 	if p.cur == f {
 		p.cur = nil
@@ -270,6 +296,7 @@ func (p *Projector) lead(ctx context.Context, f *flush) {
 	defer cancel()
 	start := time.Now()
 	f.err = p.insertData(ictx, f.rows)
+	<-p.inserting
 	if f.err == nil {
 		f.failed = awaitEarlier(ictx, f)
 		f.err = p.insertPositions(ictx, f.rows, f.failed)
