@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 
 	"github.com/attrib-engine/attrib/attribution/worker"
@@ -290,6 +291,30 @@ func brokerAddrs(t *testing.T, p *osProcess, timeout time.Duration) []string {
 	}
 }
 
+// partitionLeaders returns how many partitions of the engine's topics each
+// broker leads, by node id, failing the test unless the metadata names
+// three brokers and more than one of them leads partitions (the clients
+// then talk to several brokers, as on a real cluster).
+func partitionLeaders(t *testing.T, addrs []string) map[int]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	meta, err := (&kafka.Client{Addr: kafka.TCP(addrs...)}).Metadata(ctx, &kafka.MetadataRequest{Topics: schemas.Topics()})
+	if err != nil {
+		t.Fatalf("metadata of the embedded cluster: %v", err)
+	}
+	leaders := map[int]int{}
+	for _, topic := range meta.Topics {
+		for _, p := range topic.Partitions {
+			leaders[p.Leader.ID]++
+		}
+	}
+	if len(meta.Brokers) != 3 || len(leaders) < 2 {
+		t.Fatalf("the embedded cluster has brokers %v and partition leaders %v; want 3 brokers, several of them leaders", meta.Brokers, leaders)
+	}
+	return leaders
+}
+
 // mpCreator is a creator of the multi-process test with the totals its
 // report must show.
 type mpCreator struct {
@@ -356,6 +381,7 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	p3 := engineProcess("P3", "attribution-worker,clickhouse-projector")
 	p2.waitReady(90 * time.Second)
 	p3.waitReady(90 * time.Second)
+	leaders := partitionLeaders(t, addrs)
 	started := time.Now()
 
 	e := &engine{t: t, base: p1.base, admin: admin, shift: new(atomic.Int64)}
@@ -615,11 +641,11 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	again3, _ := p3.metric("attrib_attribution_events_total", `result="duplicate"`)
 	t.Logf("%d orders (%d unattributed) in %d events and %d duplicates over %d rounds; processes up after %v; "+
 		"P2 killed -9 at %v (its worker lag then %v), its partitions taken over by P3 at %v, P2 back in both groups at %v; all sent at %v, every report exact at %v, "+
-		"every group's lag 0 at %v; worker generations joined: P3 %v, P2 since its restart %v; worker events committed: P3 %v, P2 since its restart %v; "+
+		"every group's lag 0 at %v; partitions led by each broker %v; worker generations joined: P3 %v, P2 since its restart %v; worker events committed: P3 %v, P2 since its restart %v; "+
 		"events the worker read again (duplicates): P3 %v, P2 %v",
 		orders, unattributed, events, duplicates, rounds, started.Sub(began).Round(time.Millisecond),
 		killedAfter.Round(time.Millisecond), lagAtKill, takenOverAfter.Round(time.Millisecond), restartedAfter.Round(time.Millisecond), sentAfter.Round(time.Millisecond),
-		reportedAfter.Round(time.Millisecond), drainedAfter.Round(time.Millisecond), gen3, gen2, ev3, ev2, again3, again2)
+		reportedAfter.Round(time.Millisecond), drainedAfter.Round(time.Millisecond), leaders, gen3, gen2, ev3, ev2, again3, again2)
 
 	// A graceful stop of every process: engines first, then the broker.
 	for _, p := range []*osProcess{p1, p2, p3, broker} {
