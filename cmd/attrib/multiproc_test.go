@@ -338,14 +338,17 @@ type mpBrand struct {
 // topics of 6 partitions): P1 the API, the commands processor, the Redis
 // catalog projection, the email outbox and the summarizer; P2 and P3 the
 // attribution worker and the ClickHouse projector, sharing the partitions
-// of their consumer groups. It sends a few thousand signed orders (placed,
-// confirmed, cancelled, partly refunded, events sent twice) through P1's
-// webhook, kills P2 with SIGKILL once it has consumed orders, sends more
-// while P2 is down (P3 takes its partitions over), starts P2 again, waits
-// until it joined both groups, and sends the rest. Then every creator's
-// report totals (orders, per status, earnings) equal the ones the test
-// computed, so nothing was lost or counted twice, and the committed offsets
-// of every consumer group reach the end of every partition (lag 0).
+// of their consumer groups. A sender streams a few thousand signed orders
+// (placed, confirmed, cancelled, partly refunded, events sent twice)
+// through P1's webhook. Meanwhile, once P2 has consumed orders, it is
+// paused (SIGSTOP) while the stream goes on, resumed, and killed with
+// SIGKILL as soon as it has handled a batch of its backlog; P3 takes its
+// partitions over; P2 is started again and, once it joined both groups
+// again, the sender sends the last third. Then every creator's report
+// totals (orders, per status, earnings) equal the ones the test computed,
+// so nothing was lost or counted twice, P2 consumed orders after its
+// restart, and the committed offsets of every consumer group reach the end
+// of every partition (lag 0).
 func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	const (
 		orders     = 3000
@@ -418,7 +421,8 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 		// extra its fields beyond the order event's.
 		followUp string
 		extra    []string
-		// sent are the events as first sent, to repeat them unchanged.
+		// placed and followed are the events as first sent, to repeat
+		// them unchanged.
 		placed, followed map[string]any
 	}
 	all := make([]mpOrder, orders)
