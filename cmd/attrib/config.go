@@ -55,6 +55,7 @@ func newConfig() *config {
 	add(setting{flag: "kafka-replication", env: "ATTRIB_KAFKA_REPLICATION", def: "0", usage: "replication factor of created topics; 0: min(3, brokers)"})
 	add(setting{flag: "kafka-compression", env: "ATTRIB_KAFKA_COMPRESSION", def: "zstd", usage: "codec of the batches the engine produces: zstd, lz4, snappy, gzip or none (records of any codec are read)"})
 	add(setting{flag: "embedded-kafka-addr", env: "ATTRIB_EMBEDDED_KAFKA_ADDR", def: "127.0.0.1:19092", usage: "listen address of the embedded broker (used when no brokers are given)"})
+	add(setting{flag: "embedded-kafka-brokers", env: "ATTRIB_EMBEDDED_KAFKA_BROKERS", def: "1", usage: "brokers of the embedded cluster, listening on consecutive ports from --embedded-kafka-addr's (all free ports when it is 0); one process and one copy of the log whatever the number"})
 	add(setting{flag: "embedded-kafka-fsync", env: "ATTRIB_EMBEDDED_KAFKA_FSYNC", def: "true", isBool: true, usage: "fsync every batch the embedded broker acknowledges"})
 	add(setting{flag: "redis-url", env: "ATTRIB_REDIS_URL", def: "redis://127.0.0.1:6379/0", secret: true, usage: "Redis URL, redis://[user:password@]host:port/db (rediss:// for TLS)"})
 	add(setting{flag: "redis-cluster", env: "ATTRIB_REDIS_CLUSTER", def: "false", isBool: true, usage: "--redis-url names a node (or the configuration endpoint) of a Redis Cluster"})
@@ -136,6 +137,7 @@ type engineConfig struct {
 	KafkaReplication  int
 	KafkaCompression  string
 	EmbeddedKafkaAddr string
+	EmbeddedBrokers   int
 	EmbeddedFsync     bool
 	RedisOptions      *redis.Options
 	RedisCluster      bool
@@ -211,6 +213,7 @@ func (c *config) parse() (*engineConfig, error) {
 	}
 	ec.EmbeddedKafkaAddr = c.get("embedded-kafka-addr")
 	check("embedded-kafka-addr", checkHostPort(ec.EmbeddedKafkaAddr))
+	ec.EmbeddedBrokers = c.intSetting("embedded-kafka-brokers", 1, "must be at least 1", check)
 	ec.EmbeddedFsync, err = strconv.ParseBool(c.get("embedded-kafka-fsync"))
 	check("embedded-kafka-fsync", err)
 	ec.RedisOptions, err = redis.ParseURL(c.get("redis-url"))

@@ -72,6 +72,8 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"redis prefix without colon", []string{"topics", "--redis-prefix", "attrib"}, nil, []string{"--redis-prefix", `must end with ":"`}},
 		{"unknown component", []string{"serve", "--components", "api,frobnicator"}, nil, []string{"--components", `unknown component "frobnicator"`}},
 		{"bad partitions", []string{"topics", "--kafka-partitions", "0"}, nil, []string{"--kafka-partitions", "at least 1"}},
+		{"no embedded brokers", []string{"broker"}, map[string]string{"ATTRIB_EMBEDDED_KAFKA_BROKERS": "0"},
+			[]string{"--embedded-kafka-brokers", "ATTRIB_EMBEDDED_KAFKA_BROKERS", "at least 1"}},
 		{"cluster name that needs quoting", []string{"topics"}, map[string]string{"ATTRIB_CLICKHOUSE_CLUSTER": "my-cluster"},
 			[]string{"--clickhouse-cluster", "ATTRIB_CLICKHOUSE_CLUSTER", "letters, digits and '_'"}},
 		{"rate limit not a number", []string{"topics", "--webhook-rate-limit", "fast"}, nil, []string{"--webhook-rate-limit", "want requests a second"}},

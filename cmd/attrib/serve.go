@@ -54,7 +54,7 @@ func openKafka(ctx context.Context, ec *engineConfig, log *slog.Logger, reg prom
 	setting := "kafka-brokers"
 	if len(brokers) == 0 {
 		dir := filepath.Join(ec.DataDir, "kafka")
-		b, err := embedded.Start(embedded.Config{DataDir: dir, Addr: ec.EmbeddedKafkaAddr, SyncWrites: ec.EmbeddedFsync, Logger: log})
+		b, err := embedded.Start(ec.embeddedKafka(dir, log))
 		if err != nil {
 			return nil, nil, &startError{setting: "embedded-kafka-addr", err: err}
 		}
@@ -317,10 +317,15 @@ func httpComponent(addr string, edge api.EdgeConfig, h http.Handler, reg prometh
 	}}
 }
 
+// embeddedKafka is the embedded broker's configuration, its log under dir.
+func (ec *engineConfig) embeddedKafka(dir string, log *slog.Logger) embedded.Config {
+	return embedded.Config{DataDir: dir, Addr: ec.EmbeddedKafkaAddr, Brokers: ec.EmbeddedBrokers, SyncWrites: ec.EmbeddedFsync, Logger: log}
+}
+
 // runBroker runs only the embedded broker until stopped.
 func runBroker(ctx context.Context, ec *engineConfig, log *slog.Logger, _ []string) error {
 	dir := filepath.Join(ec.DataDir, "kafka")
-	b, err := embedded.Start(embedded.Config{DataDir: dir, Addr: ec.EmbeddedKafkaAddr, SyncWrites: ec.EmbeddedFsync, Logger: log})
+	b, err := embedded.Start(ec.embeddedKafka(dir, log))
 	if err != nil {
 		return &startError{setting: "embedded-kafka-addr", err: err}
 	}

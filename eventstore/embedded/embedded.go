@@ -23,7 +23,11 @@ type Config struct {
 	// Addr is host:port of the first broker; further brokers listen on the
 	// following ports. Port 0 picks free ports. Default "127.0.0.1:0".
 	Addr string
-	// Brokers is the number of brokers in the cluster. Default 1.
+	// Brokers is the number of brokers in the cluster. Default 1. They
+	// share one process and one copy of the log: each partition is led by
+	// one of them (kept over a restart), which alone serves it, and each
+	// group's coordinator is one of them, but nothing is replicated and no
+	// broker fails alone.
 	Brokers int
 	// SyncWrites fsyncs every produced batch before acknowledging it, so an
 	// acknowledged append survives a crash of the machine, not only of the
