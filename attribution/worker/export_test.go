@@ -44,3 +44,15 @@ func FormerHash(offsets []int64, events []schemas.Envelope, row schemas.Event) (
 	}
 	return fields, nil
 }
+
+// ScheduleEntry decodes an entry of a schedule bucket: its brand's number,
+// its order id and, in a hold bucket (hold), the second of the hour its
+// hold ends in (-1 otherwise).
+func ScheduleEntry(entry string, hold bool) (brandNum uint64, orderID string, sec int64, err error) {
+	if hold {
+		num, id, from, err := parseHoldEntry(0, entry)
+		return num, id, from / 1000, err
+	}
+	num, id, err := parseRef([]byte(entry))
+	return num, id, -1, err
+}
