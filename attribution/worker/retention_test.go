@@ -437,7 +437,9 @@ func TestStateBytes(t *testing.T) {
 // resent by the shop, shuffled, in four parts with ten days between them,
 // with a retention of a day: orders are evicted between the parts and
 // brought back by their later events and duplicates, and every order ends
-// with the rows it has when nothing leaves Redis.
+// with the rows it has when nothing leaves Redis. A rebuild then leaves
+// Redis as the live worker did, and the whole stream sent once more
+// changes nothing.
 func TestRetentionShuffled(t *testing.T) {
 	t.Parallel()
 	var cold *coldStore
@@ -455,7 +457,7 @@ func TestRetentionShuffled(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(22, 1))
 	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-	r.runWorker()
+	stop := r.runWorker()
 	ctx := context.Background()
 	parts := 4
 	for i := range parts {
@@ -490,6 +492,33 @@ func TestRetentionShuffled(t *testing.T) {
 		t.Error("no order was looked up in the cold store")
 	}
 	t.Logf("%v evictions, %d cold lookups", counter(t, r.reg, "attrib_attribution_states_evicted_total"), cold.loads.Load())
+
+	// A rebuild leaves what the live worker left (the window's orders and
+	// their schedules, the bounds); then the whole stream once more,
+	// shuffled again, is nothing but duplicates.
+	stop()
+	before := dump(t, r.rdb, r.cfg.Prefix)
+	if err := r.w.Rebuild(ctx, nil); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	if after := dump(t, r.rdb, r.cfg.Prefix); after != before {
+		t.Errorf("the rebuilt state differs\n--- live\n%s\n--- rebuilt\n%s", before, after)
+	}
+	rowsBefore := readRows(t, r.store)
+	loads := cold.loads.Load()
+	r.runWorker()
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	r.append(schemas.TopicOrders, all...)
+	r.waitCommitted()
+	rowsAfter := readRows(t, r.store)
+	for id, rs := range rowsAfter {
+		if len(rs) != len(rowsBefore[id]) {
+			t.Errorf("order %s: %d rows after the stream was sent again, %d before", id, len(rs), len(rowsBefore[id]))
+		}
+	}
+	if cold.loads.Load() == loads {
+		t.Error("the stream sent again after the rebuild looked up no evicted order")
+	}
 }
 
 // checkVersions fails the test if an order's rows, in log order, ever go
