@@ -605,3 +605,49 @@ func TestEvictionSteps(t *testing.T) {
 	}
 	t.Logf("inserts: %d and %d states in one step, then %d states %v later", first[0].states, first[1].states, all[2].states, gap.Round(time.Millisecond))
 }
+
+// TestFormerSchedulesMoved: the schedules a worker of before the buckets
+// left (sorted sets of hold payloads and of <brand>:<order>) are moved
+// into buckets when the partition handlers start, and still fire: the
+// hold ends and the settled orders leave Redis.
+func TestFormerSchedulesMoved(t *testing.T) {
+	t.Parallel()
+	var cold *coldStore
+	r := newRig(t, withCold(t, &cold, day))
+	p := at(placedAt)
+	r.clock.Set(p.Add(time.Hour))
+	r.cat.standardCatalog()
+	r.runProjection()
+	r.waitIndex()
+	evs, wants := scenario(t)
+	r.append(schemas.TopicOrders, evs...)
+	stop := r.runWorker()
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitCommitted()
+	stop()
+	ctx := context.Background()
+	if err := r.w.ToFormerSchedules(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	former := func() (holds, evicts int64) {
+		for part := range 4 {
+			holds += r.rdb.ZCard(ctx, fmt.Sprintf("%sholds:%d", r.cfg.Prefix, part)).Val()
+			evicts += r.rdb.ZCard(ctx, fmt.Sprintf("%sevict:%d", r.cfg.Prefix, part)).Val()
+		}
+		return holds, evicts
+	}
+	if h, e := former(); h == 0 || e == 0 {
+		t.Fatalf("former schedules: %d holds, %d evictions; want some of each", h, e)
+	}
+	if d := dump(t, r.rdb, r.cfg.Prefix); strings.Contains(d, "hq:") || strings.Contains(d, "eq:") {
+		t.Fatalf("buckets left beside the former schedules:\n%s", d)
+	}
+	r.runWorker()
+	r.clock.Set(p.Add(10 * day))
+	wants["o-hold"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "100.00", version: 2, winner: codeHold}
+	waitRows(t, r.store, wants, 30*time.Second)
+	r.waitOrderKeys("o-pct", "o-multi", "o-cyr")
+	if h, e := former(); h != 0 || e != 0 {
+		t.Errorf("former schedules left: %d holds, %d evictions", h, e)
+	}
+}
