@@ -106,9 +106,9 @@ func (w *Worker) ToFormerSchedules(ctx context.Context, n int) error {
 					s := w.schedOf(&st)
 					if kind == schedHolds {
 						h, _ := attribution.HoldDue(&st)
-						m, err := schemas.MarshalPayload(h)
-						if err != nil {
-							return err
+						m, merr := schemas.MarshalPayload(h)
+						if merr != nil {
+							return merr
 						}
 						err = w.rdb.ZAdd(ctx, w.holdsKey(p), redis.Z{Score: float64(s.hold), Member: string(m)}).Err()
 					} else {
