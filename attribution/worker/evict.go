@@ -320,7 +320,7 @@ func (w *Worker) evict(ctx context.Context, partition int, items []evictItem, no
 			if bk == it.bucket && e == it.entry {
 				items[i].keep = true
 			} else {
-				ops.put(&ops.add, schedEvict, bk, e)
+				ops.put(&ops.once, schedEvict, bk, e)
 			}
 			continue
 		}
@@ -368,7 +368,7 @@ func (w *Worker) evict(ctx context.Context, partition int, items []evictItem, no
 			}
 			// Changed by a batch meanwhile, whose schedule entry may be
 			// this one: it stays, to be looked at again.
-			ops.put(&ops.add, schedEvict, v.item.bucket, v.item.entry)
+			ops.put(&ops.once, schedEvict, v.item.bucket, v.item.entry)
 		}
 	}
 	// The step's entries leave their buckets first (but those kept); what

@@ -36,6 +36,11 @@ import (
 // entry of a Shopify order (a 13-digit id) of one of the first 63 brands
 // takes 7 bytes, 9 with the hold's second; a list packs its entries with
 // 2 bytes of overhead each, where a sorted set member costs 60 to 70.
+// A write adds an order's entry to a bucket it was not in with RPUSH, and
+// an entry it may be in already (its state read back from Redis with the
+// same place) only if absent, so that a retried write adds no copy; a
+// copy left by a write retried otherwise is harmless (the readers look
+// at the state, and remove every copy of an entry).
 // Buckets of an hour keep the number of keys at 24 a day per partition
 // and schedule, and an entry carries no more than it must: the emitter
 // and the evictor read the order's state before acting on an entry, so
@@ -161,7 +166,10 @@ func evictEntry(brandNum uint64, orderID string, ms int64) (bucket int64, entry 
 // schedOps collects the changes of a write to a partition's schedules, by
 // bucket, to be sent as one script per bucket.
 type schedOps struct {
-	add, rem map[schedBucket][]any
+	// add are the entries of orders that were not in the bucket, once
+	// is for those that may be there already (added only if absent), rem
+	// those to remove.
+	add, once, rem map[schedBucket][]any
 }
 
 type schedBucket struct {
@@ -184,18 +192,27 @@ func (s *schedOps) send(ctx context.Context, w *Worker, pipe redis.Pipeliner, pa
 		args := append([]any{k.bucket, "any"}, entries...)
 		pipe.EvalSha(ctx, unschedSHA, []string{w.bucketKey(k.kind, partition, k.bucket), w.indexKey(k.kind, partition)}, args...)
 	}
-	for k, entries := range s.add {
-		args := append([]any{k.bucket, k.bucket * bucketMS}, entries...)
-		pipe.EvalSha(ctx, schedSHA, []string{w.bucketKey(k.kind, partition, k.bucket), w.indexKey(k.kind, partition)}, args...)
+	for mode, m := range map[string]map[schedBucket][]any{"add": s.add, "once": s.once} {
+		for k, entries := range m {
+			args := append([]any{k.bucket, k.bucket * bucketMS, mode}, entries...)
+			pipe.EvalSha(ctx, schedSHA, []string{w.bucketKey(k.kind, partition, k.bucket), w.indexKey(k.kind, partition)}, args...)
+		}
 	}
 }
 
-// sched adds entries (ARGV[3]...) to a bucket (KEYS[1]) unless there, and
-// the bucket (ARGV[1], starting at ARGV[2]) to its index (KEYS[2]).
+// sched adds entries (ARGV[4]...) to a bucket (KEYS[1]), with ARGV[3]
+// "once" only those not there yet (a scan of the bucket each), and the
+// bucket (ARGV[1], starting at ARGV[2]) to its index (KEYS[2]).
 const sched = `
-for i = 3, #ARGV do
-  if not redis.call('LPOS', KEYS[1], ARGV[i]) then
-    redis.call('RPUSH', KEYS[1], ARGV[i])
+if ARGV[3] == 'once' then
+  for i = 4, #ARGV do
+    if not redis.call('LPOS', KEYS[1], ARGV[i]) then
+      redis.call('RPUSH', KEYS[1], ARGV[i])
+    end
+  end
+else
+  for i = 4, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
@@ -462,10 +479,10 @@ func (w *Worker) migrateSchedules(ctx context.Context, partition int) error {
 				}
 				if holds {
 					bk, e := holdEntry(nums[refs[i].brand], refs[i].order, int64(z.Score))
-					ops.put(&ops.add, schedHolds, bk, e)
+					ops.put(&ops.once, schedHolds, bk, e)
 				} else {
 					bk, e := evictEntry(nums[refs[i].brand], refs[i].order, int64(z.Score))
-					ops.put(&ops.add, schedEvict, bk, e)
+					ops.put(&ops.once, schedEvict, bk, e)
 				}
 			}
 			pipe := w.rdb.Pipeline()

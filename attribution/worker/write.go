@@ -165,12 +165,11 @@ func (w *Worker) schedOf(st *attribution.OrderState) scheduled {
 }
 
 // scheduleAll adds to pipe the schedule changes of the batch's orders:
-// an order's entry is added where its state now belongs, unless the
-// state came from the cache with the same place (it was written with
-// it), and removed from where it was, if that differs. An order whose
-// state was read from Redis gets its entry again, which the script
-// ignores if present: a retry after a write that stored the state but
-// not the schedule repairs it.
+// an order's entry is added where its state now belongs and removed from
+// where it was, if that differs. An order whose state was read from Redis
+// with the same place gets its entry again if absent (a retry after a
+// write that stored the state but not the schedule repairs it); one from
+// the cache was written with it.
 func (w *Worker) scheduleAll(ctx context.Context, pipe redis.Pipeliner, b *batch) error {
 	var brands []string
 	for _, o := range b.orders {
@@ -193,17 +192,23 @@ func (w *Worker) scheduleAll(ctx context.Context, pipe redis.Pipeliner, b *batch
 			continue
 		}
 		n := nums[o.brandID]
-		if a.hold != 0 && (!o.cached || a.hold != bf.hold) {
+		if a.hold != 0 && a.hold != bf.hold {
 			bk, e := holdEntry(n, o.orderID, a.hold)
 			ops.put(&ops.add, schedHolds, bk, e)
+		} else if a.hold != 0 && !o.cached {
+			bk, e := holdEntry(n, o.orderID, a.hold)
+			ops.put(&ops.once, schedHolds, bk, e)
 		}
 		if bf.hold != 0 && bf.hold != a.hold {
 			bk, e := holdEntry(n, o.orderID, bf.hold)
 			ops.put(&ops.rem, schedHolds, bk, e)
 		}
-		if a.evict != 0 && (!o.cached || bf.evict == 0 || bucketOf(a.evict) != bucketOf(bf.evict)) {
+		if a.evict != 0 && (bf.evict == 0 || bucketOf(a.evict) != bucketOf(bf.evict)) {
 			bk, e := evictEntry(n, o.orderID, a.evict)
 			ops.put(&ops.add, schedEvict, bk, e)
+		} else if a.evict != 0 && !o.cached {
+			bk, e := evictEntry(n, o.orderID, a.evict)
+			ops.put(&ops.once, schedEvict, bk, e)
 		}
 		if bf.evict != 0 && (a.evict == 0 || bucketOf(a.evict) != bucketOf(bf.evict)) {
 			bk, e := evictEntry(n, o.orderID, bf.evict)
