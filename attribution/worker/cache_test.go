@@ -35,19 +35,19 @@ func TestStateCache(t *testing.T) {
 			c := newStateCache(tc.size)
 			for _, o := range tc.ops {
 				if o.put != "" {
-					c.put(o.put, &cachedState{hold: scheduled{member: o.put}})
+					c.put(o.put, &cachedState{hold: scheduled{hold: int64(o.put[0])}})
 				}
 				if o.take != "" {
 					s, ok := c.take(o.take)
-					if ok && s.hold.member != o.take {
-						t.Fatalf("take %s: got the state of %s", o.take, s.hold.member)
+					if ok && s.hold.hold != int64(o.take[0]) {
+						t.Fatalf("take %s: got the state of %c", o.take, rune(s.hold.hold))
 					}
 				}
 			}
 			var got []string
 			for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
 				if s, ok := c.take(k); ok {
-					got = append(got, s.hold.member)
+					got = append(got, string(rune(s.hold.hold)))
 				}
 			}
 			if !slices.Equal(got, tc.want) {

@@ -56,7 +56,7 @@
 // Any Redis or Kafka error fails the batch: the subscriber retries it with
 // backoff and commits nothing, and nothing is ever rejected because of an
 // outage. Every write is idempotent (a snapshot written again is the same
-// state, sorted-set members), and rows are
+// state, a schedule entry is added only if absent), and rows are
 // appended before the states are written: a crash in between re-emits the same rows, with the same
 // versions and content, which the projections absorb by keeping the
 // highest version.
@@ -138,11 +138,13 @@
 // # Hold expiry
 //
 // When attribution.HoldDue says an order's hold will end, the order is put
-// in the hold schedule of its attrib.orders partition (a sorted set scored
-// by the hold's end). Each partition handler, every Config.HoldTick,
-// appends an order.hold_expired for every due member (occurred_at = the
-// hold's end, an event id derived from the order and the hold end) and
-// removes it. The event comes back through the worker like any order
+// in the hold schedule of its attrib.orders partition (an entry in the
+// bucket of the hour its hold ends in, schedule.go). Each partition
+// handler, every Config.HoldTick, reads the entries of the buckets begun,
+// and for each whose second has begun reads the order's state: if its
+// hold is still due and has ended, it appends an order.hold_expired
+// (occurred_at = the hold's end, an event id derived from the order and
+// the hold end) and removes the entry. The event comes back through the worker like any order
 // event, so a replay of the log reaches the same status.
 //
 // # Key layout
@@ -151,11 +153,17 @@
 // projections' prefix). Ids are escaped as in the catalog projection ('%'
 // ':' '{' '}' become %25 %3A %7B %7D).
 //
-//	order:<brand>:<order>  string  the order's snapshot (attribution.AppendSnapshot)
-//	holds:<partition>      zset    member the order.hold_expired payload (JSON), score its hold end (Unix ms, rounded up)
-//	applied:<partition>    string  the applied offset: the next offset after the last batch whose states were written
-//	evict:<partition>      zset    member <brand>:<order> of a settled order, score when its retention ends (Unix ms); with a ColdStore only
-//	evicted:<partition>    hash    field a brand, value the latest placed time (Unix ms, rounded up) of its orders evicted from the partition
+//	order:<brand>:<order>      string  the order's snapshot (attribution.AppendSnapshot)
+//	applied:<partition>        string  the applied offset: the next offset after the last batch whose states were written
+//	hq:{<partition>}[:<hour>]  zset, lists  the hold schedule: an entry per order whose hold ends in the hour (schedule.go)
+//	eq:{<partition>}[:<hour>]  zset, lists  the eviction schedule: an entry per settled order whose retention ends in the hour; with a ColdStore only
+//	brands                     hash    the brands' numbers in the schedules' entries
+//	evicted:<partition>        hash    field a brand, value the latest placed time (Unix ms, rounded up) of its orders evicted from the partition
+//
+// The schedules of the former form, sorted sets holds:<partition> (member
+// the order.hold_expired payload) and evict:<partition> (member
+// <brand>:<order>), are moved into buckets by each partition handler
+// when it starts (migrateSchedules).
 //
 // An order's state is one snapshot, about 120 to 150 bytes for an
 // attributed order (the placement's facts, each event's type, time and a

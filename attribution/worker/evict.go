@@ -21,8 +21,9 @@ import (
 // An order that is settled (attribution.Settled: decided, no hold due,
 // unattributed or approved or rejected) for longer than Config.Retention
 // after its last event leaves Redis: each partition handler, every
-// EvictInterval, takes the due members of its eviction schedule
-// (evict:<partition>), saves their snapshots to the ColdStore, raises its
+// EvictInterval, takes the entries of its eviction schedule's buckets
+// begun (eq:{<partition>}, schedule.go), reads their states, saves those
+// whose retention ended to the ColdStore, raises its
 // brands' placed bounds (evicted:<partition>), then deletes each state if
 // it is still the one saved (a batch may have changed it meanwhile, and
 // rescheduled it). A late event of an evicted order (a refund a year
@@ -132,26 +133,6 @@ func (w *Worker) readBounds(ctx context.Context, partition int) (*bounds, error)
 	return bd, nil
 }
 
-// scheduleEvictions adds to pipe the eviction schedule of every order of
-// the batch that is settled after it.
-func (w *Worker) scheduleEvictions(ctx context.Context, pipe redis.Pipeliner, b *batch) {
-	if w.cold == nil {
-		return
-	}
-	var zs []redis.Z
-	for _, o := range b.orders {
-		if !o.dirty && !o.migrate && o.cached {
-			continue // scheduled by the write that cached it
-		}
-		if last, ok := attribution.Settled(&o.st); ok {
-			zs = append(zs, redis.Z{Score: float64(last.Add(w.retention).UnixMilli()), Member: evictMember(o.brandID, o.orderID)})
-		}
-	}
-	if len(zs) > 0 {
-		pipe.ZAdd(ctx, w.evictKey(b.Partition), zs...)
-	}
-}
-
 // evictMember is an order's member in the eviction schedule.
 func evictMember(brandID, orderID string) string {
 	return rediskey.Seg(brandID) + ":" + rediskey.Seg(orderID)
@@ -173,17 +154,6 @@ end
 return 0
 `
 
-// unschedule removes a member (ARGV[1]) from an eviction schedule
-// (KEYS[1]) if its score is at most ARGV[2]: a batch that rescheduled the
-// order meanwhile keeps its entry.
-const unschedule = `
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if s and tonumber(s) <= tonumber(ARGV[2]) then
-  return redis.call('ZREM', KEYS[1], ARGV[1])
-end
-return 0
-`
-
 // raiseBounds sets each brand's placed bound (ARGV: brand, Unix ms, ...)
 // in KEYS[1] to the given one if that is higher.
 const raiseBounds = `
@@ -198,15 +168,17 @@ return 0
 
 var (
 	evictStateSHA  = scriptSHA(evictState)
-	unscheduleSHA  = scriptSHA(unschedule)
 	raiseBoundsSHA = scriptSHA(raiseBounds)
 )
 
 // EvictDue moves the states of the given partition of attrib.orders whose
 // retention ended (by the worker's clock) from Redis to the ColdStore, and
 // returns how many it evicted; bd (nil: none kept in memory) receives the
-// raised bounds. The partition's handler calls it every EvictInterval; a
-// rebuild calls it at the end. Without a ColdStore it does nothing.
+// raised bounds. It takes the entries of the buckets of the eviction
+// schedule that ended, earliest first, and evicts them in steps of at
+// most evictBatch, each one insert into the ColdStore. The partition's
+// handler calls it every EvictInterval; a rebuild calls it at the end.
+// Without a ColdStore it does nothing.
 func (w *Worker) EvictDue(ctx context.Context, partition int, bd *bounds) (int, error) {
 	if w.cold == nil {
 		return 0, nil
@@ -214,85 +186,142 @@ func (w *Worker) EvictDue(ctx context.Context, partition int, bd *bounds) (int, 
 	if err := w.loadScripts(ctx); err != nil {
 		return 0, err
 	}
-	key := w.evictKey(partition)
 	total := 0
+	// kept counts, per bucket, the entries at its head that this call
+	// looked at and left there (not due yet).
+	kept := map[int64]int{}
 	for {
 		now := w.now()
-		nowMS := strconv.FormatInt(now.UnixMilli(), 10)
-		members, err := w.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: "-inf", Max: nowMS, Count: evictBatch}).Result()
+		buckets, err := w.dueBuckets(ctx, schedEvict, partition, now.UnixMilli())
 		if err != nil {
-			return total, fmt.Errorf("due evictions of partition %d: %w", partition, err)
+			return total, err
 		}
-		if len(members) == 0 {
+		var step []evictItem
+		for _, bk := range buckets {
+			key := w.bucketKey(schedEvict, partition, bk)
+			from := int64(kept[bk])
+			entries, err := w.rdb.LRange(ctx, key, from, from+int64(evictBatch-len(step)-1)).Result()
+			if err != nil {
+				return total, fmt.Errorf("read eviction bucket %s: %w", key, err)
+			}
+			if len(entries) == 0 {
+				if from == 0 {
+					if err := w.rdb.EvalSha(ctx, unschedSHA, []string{key, w.indexKey(schedEvict, partition)}, bk, "any").Err(); err != nil {
+						w.scriptsLost(err)
+						return total, fmt.Errorf("drop the empty eviction bucket %s: %w", key, err)
+					}
+				}
+				continue
+			}
+			for _, e := range entries {
+				step = append(step, evictItem{bucket: bk, entry: e})
+			}
+			if len(step) >= evictBatch {
+				break
+			}
+		}
+		if len(step) == 0 {
 			return total, nil
 		}
-		n, err := w.evict(ctx, partition, members, now, bd)
+		n, err := w.evict(ctx, partition, step, now, bd, kept)
 		total += n
 		if err != nil {
 			w.scriptsLost(err)
 			return total, err
 		}
 		w.m.evicted.Add(float64(n))
-		if len(members) < evictBatch {
+		if len(step) < evictBatch {
 			return total, nil
 		}
 	}
 }
 
-// evict evicts the orders of members (due in the schedule of partition).
-func (w *Worker) evict(ctx context.Context, partition int, members []string, now time.Time, bd *bounds) (int, error) {
-	key := w.evictKey(partition)
+// evictItem is an entry of an eviction bucket.
+type evictItem struct {
+	bucket int64
+	entry  string
+	// keep: its order is settled but not due yet, and belongs in the
+	// same bucket (the current hour's).
+	keep bool
+}
+
+// evict evicts the orders of one step's entries (each bucket's, read
+// from its head after the kept ones): each due order's snapshot is saved
+// in one insert, the brands' bounds raised, then each state deleted if
+// it is still the one saved. An order due later in the same bucket stays
+// (counted in kept); one due in a later bucket is scheduled there; every
+// other entry leaves its bucket.
+func (w *Worker) evict(ctx context.Context, partition int, items []evictItem, now time.Time, bd *bounds, kept map[int64]int) (int, error) {
 	type victim struct {
-		member, key string
-		val         []byte
-		placedMS    int64
-		brandID     string
+		item     evictItem
+		key      string
+		val      []byte
+		placedMS int64
+		brandID  string
 	}
-	pipe := w.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(members))
-	refs := make([]OrderRef, len(members))
-	for i, m := range members {
-		brandID, orderID, ok := parseEvictMember(m)
-		if !ok {
+	refs := make([]OrderRef, len(items))
+	nums := make([]uint64, len(items))
+	ok := make([]bool, len(items))
+	for i, it := range items {
+		num, orderID, err := parseRef([]byte(it.entry))
+		if err != nil {
+			w.log.Error("eviction schedule: dropping an entry that does not decode", "bucket", it.bucket, "err", err)
 			continue
 		}
-		refs[i] = OrderRef{brandID, orderID}
-		cmds[i] = pipe.Get(ctx, w.orderKey(brandID, orderID))
+		nums[i], refs[i].OrderID, ok[i] = num, orderID, true
+	}
+	brands, err := w.brandIDs(ctx, nums)
+	if err != nil {
+		return 0, err
+	}
+	pipe := w.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(items))
+	for i := range items {
+		brand, known := brands[nums[i]]
+		if !ok[i] || !known {
+			continue
+		}
+		refs[i].BrandID = brand
+		cmds[i] = pipe.Get(ctx, w.orderKey(brand, refs[i].OrderID))
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
-	var drop []any        // members that schedule nothing to evict
 	var victims []victim
 	var save []ColdState
-	resched := []redis.Z{}
-	for i, m := range members {
+	var ops schedOps
+	for i, it := range items {
 		if cmds[i] == nil {
-			w.log.Error("eviction schedule: dropping a member that names no order", "key", key, "member", m)
-			drop = append(drop, m)
+			if ok[i] {
+				w.log.Error("eviction schedule: dropping an entry of an unknown brand", "bucket", it.bucket, "brand_number", nums[i])
+			}
 			continue
 		}
 		val, err := cmds[i].Bytes()
 		switch {
 		case errors.Is(err, redis.Nil):
-			drop = append(drop, m)
-			continue
+			continue // evicted already (an entry twice), or dropped
+		case isWrongType(err):
+			continue // a former form: its next batch writes a snapshot and schedules it
 		case err != nil:
-			return 0, fmt.Errorf("read %d states to evict: %w", len(members), err)
+			return 0, fmt.Errorf("read %d states to evict: %w", len(items), err)
 		}
 		var st attribution.OrderState
 		if err := attribution.RestoreSnapshot(&st, refs[i].BrandID, refs[i].OrderID, val); err != nil {
-			// A former form: the write that scheduled it wrote a
-			// snapshot, so something else rewrote the key. Leave it.
+			// A former form: its next batch writes a snapshot and
+			// schedules it. Leave it.
 			w.log.Warn("eviction: the state is not a snapshot; keeping it in redis", "key", w.orderKey(refs[i].BrandID, refs[i].OrderID), "err", err)
-			drop = append(drop, m)
 			continue
 		}
 		last, settled := attribution.Settled(&st)
 		switch {
 		case !settled:
-			drop = append(drop, m) // its next write schedules it again once settled
-			continue
+			continue // its next write schedules it again once settled
 		case last.Add(w.retention).After(now):
-			resched = append(resched, redis.Z{Score: float64(last.Add(w.retention).UnixMilli()), Member: m})
+			bk, e := evictEntry(nums[i], refs[i].OrderID, last.Add(w.retention).UnixMilli())
+			if bk == it.bucket && e == it.entry {
+				items[i].keep = true
+			} else {
+				ops.put(&ops.once, schedEvict, bk, e)
+			}
 			continue
 		}
 		placed, _ := st.PlacedAt()
@@ -300,7 +329,7 @@ func (w *Worker) evict(ctx context.Context, partition int, members []string, now
 		if placed.After(time.UnixMilli(ms)) {
 			ms++
 		}
-		victims = append(victims, victim{member: m, key: w.orderKey(refs[i].BrandID, refs[i].OrderID), val: val, placedMS: ms, brandID: refs[i].BrandID})
+		victims = append(victims, victim{item: it, key: w.orderKey(refs[i].BrandID, refs[i].OrderID), val: val, placedMS: ms, brandID: refs[i].BrandID})
 		save = append(save, ColdState{OrderRef: refs[i], Progress: progressOf(&st), State: val})
 	}
 	if len(save) > 0 {
@@ -308,7 +337,7 @@ func (w *Worker) evict(ctx context.Context, partition int, members []string, now
 			return 0, fmt.Errorf("evict %d order states: save them: %w", len(save), err)
 		}
 	}
-	pipe = w.rdb.Pipeline()
+	evicted := 0
 	if len(victims) > 0 {
 		// The bounds before the deletions: a batch that misses a state
 		// must find its brand's bound raised.
@@ -316,8 +345,7 @@ func (w *Worker) evict(ctx context.Context, partition int, members []string, now
 		for _, v := range victims {
 			args = append(args, v.brandID, v.placedMS)
 		}
-		pipe.EvalSha(ctx, raiseBoundsSHA, []string{w.evictedKey(partition)}, args...)
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := w.rdb.EvalSha(ctx, raiseBoundsSHA, []string{w.evictedKey(partition)}, args...).Err(); err != nil {
 			return 0, fmt.Errorf("evict %d order states: raise the placed bounds: %w", len(victims), err)
 		}
 		if bd != nil {
@@ -326,37 +354,46 @@ func (w *Worker) evict(ctx context.Context, partition int, members []string, now
 			}
 		}
 		pipe = w.rdb.Pipeline()
-	}
-	dels := make([]*redis.Cmd, len(victims))
-	for i, v := range victims {
-		dels[i] = pipe.EvalSha(ctx, evictStateSHA, []string{v.key}, v.val)
-	}
-	if len(drop) > 0 {
-		pipe.ZRem(ctx, key, drop...)
-	}
-	if len(resched) > 0 {
-		pipe.ZAdd(ctx, key, resched...)
-	}
-	if pipe.Len() > 0 {
+		dels := make([]*redis.Cmd, len(victims))
+		for i, v := range victims {
+			dels[i] = pipe.EvalSha(ctx, evictStateSHA, []string{v.key}, v.val)
+		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return 0, fmt.Errorf("evict %d order states: %w", len(victims), err)
 		}
+		for i, v := range victims {
+			if n, _ := dels[i].Int(); n == 1 {
+				evicted++
+				continue
+			}
+			// Changed by a batch meanwhile, whose schedule entry may be
+			// this one: it stays, to be looked at again.
+			ops.put(&ops.once, schedEvict, v.item.bucket, v.item.entry)
+		}
 	}
-	evicted := 0
+	// The step's entries leave their buckets first (but those kept); what
+	// is scheduled again goes in after.
+	heads := map[int64][]any{}
+	var order []int64
+	for _, it := range items {
+		if heads[it.bucket] == nil {
+			heads[it.bucket] = []any{it.bucket, "head"}
+			order = append(order, it.bucket)
+		}
+		flag := "0"
+		if it.keep {
+			flag = "1"
+			kept[it.bucket]++
+		}
+		heads[it.bucket] = append(heads[it.bucket], flag+it.entry)
+	}
 	pipe = w.rdb.Pipeline()
-	nowMS := now.UnixMilli()
-	for i, v := range victims {
-		if n, _ := dels[i].Int(); n == 1 {
-			evicted++
-		}
-		// Deleted, or changed by a batch (which scheduled it again, later
-		// than now, if still settled): its due entry goes either way.
-		pipe.EvalSha(ctx, unscheduleSHA, []string{key}, v.member, nowMS)
+	for _, bk := range order {
+		pipe.EvalSha(ctx, unschedSHA, []string{w.bucketKey(schedEvict, partition, bk), w.indexKey(schedEvict, partition)}, heads[bk]...)
 	}
-	if pipe.Len() > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return evicted, fmt.Errorf("unschedule %d evicted orders: %w", len(victims), err)
-		}
+	ops.send(ctx, w, pipe, partition)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return evicted, fmt.Errorf("unschedule %d evicted orders: %w", len(items), err)
 	}
 	return evicted, nil
 }
@@ -386,7 +423,7 @@ func (w *Worker) loadCold(ctx context.Context, b *batch, orders []*order) error 
 		// brings duplicates.
 		o.dirty = true
 		b.stats.coldLoads++
-		o.holdBefore = scheduled{}.next(&o.st)
+		o.holdBefore = w.schedOf(&o.st)
 	}
 	return nil
 }

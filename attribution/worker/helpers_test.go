@@ -543,6 +543,19 @@ func dump(t testing.TB, rdb *redis.Client, prefix string) string {
 			if err != nil {
 				t.Fatalf("hgetall %s: %v", k, err)
 			}
+			if strings.TrimPrefix(k, prefix) == "brands" {
+				// The brands' numbers depend on which batch met a brand
+				// first: only the brands are compared.
+				var brands []string
+				for f := range m {
+					if strings.HasPrefix(f, "b") {
+						brands = append(brands, f[1:])
+					}
+				}
+				slices.Sort(brands)
+				fmt.Fprintf(&b, "  %s\n", strings.Join(brands, " "))
+				break
+			}
 			var fields []string
 			for f := range m {
 				fields = append(fields, f)
@@ -550,6 +563,30 @@ func dump(t testing.TB, rdb *redis.Client, prefix string) string {
 			slices.Sort(fields)
 			for _, f := range fields {
 				fmt.Fprintf(&b, "  %s = %s\n", f, m[f])
+			}
+		case "list":
+			// A schedule bucket: its distinct entries, with brands for
+			// their numbers.
+			entries, err := rdb.LRange(ctx, k, 0, -1).Result()
+			if err != nil {
+				t.Fatalf("lrange %s: %v", k, err)
+			}
+			hold := strings.HasPrefix(strings.TrimPrefix(k, prefix), "hq:")
+			var lines []string
+			for _, e := range entries {
+				num, orderID, sec, err := worker.ScheduleEntry(e, hold)
+				if err != nil {
+					t.Fatalf("%s: entry %x: %v", k, e, err)
+				}
+				brand, err := rdb.HGet(ctx, prefix+"brands", fmt.Sprintf("n%d", num)).Result()
+				if err != nil {
+					t.Fatalf("%s: brand number %d: %v", k, num, err)
+				}
+				lines = append(lines, fmt.Sprintf("  %s/%s %d", brand, orderID, sec))
+			}
+			slices.Sort(lines)
+			for _, l := range slices.Compact(lines) {
+				fmt.Fprintln(&b, l)
 			}
 		case "zset":
 			zs, err := rdb.ZRangeWithScores(ctx, k, 0, -1).Result()

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/attrib-engine/attrib/attribution"
 	"github.com/attrib-engine/attrib/eventstore"
 	"github.com/attrib-engine/attrib/schemas"
 )
@@ -134,40 +134,128 @@ func (h *partitionHandler) runHolds(ctx context.Context) {
 // through the worker like any order event: the order becomes approved
 // unless a cancellation or full refund occurred before the hold ended.
 func (w *Worker) EmitDueHolds(ctx context.Context, partition int) (int, error) {
-	key := w.holdsKey(partition)
+	if err := w.loadScripts(ctx); err != nil {
+		return 0, err
+	}
+	now := w.now()
+	buckets, err := w.dueBuckets(ctx, schedHolds, partition, now.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
 	total := 0
-	for {
-		now := w.now()
-		members, err := w.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{
-			Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: holdBatch,
-		}).Result()
+	for _, bk := range buckets {
+		n, err := w.emitBucket(ctx, partition, bk, now)
+		total += n
 		if err != nil {
-			return total, fmt.Errorf("due holds of partition %d: %w", partition, err)
+			w.scriptsLost(err)
+			return total, err
 		}
-		if len(members) == 0 {
-			return total, nil
+	}
+	return total, nil
+}
+
+// emitBucket emits the due holds of one bucket of a partition's hold
+// schedule, holdBatch at a time. An entry is due once the second it
+// names has begun; the order's state then says whether its hold is still
+// due and when exactly it ends. Entries whose order has no such hold any
+// more (or no state) are dropped; an entry whose hold ends later in its
+// second stays.
+func (w *Worker) emitBucket(ctx context.Context, partition int, bk int64, now time.Time) (int, error) {
+	key := w.bucketKey(schedHolds, partition, bk)
+	idx := w.indexKey(schedHolds, partition)
+	entries, err := w.rdb.LRange(ctx, key, 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read hold bucket %s: %w", key, err)
+	}
+	if len(entries) == 0 {
+		return 0, w.rdb.EvalSha(ctx, unschedSHA, []string{key, idx}, bk, "any").Err()
+	}
+	type cand struct {
+		entry   string
+		num     uint64
+		orderID string
+	}
+	var cands []cand
+	var bad []any
+	for _, e := range entries {
+		num, orderID, from, err := parseHoldEntry(bk, e)
+		switch {
+		case err != nil:
+			w.log.Error("hold schedule: dropping an entry that does not decode", "key", key, "err", err)
+			bad = append(bad, e)
+		case from <= now.UnixMilli():
+			cands = append(cands, cand{e, num, orderID})
 		}
-		envs := make([]schemas.Envelope, 0, len(members))
-		done := make([]any, 0, len(members))
-		for _, m := range members {
-			var h schemas.OrderHoldExpired
-			if err := schemas.UnmarshalPayload([]byte(m), &h); err != nil {
-				w.log.Error("hold schedule: dropping a member that does not decode", "key", key, "member", m, "err", err)
-				done = append(done, m)
+	}
+	if len(bad) > 0 {
+		if err := w.rdb.EvalSha(ctx, unschedSHA, []string{key, idx}, append([]any{bk, "any"}, bad...)...).Err(); err != nil {
+			return 0, fmt.Errorf("drop %d hold entries of %s: %w", len(bad), key, err)
+		}
+	}
+	total := 0
+	for len(cands) > 0 {
+		chunk := cands[:min(len(cands), holdBatch)]
+		cands = cands[len(chunk):]
+		nums := make([]uint64, len(chunk))
+		for i, c := range chunk {
+			nums[i] = c.num
+		}
+		brands, err := w.brandIDs(ctx, nums)
+		if err != nil {
+			return total, err
+		}
+		pipe := w.rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(chunk))
+		for i, c := range chunk {
+			if brand, ok := brands[c.num]; ok {
+				cmds[i] = pipe.Get(ctx, w.orderKey(brand, c.orderID))
+			}
+		}
+		_, _ = pipe.Exec(ctx) // each command's error is looked at below
+		envs := make([]schemas.Envelope, 0, len(chunk))
+		done := []any{bk, "any"}
+		for i, c := range chunk {
+			if cmds[i] == nil {
+				w.log.Error("hold schedule: dropping an entry of an unknown brand", "key", key, "brand_number", c.num)
+				done = append(done, c.entry)
+				continue
+			}
+			brand := brands[c.num]
+			val, err := cmds[i].Bytes()
+			switch {
+			case errors.Is(err, redis.Nil):
+				done = append(done, c.entry) // evicted or dropped: nothing is due
+				continue
+			case err != nil && !isWrongType(err):
+				return total, fmt.Errorf("read %d states of due holds: %w", len(chunk), err)
+			}
+			var st attribution.OrderState
+			if err := w.restoreAny(ctx, &st, brand, c.orderID, val, err != nil); err != nil {
+				w.log.Error("hold schedule: the order's state does not restore; dropping its entry", "key", key, "order_id", c.orderID, "err", err)
+				done = append(done, c.entry)
+				continue
+			}
+			h, ok := attribution.HoldDue(&st)
+			if !ok {
+				done = append(done, c.entry)
+				continue
+			}
+			if _, e := holdEntry(c.num, c.orderID, dueScore(h.HoldEndsAt)); e != c.entry {
+				done = append(done, c.entry) // stale: the order's entry is elsewhere
 				continue
 			}
 			if h.HoldEndsAt.After(now) {
-				continue // ends within the current millisecond
+				continue // ends later within its second
 			}
 			env, err := schemas.NewEnvelopeFor(h, h.HoldEndsAt, now)
 			if err != nil {
-				w.log.Error("hold schedule: dropping a member that makes no valid event", "key", key, "member", m, "err", err)
-				done = append(done, m)
+				w.log.Error("hold schedule: dropping an entry that makes no valid event", "key", key, "order_id", c.orderID, "err", err)
+				done = append(done, c.entry)
 				continue
 			}
 			env.EventID = holdEventID(env.AggregateKey, h.HoldEndsAt)
 			envs = append(envs, env)
-			done = append(done, m)
+			done = append(done, c.entry)
 		}
 		if len(envs) > 0 {
 			if err := w.store.Append(ctx, schemas.TopicOrders, envs...); err != nil {
@@ -176,15 +264,13 @@ func (w *Worker) EmitDueHolds(ctx context.Context, partition int) (int, error) {
 			total += len(envs)
 			w.m.holds.Add(float64(len(envs)))
 		}
-		if len(done) > 0 {
-			if err := w.rdb.ZRem(ctx, key, done...).Err(); err != nil {
-				return total, fmt.Errorf("unschedule %d holds: %w", len(done), err)
+		if len(done) > 2 {
+			if err := w.rdb.EvalSha(ctx, unschedSHA, []string{key, idx}, done...).Err(); err != nil {
+				return total, fmt.Errorf("unschedule %d holds: %w", len(done)-2, err)
 			}
 		}
-		if len(members) < holdBatch || len(done) == 0 {
-			return total, nil
-		}
 	}
+	return total, nil
 }
 
 // holdEventID is the event id of an order's hold expiry: the same for

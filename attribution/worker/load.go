@@ -65,7 +65,19 @@ func (w *Worker) loadStates(ctx context.Context, b *batch) error {
 		}
 		b.stats.stateHits, b.stats.stateMisses = len(b.orders)-len(load), len(load)
 	}
+	// The brands new to the worker get their schedule numbers in the same
+	// round trip (schedule.go), so that the write after the rows needs
+	// none.
+	brands := make([]string, len(b.orders))
+	for i, o := range b.orders {
+		brands[i] = o.brandID
+	}
+	newBrands := w.brands.unknown(brands)
 	if len(load) == 0 {
+		if len(newBrands) > 0 {
+			_, err := w.brandNumbers(ctx, brands)
+			return err
+		}
 		return nil
 	}
 	b.stats.roundTrips++
@@ -74,7 +86,20 @@ func (w *Worker) loadStates(ctx context.Context, b *batch) error {
 	for i, o := range load {
 		cmds[i] = pipe.Get(ctx, o.key)
 	}
+	var assign *redis.Cmd
+	if len(newBrands) > 0 {
+		if err := w.loadScripts(ctx); err != nil {
+			return err
+		}
+		assign = pipe.EvalSha(ctx, assignBrandsSHA, []string{w.brandsKey()}, newBrands...)
+	}
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	if assign != nil {
+		if err := w.brands.learnAll(newBrands, assign); err != nil {
+			w.scriptsLost(err)
+			return err
+		}
+	}
 	var legacy, cold []*order
 	for i, o := range load {
 		val, err := cmds[i].Result()
@@ -94,7 +119,7 @@ func (w *Worker) loadStates(ctx context.Context, b *batch) error {
 		default:
 			return fmt.Errorf("load %d order states: %w", len(load), err)
 		}
-		o.holdBefore = scheduled{}.next(&o.st)
+		o.holdBefore = w.schedOf(&o.st)
 	}
 	if len(legacy) > 0 {
 		if err := w.loadLegacy(ctx, b, legacy); err != nil {
@@ -136,7 +161,7 @@ func (w *Worker) loadLegacy(ctx context.Context, b *batch, orders []*order) erro
 			return err
 		}
 		o.migrate = true
-		o.holdBefore = scheduled{}.next(&o.st)
+		o.holdBefore = w.schedOf(&o.st)
 	}
 	return nil
 }
@@ -194,5 +219,29 @@ func (w *Worker) restoreRecords(o *order, stored []byte) error {
 			return fmt.Errorf("order state %s: last row: %w", o.key, err)
 		}
 	}
+	return nil
+}
+
+// restoreAny sets st from an order's stored state in any form: val, a
+// snapshot or the former string form, or, if hash, the former hash form,
+// read here. The schedules' readers use it; a batch reads states with
+// loadStates.
+func (w *Worker) restoreAny(ctx context.Context, st *attribution.OrderState, brandID, orderID string, val []byte, hash bool) error {
+	o := &order{key: w.orderKey(brandID, orderID), brandID: brandID, orderID: orderID}
+	if hash {
+		fields, err := w.rdb.HGetAll(ctx, o.key).Result()
+		if err != nil {
+			return fmt.Errorf("read order state %s: %w", o.key, err)
+		}
+		if val, err = legacyState(o.key, fields); err != nil {
+			return err
+		}
+		if err := w.restoreRecords(o, val); err != nil {
+			return err
+		}
+	} else if err := w.restore(o, val); err != nil {
+		return err
+	}
+	*st = o.st
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 // Drop deletes every key under the worker's prefix, on every node. Stop
 // the worker first.
 func (w *Worker) Drop(ctx context.Context) error {
+	w.brands.reset()
 	n, err := rediskey.DropPrefix(ctx, w.rdb, w.prefix)
 	if err != nil {
 		return fmt.Errorf("attribution worker: drop keys under %q: %w", w.prefix, err)

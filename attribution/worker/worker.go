@@ -177,6 +177,8 @@ type Worker struct {
 	cacheSize int
 	cold      ColdStore
 	retention time.Duration
+	// brands caches the brands' numbers of the schedules (schedule.go).
+	brands brandDict
 	// scriptsReady: the Lua scripts are loaded in Redis (loadScripts).
 	scriptsReady atomic.Bool
 	log          *slog.Logger
@@ -255,6 +257,9 @@ func (w *Worker) Handler() eventstore.HandlerFactory {
 		if err := w.loadScripts(ctx); err != nil {
 			return nil, err
 		}
+		if err := w.migrateSchedules(ctx, a.Partition); err != nil {
+			return nil, err
+		}
 		var bd *bounds
 		if w.cold != nil {
 			if bd, err = w.readBounds(ctx, a.Partition); err != nil {
@@ -291,11 +296,14 @@ func (w *Worker) partitions(ctx context.Context, topic string) (int, error) {
 // Key names. Ids inside keys are escaped with rediskey.Seg.
 const (
 	kOrder = "order:"
+	// kHolds is the hold schedule of a partition in its former form, a
+	// sorted set (migrateSchedules).
 	kHolds = "holds:"
 	// kApplied is the applied offset of a partition of attrib.orders: the
 	// next offset after the last batch whose states were written.
 	kApplied = "applied:"
-	// kEvict is the eviction schedule of a partition (evict.go).
+	// kEvict is the eviction schedule of a partition in its former form,
+	// a sorted set (migrateSchedules).
 	kEvict = "evict:"
 	// kEvicted holds the placed bounds of a partition's brands (evict.go).
 	kEvicted = "evicted:"

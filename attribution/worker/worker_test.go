@@ -225,7 +225,7 @@ func TestHoldExpiry(t *testing.T) {
 	waitRows(t, r.store, map[string]want{
 		"o-hold-late": {typ: schemas.TypeOrderEarningsAdjusted, status: schemas.StatusRejected, earnings: "0.00", version: 3, cause: schemas.TypeOrderCancelled},
 	}, 30*time.Second)
-	if d := dump(t, r.rdb, r.cfg.Prefix); strings.Contains(d, "holds:") {
+	if d := dump(t, r.rdb, r.cfg.Prefix); strings.Contains(d, "hq:") {
 		t.Errorf("holds still scheduled:\n%s", d)
 	}
 	if got := counter(t, r.reg, "attrib_attribution_holds_emitted_total"); got < 2 {
@@ -397,7 +397,7 @@ func TestRebuild(t *testing.T) {
 	r, wants := scenarioRun(t)
 
 	before := dump(t, r.rdb, r.cfg.Prefix)
-	if !strings.Contains(before, "holds:") {
+	if !strings.Contains(before, "hq:") {
 		t.Fatalf("no hold scheduled before the rebuild:\n%s", before)
 	}
 	calls := 0

@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/attrib-engine/attrib/attribution"
-	"github.com/attrib-engine/attrib/schemas"
 )
 
 // writeStates writes the snapshot of every order the batch changed,
@@ -33,8 +32,6 @@ func (w *Worker) writeStates(ctx context.Context, b *batch) error {
 		return err
 	}
 	pipe := w.rdb.Pipeline()
-	var add []redis.Z
-	var rem []any
 	buf := []byte{}
 	if b.ps != nil && b.ps.snaps != nil {
 		buf = b.ps.snaps[:0]
@@ -61,23 +58,9 @@ func (w *Worker) writeStates(ctx context.Context, b *batch) error {
 		}
 		pipe.EvalSha(ctx, setStateSHA, []string{o.key}, val, o.st.Version(), o.st.EmittedVersion())
 	}
-	for _, o := range b.orders {
-		o.holdAfter = o.holdBefore.next(&o.st)
-		after := o.holdAfter.member
-		if after != "" && (!o.cached || after != o.holdBefore.member) {
-			add = append(add, redis.Z{Score: dueScore(o.holdAfter.due.HoldEndsAt), Member: after})
-		}
-		if o.holdBefore.member != "" && o.holdBefore.member != after {
-			rem = append(rem, o.holdBefore.member)
-		}
+	if err := w.scheduleAll(ctx, pipe, b); err != nil {
+		return err
 	}
-	if len(add) > 0 {
-		pipe.ZAdd(ctx, w.holdsKey(b.Partition), add...)
-	}
-	if len(rem) > 0 {
-		pipe.ZRem(ctx, w.holdsKey(b.Partition), rem...)
-	}
-	w.scheduleEvictions(ctx, pipe, b)
 	// Last: on one Redis, whose append-only file keeps the commands in
 	// order, an applied offset that survived a crash means the states it
 	// covers did too (StartOffset).
@@ -145,7 +128,7 @@ func (w *Worker) loadScripts(ctx context.Context) error {
 }
 
 // scripts are the Lua scripts the worker runs by their SHA-1.
-var scripts = []string{setState, evictState, unschedule, raiseBounds}
+var scripts = []string{setState, evictState, raiseBounds, sched, unsched, assignBrands}
 
 // scriptsLost marks the scripts for loading again if err says Redis does
 // not have them.
@@ -155,39 +138,93 @@ func (w *Worker) scriptsLost(err error) {
 	}
 }
 
-// scheduled is an order's entry in the hold schedule: the hold expiry due
-// for it, and its member, "" when none is due. The member is the payload of
-// the order.hold_expired to emit (JSON): deterministic, since the hold's end
-// and terms never change once the order is attributed, so that writing it
-// again is a no-op and the emitter needs nothing else.
+// scheduled is where an order is in its partition's schedules
+// (schedule.go): when its hold ends, or when its retention ends, if
+// either is due.
 type scheduled struct {
-	due    schemas.OrderHoldExpired
-	member string
+	// hold is when its hold ends (Unix ms, rounded up; dueScore); 0: no
+	// hold is due.
+	hold int64
+	// evict is when its retention ends (Unix ms), with a ColdStore; 0: not
+	// settled, or no ColdStore.
+	evict int64
 }
 
-// next returns the entry the order has now; the member is encoded again
-// only when the due expiry differs from s's.
-func (s scheduled) next(st *attribution.OrderState) scheduled {
-	h, ok := attribution.HoldDue(st)
-	if !ok {
-		return scheduled{}
+// schedOf returns where an order with state st belongs in the schedules.
+func (w *Worker) schedOf(st *attribution.OrderState) scheduled {
+	var s scheduled
+	if h, ok := attribution.HoldDue(st); ok {
+		s.hold = dueScore(h.HoldEndsAt)
 	}
-	if s.member != "" && h == s.due { // the same fields, the time's zone included
-		return s
+	if w.cold != nil {
+		if last, ok := attribution.Settled(st); ok {
+			s.evict = last.Add(w.retention).UnixMilli()
+		}
 	}
-	b, err := schemas.MarshalPayload(h)
+	return s
+}
+
+// scheduleAll adds to pipe the schedule changes of the batch's orders:
+// an order's entry is added where its state now belongs and removed from
+// where it was, if that differs. An order whose state was read from Redis
+// with the same place gets its entry again if absent (a retry after a
+// write that stored the state but not the schedule repairs it); one from
+// the cache was written with it.
+func (w *Worker) scheduleAll(ctx context.Context, pipe redis.Pipeliner, b *batch) error {
+	var brands []string
+	for _, o := range b.orders {
+		o.holdAfter = w.schedOf(&o.st)
+		if o.holdAfter != (scheduled{}) || o.holdBefore != (scheduled{}) {
+			brands = append(brands, o.brandID)
+		}
+	}
+	if len(brands) == 0 {
+		return nil
+	}
+	nums, err := w.brandNumbers(ctx, brands)
 	if err != nil {
-		panic(fmt.Sprintf("encode hold expiry: %v", err)) // plain strings, ints and a time
+		return err
 	}
-	return scheduled{due: h, member: string(b)}
+	var ops schedOps
+	for _, o := range b.orders {
+		a, bf := o.holdAfter, o.holdBefore
+		if a == (scheduled{}) && bf == (scheduled{}) {
+			continue
+		}
+		n := nums[o.brandID]
+		if a.hold != 0 && a.hold != bf.hold {
+			bk, e := holdEntry(n, o.orderID, a.hold)
+			ops.put(&ops.add, schedHolds, bk, e)
+		} else if a.hold != 0 && !o.cached {
+			bk, e := holdEntry(n, o.orderID, a.hold)
+			ops.put(&ops.once, schedHolds, bk, e)
+		}
+		if bf.hold != 0 && bf.hold != a.hold {
+			bk, e := holdEntry(n, o.orderID, bf.hold)
+			ops.put(&ops.rem, schedHolds, bk, e)
+		}
+		if a.evict != 0 && (bf.evict == 0 || bucketOf(a.evict) != bucketOf(bf.evict)) {
+			bk, e := evictEntry(n, o.orderID, a.evict)
+			ops.put(&ops.add, schedEvict, bk, e)
+		} else if a.evict != 0 && !o.cached {
+			bk, e := evictEntry(n, o.orderID, a.evict)
+			ops.put(&ops.once, schedEvict, bk, e)
+		}
+		if bf.evict != 0 && (a.evict == 0 || bucketOf(a.evict) != bucketOf(bf.evict)) {
+			bk, e := evictEntry(n, o.orderID, bf.evict)
+			ops.put(&ops.rem, schedEvict, bk, e)
+		}
+	}
+	ops.send(ctx, w, pipe, b.Partition)
+	return nil
 }
 
 // dueScore is a hold end as a schedule score: Unix milliseconds rounded
 // up, so that a score <= now (in whole milliseconds) means the hold ended.
-func dueScore(t time.Time) float64 {
+func dueScore(t time.Time) int64 {
 	ms := t.UnixMilli()
 	if t.After(time.UnixMilli(ms)) {
 		ms++
 	}
-	return float64(ms)
+	return ms
 }
