@@ -372,6 +372,28 @@ func BenchmarkEnvelopeCodec(b *testing.B) {
 			_ = UnmarshalEnvelope(raw, &e)
 		}
 	})
+	key := []byte(env.AggregateKey)
+	value, err := AppendRecordValue(nil, &env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("record/marshal", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = AppendRecordValue(nil, &env)
+		}
+	})
+	b.Run("record/unmarshal", func(b *testing.B) {
+		for b.Loop() {
+			var e Envelope
+			_ = UnmarshalRecord(key, value, &e)
+		}
+	})
+	b.Run("record/unmarshal-old-layout", func(b *testing.B) {
+		for b.Loop() {
+			var e Envelope
+			_ = UnmarshalRecord(key, raw, &e)
+		}
+	})
 	b.Run("payload/encoding-json", func(b *testing.B) {
 		for b.Loop() {
 			var p OrderAttributed

@@ -33,8 +33,9 @@ import (
 // key "<brand id>/<order id>", or the whole key of a brand's catalog
 // events. Unknown types are derived as brands' events.
 func BrandOfKey(eventType, aggregateKey string) string {
-	if specs[eventType].brandless {
-		return ""
+	switch eventType {
+	case TypeCreatorRegistered, TypeAnalystRegistered, TypeCreatorTokenRotated, TypeAnalystTokenRotated:
+		return "" // brand-less principals, keyed by their own id
 	}
 	if i := strings.IndexByte(aggregateKey, '/'); i >= 0 {
 		return aggregateKey[:i]

@@ -74,6 +74,9 @@ func TestRecordEveryType(t *testing.T) {
 			if len(full)-len(value) != saved {
 				t.Errorf("value %d bytes, the envelope's JSON %d: want %d less (the key and the brand)", len(value), len(full), saved)
 			}
+			if _, ok := decodeEnvelopeMembers(value, &Envelope{}); !ok {
+				t.Errorf("value %s is left to encoding/json", value)
+			}
 			var back Envelope
 			if err := UnmarshalRecord([]byte(env.AggregateKey), value, &back); err != nil {
 				t.Fatal(err)

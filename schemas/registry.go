@@ -43,9 +43,6 @@ type spec struct {
 	newEvent func() Event
 	// upcasters[i] turns version i+1 into version i+2; len == version-1.
 	upcasters []Upcaster
-	// brandless marks the events of principals without a brand (creators,
-	// analysts), whose aggregate key is their own id: see BrandOfKey.
-	brandless bool
 }
 
 // specs is the registry: every event type of the domain. Adding a version:
@@ -55,9 +52,9 @@ type spec struct {
 var specs = map[string]spec{
 	TypeBrandRegistered: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(BrandRegistered) },
 		doc: "A brand was registered. Only the hash of its API key and the salt of its webhook secret are recorded."},
-	TypeCreatorRegistered: {topic: TopicCatalog, version: 1, brandless: true, newEvent: func() Event { return new(CreatorRegistered) },
+	TypeCreatorRegistered: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(CreatorRegistered) },
 		doc: "A creator was registered. Only the hash of the bearer token is recorded."},
-	TypeAnalystRegistered: {topic: TopicCatalog, version: 1, brandless: true, newEvent: func() Event { return new(AnalystRegistered) },
+	TypeAnalystRegistered: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(AnalystRegistered) },
 		doc: "An analyst was registered. Only the hash of the bearer token is recorded."},
 	TypeOfferPublished: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(OfferPublished) },
 		doc: "A brand published a CPA offer."},
@@ -75,9 +72,9 @@ var specs = map[string]spec{
 		doc: "A brand rotated its API key; the previous key stays valid for 24 hours from the event. Only hashes are recorded."},
 	TypeBrandWebhookSecretRotated: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(BrandWebhookSecretRotated) },
 		doc: "A brand rotated its webhook secret (a new salt); the previous secret stays valid for 24 hours from the event."},
-	TypeCreatorTokenRotated: {topic: TopicCatalog, version: 1, brandless: true, newEvent: func() Event { return new(CreatorTokenRotated) },
+	TypeCreatorTokenRotated: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(CreatorTokenRotated) },
 		doc: "A creator rotated their bearer token; the previous token stays valid for 24 hours from the event. Only hashes are recorded."},
-	TypeAnalystTokenRotated: {topic: TopicCatalog, version: 1, brandless: true, newEvent: func() Event { return new(AnalystTokenRotated) },
+	TypeAnalystTokenRotated: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(AnalystTokenRotated) },
 		doc: "An analyst rotated their bearer token; the previous token stays valid for 24 hours from the event. Only hashes are recorded."},
 	TypeConnectorSet: {topic: TopicCatalog, version: 1, newEvent: func() Event { return new(ConnectorSet) },
 		doc: "A brand connected a shop platform (or changed the connection): the shop's signing secret sealed with the server master key, and what confirms an order."},
