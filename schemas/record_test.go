@@ -176,3 +176,57 @@ func TestRecordLayouts(t *testing.T) {
 		}
 	})
 }
+
+// FuzzUnmarshalRecord checks the record decoder against encoding/json on
+// arbitrary values: the same error, the value's fields, the aggregate key
+// from the record's key unless the value has one, and the brand from the
+// key unless the value has one or an aggregate key; and that what
+// AppendRecordValue writes of the result reads back the same.
+func FuzzUnmarshalRecord(f *testing.F) {
+	for _, env := range codecEnvelopes(f) {
+		if raw, err := json.Marshal(env); err == nil {
+			f.Add([]byte(env.AggregateKey), raw)
+		}
+		if value, err := AppendRecordValue(nil, &env); err == nil {
+			f.Add([]byte(env.AggregateKey), value)
+		}
+	}
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		var want Envelope
+		wantErr := json.Unmarshal(value, &want)
+		var probe struct {
+			AggregateKey *string `json:"aggregate_key"`
+			BrandID      *string `json:"brand_id"`
+		}
+		_ = json.Unmarshal(value, &probe)
+		var got Envelope
+		err := UnmarshalRecord(key, value, &got)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("key %q value %q: error %v, encoding/json's %v", key, value, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if probe.AggregateKey == nil {
+			want.AggregateKey = string(key)
+			if probe.BrandID == nil {
+				want.BrandID = BrandOfKey(want.Type, want.AggregateKey)
+			}
+		}
+		if f := sameEnvelope(got, want); f != "" {
+			t.Fatalf("key %q value %q: %s differs:\ngot  %+v\nwant %+v", key, value, f, got, want)
+		}
+		again, err := AppendRecordValue(nil, &got)
+		if err != nil {
+			return // a payload or time encoding/json cannot write either
+		}
+		var back Envelope
+		if err := UnmarshalRecord([]byte(got.AggregateKey), again, &back); err != nil {
+			t.Fatalf("%s: %v", again, err)
+		}
+		// The payload is written compacted: every other field is the same.
+		if f := sameEnvelope(back, got); f != "" && f != "payload" {
+			t.Fatalf("%s read back with another %s:\ngot  %+v\nwant %+v", again, f, back, got)
+		}
+	})
+}
