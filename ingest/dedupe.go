@@ -73,8 +73,9 @@ const DefaultDedupeBuckets = 4096
 // event id (EventID derives it from the brand and the shop's id); the
 // attribution worker drops it, since the order's state remembers the event
 // ids and shop_event_ids it applied, so counts stay exact (package
-// attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow in
-// cmd/attrib).
+// attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow and,
+// for an order evicted from Redis, TestDuplicateOfAnEvictedOrderCountedOnce
+// in cmd/attrib).
 //
 // Seen is two HEXISTS per key, Mark an HSET per key, so that every
 // command touches one key (a Redis Cluster or Ring takes them as they
