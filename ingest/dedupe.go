@@ -162,15 +162,20 @@ type dropMemo struct {
 	mu      sync.Mutex
 	through int64 // periods <= through are deleted; valid when known
 	known   bool
+	busy    bool // a worker is deleting: the others need not
 	failed  time.Time
 }
 
 // due returns the periods [from, to] to delete now that period n is the
-// current one; ok is false when there are none (or a failed attempt is
-// too recent to try again).
+// current one; ok is false when there are none, another worker is deleting,
+// or a failed attempt is too recent to try again. After ok, the caller
+// must call done.
 func (m *dropMemo) due(n int64, now time.Time) (from, to int64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.busy {
+		return 0, 0, false
+	}
 	to = n - 2
 	from = n - 1 - dedupeDropPeriods
 	if m.known {
@@ -182,6 +187,7 @@ func (m *dropMemo) due(n int64, now time.Time) (from, to int64, ok bool) {
 	if !m.failed.IsZero() && now.Sub(m.failed) < dedupeExpiryRefresh && !now.Before(m.failed) {
 		return 0, 0, false
 	}
+	m.busy = true
 	return from, to, true
 }
 
@@ -189,6 +195,7 @@ func (m *dropMemo) due(n int64, now time.Time) (from, to int64, ok bool) {
 func (m *dropMemo) done(to int64, err error, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.busy = false
 	if err != nil {
 		m.failed = now
 		return
