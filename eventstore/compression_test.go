@@ -52,43 +52,57 @@ func engineRecords(tb testing.TB, topic string) [][]byte {
 
 // recordsSection is what a batch of the store's records compresses: key,
 // value and headers of each (lengths and offsets aside, a few bytes a
-// record).
-func recordsSection(values [][]byte) []byte {
+// record), in the old layout (the values as testdata holds them, and the
+// headers event-id, event-type and schema-version) or the current one
+// (schemas.AppendRecordValue, no headers).
+func recordsSection(tb testing.TB, values [][]byte, current bool) []byte {
 	var b []byte
 	for _, v := range values {
 		var env schemas.Envelope
-		_ = schemas.UnmarshalEnvelope(v, &env)
+		if err := schemas.UnmarshalEnvelope(v, &env); err != nil {
+			tb.Fatal(err)
+		}
 		b = append(b, env.AggregateKey...)
+		if current {
+			var err error
+			if b, err = schemas.AppendRecordValue(b, &env); err != nil {
+				tb.Fatal(err)
+			}
+			continue
+		}
 		b = append(b, v...)
-		b = append(b, env.EventID...)
-		b = append(b, env.Type...)
+		b = append(b, eventstore.HeaderEventID+env.EventID...)
+		b = append(b, eventstore.HeaderEventType+env.Type...)
+		b = append(b, eventstore.HeaderSchemaVersion...)
 		b = strconv.AppendInt(b, int64(env.SchemaVersion), 10)
 	}
 	return b
 }
 
-// BenchmarkCompression compresses batches of the engine's records with
-// each of kafka-go's codecs, as the store's producer would: one batch is
-// what one produce request carries to one partition. It reports the
-// compressed bytes per record and the CPU per record of compressing and of
-// decompressing.
+// BenchmarkCompression compresses batches of the engine's records, in the
+// old and the current record layout, with each of kafka-go's codecs, as
+// the store's producer would: one batch is what one produce request
+// carries to one partition. It reports the compressed bytes per record and
+// the CPU per record of compressing and of decompressing.
 func BenchmarkCompression(b *testing.B) {
 	for _, topic := range []string{"orders", "attributions"} {
 		values := engineRecords(b, topic)
-		for _, codec := range []compress.Compression{compress.None, compress.Lz4, compress.Snappy, compress.Zstd, compress.Gzip} {
-			for _, size := range []int{1, 10, 100} {
-				b.Run(topic+"/"+codec.String()+"/batch="+strconv.Itoa(size), func(b *testing.B) {
-					benchCodec(b, codec, values, size)
-				})
+		for _, layout := range []string{"old", "current"} {
+			for _, codec := range []compress.Compression{compress.None, compress.Lz4, compress.Snappy, compress.Zstd, compress.Gzip} {
+				for _, size := range []int{1, 10, 100} {
+					b.Run(topic+"/layout="+layout+"/"+codec.String()+"/batch="+strconv.Itoa(size), func(b *testing.B) {
+						benchCodec(b, codec, values, size, layout == "current")
+					})
+				}
 			}
 		}
 	}
 }
 
-func benchCodec(b *testing.B, codec compress.Compression, values [][]byte, size int) {
+func benchCodec(b *testing.B, codec compress.Compression, values [][]byte, size int, current bool) {
 	var batches [][]byte
 	for i := 0; i+size <= len(values); i += size {
-		batches = append(batches, recordsSection(values[i:i+size]))
+		batches = append(batches, recordsSection(b, values[i:i+size], current))
 	}
 	if len(batches) == 0 {
 		b.Fatalf("fewer than %d records in testdata", size)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -118,55 +117,45 @@ func (b *recordBuffer) release() {
 	}
 }
 
-// encode makes the records of events: values, keys and headers in b's two
-// buffers (grown as needed), and the records' Bytes and headers in slabs,
-// so that a record costs no allocation of its own. The records refer to b
-// until it is reused.
+// encode makes the records of events (see schemas.AppendRecordValue):
+// values and keys in b's two buffers (grown as needed), and the records'
+// Bytes in a slab, so that a record costs no allocation of its own. The
+// records refer to b until it is reused.
 func (b *recordBuffer) encode(now time.Time, events []schemas.Envelope) ([]kafka.Record, error) {
 	type span struct{ start, end int }
 	size, small := 0, 0
 	for i := range events {
 		e := &events[i]
-		size += 320 + len(e.EventID) + len(e.Type) + len(e.AggregateKey) + len(e.BrandID) +
+		size += 320 + len(e.EventID) + len(e.Type) + len(e.BrandID) +
 			len(e.CausationID) + len(e.CorrelationID) + len(e.Payload)
-		small += len(e.AggregateKey) + len(e.EventID) + len(e.Type) + 20
+		small += len(e.AggregateKey)
 	}
 	values := slices.Grow(b.values[:0], size)
 	other := slices.Grow(b.other[:0], small)
 	defer func() { b.values, b.other = values, other }()
 	// Spans first, slices after: a buffer that grows moves.
-	spans := make([]span, 5*len(events)) // value, key, event id, type, schema version
+	spans := make([]span, 2*len(events)) // value, key
 	for i := range events {
 		e := &events[i]
-		sp := spans[5*i : 5*i+5]
+		sp := spans[2*i : 2*i+2]
 		var err error
 		sp[0].start = len(values)
-		if values, err = schemas.MarshalEnvelope(values, e); err != nil {
+		if values, err = schemas.AppendRecordValue(values, e); err != nil {
 			return nil, fmt.Errorf("encode event %d (%s): %w", i, e.Type, err)
 		}
 		sp[0].end = len(values)
-		for j, field := range []string{e.AggregateKey, e.EventID, e.Type} {
-			sp[j+1].start = len(other)
-			other = append(other, field...)
-			sp[j+1].end = len(other)
-		}
-		sp[4].start = len(other)
-		other = strconv.AppendInt(other, int64(e.SchemaVersion), 10)
-		sp[4].end = len(other)
+		sp[1].start = len(other)
+		other = append(other, e.AggregateKey...)
+		sp[1].end = len(other)
 	}
 	records := make([]kafka.Record, len(events))
-	headers := make([]kafka.Header, 3*len(events))
 	readers := make([]recordBytes, 2*len(events))
 	for i := range records {
-		sp := spans[5*i : 5*i+5]
-		h := headers[3*i : 3*i+3 : 3*i+3]
-		h[0] = kafka.Header{Key: HeaderEventID, Value: other[sp[2].start:sp[2].end:sp[2].end]}
-		h[1] = kafka.Header{Key: HeaderEventType, Value: other[sp[3].start:sp[3].end:sp[3].end]}
-		h[2] = kafka.Header{Key: HeaderSchemaVersion, Value: other[sp[4].start:sp[4].end:sp[4].end]}
+		sp := spans[2*i : 2*i+2]
 		key, value := &readers[2*i], &readers[2*i+1]
 		key.Reset(other[sp[1].start:sp[1].end:sp[1].end])
 		value.Reset(values[sp[0].start:sp[0].end:sp[0].end])
-		records[i] = kafka.Record{Time: now, Key: key, Value: value, Headers: h}
+		records[i] = kafka.Record{Time: now, Key: key, Value: value}
 	}
 	return records, nil
 }

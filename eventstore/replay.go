@@ -139,7 +139,7 @@ func (s *Store) replayPartition(ctx context.Context, topic string, b PartitionBo
 			next = m.Offset + 1
 			// Decoded in place (see newBatch).
 			batch.Messages = append(batch.Messages, Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time})
-			if err := decodeEnvelope(m.Value, &batch.Messages[len(batch.Messages)-1].Envelope); err != nil {
+			if err := decodeEnvelope(m.Key, m.Value, &batch.Messages[len(batch.Messages)-1].Envelope); err != nil {
 				batch.Reject(len(batch.Messages)-1, err.Error())
 			}
 			batch.Next = next

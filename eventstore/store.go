@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -13,8 +12,10 @@ import (
 	"github.com/attrib-engine/attrib/schemas"
 )
 
-// Header names set on every appended record, so tools can route and inspect
-// events without decoding the value.
+// Header names of the records written before the current record layout
+// (see schemas.AppendRecordValue), which repeated the value's event_id,
+// type and schema_version. Records appended now carry no headers of their
+// own: the value is the one place of each field.
 const (
 	HeaderEventID       = "event-id"
 	HeaderEventType     = "event-type"
@@ -98,7 +99,8 @@ func (s *Store) Close() error {
 	return s.writer.Close()
 }
 
-// Append writes events to topic, each keyed by its AggregateKey, and returns
+// Append writes events to topic, each as a record keyed by its
+// AggregateKey with the value schemas.AppendRecordValue writes, and returns
 // only once every one is acknowledged by all in-sync replicas (acks=all), or
 // an error.
 //
@@ -116,20 +118,11 @@ func (s *Store) Append(ctx context.Context, topic string, events ...schemas.Enve
 		if e.AggregateKey == "" {
 			return fmt.Errorf("append to %s: event %d (%s %s) has no aggregate key", topic, i, e.Type, e.EventID)
 		}
-		value, err := schemas.MarshalEnvelope(nil, e)
+		value, err := schemas.AppendRecordValue(nil, e)
 		if err != nil {
 			return fmt.Errorf("append to %s: encode event %d (%s): %w", topic, i, e.Type, err)
 		}
-		msgs[i] = kafka.Message{
-			Topic: topic,
-			Key:   []byte(e.AggregateKey),
-			Value: value,
-			Headers: []kafka.Header{
-				{Key: HeaderEventID, Value: []byte(e.EventID)},
-				{Key: HeaderEventType, Value: []byte(e.Type)},
-				{Key: HeaderSchemaVersion, Value: []byte(strconv.Itoa(e.SchemaVersion))},
-			},
-		}
+		msgs[i] = kafka.Message{Topic: topic, Key: []byte(e.AggregateKey), Value: value}
 	}
 	return s.write(ctx, topic, msgs)
 }

@@ -466,7 +466,7 @@ func newBatch(a Assignment, raw []kafka.Message) (*Batch, []deadLetter) {
 		// Decoded in place: a message of its own would escape to the heap.
 		b.Messages = append(b.Messages, Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time})
 		msg := &b.Messages[len(b.Messages)-1]
-		if err := decodeEnvelope(m.Value, &msg.Envelope); err != nil {
+		if err := decodeEnvelope(m.Key, m.Value, &msg.Envelope); err != nil {
 			undecodable = append(undecodable, deadLetter{msg: *msg, reason: err.Error()})
 			b.Messages = b.Messages[:len(b.Messages)-1]
 			continue
@@ -710,11 +710,12 @@ func (s *Subscriber) handlePipelined(gctx, hctx context.Context, a Assignment, l
 	}
 }
 
-// decodeEnvelope decodes a record value into an envelope and checks the
-// fields every consumer relies on. The payload is left to the handler; it
-// shares the value's memory (the record's, which the Message keeps).
-func decodeEnvelope(value []byte, env *schemas.Envelope) error {
-	if err := schemas.UnmarshalEnvelope(value, env); err != nil {
+// decodeEnvelope decodes a record (its key and value, of either layout:
+// schemas.UnmarshalRecord) into an envelope and checks the fields every
+// consumer relies on. The payload is left to the handler; it shares the
+// value's memory (the record's, which the Message keeps).
+func decodeEnvelope(key, value []byte, env *schemas.Envelope) error {
+	if err := schemas.UnmarshalRecord(key, value, env); err != nil {
 		return fmt.Errorf("undecodable envelope: %w", err)
 	}
 	switch {

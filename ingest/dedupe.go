@@ -73,15 +73,28 @@ const DefaultDedupeBuckets = 4096
 // event id (EventID derives it from the brand and the shop's id); the
 // attribution worker drops it, since the order's state remembers the event
 // ids and shop_event_ids it applied, so counts stay exact (package
-// attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow in
-// cmd/attrib).
+// attribution; TestDuplicateCountedOnceInsideAndAfterTheDedupeWindow and,
+// for an order evicted from Redis, TestDuplicateOfAnEvictedOrderCountedOnce
+// in cmd/attrib).
 //
 // Seen is two HEXISTS per key, Mark an HSET per key, so that every
 // command touches one key (a Redis Cluster or Ring takes them as they
 // are). A hash's expiry is set by the first mark in it that this process
 // makes in a period, and again at most once per dedupeExpiryRefresh: a
 // hash that lost its expiry (Redis lost its data and the hash was made
-// again) gets it back within that time instead of living for good. Concurrent calls share pipelines: a worker (started on demand, gone
+// again) gets it back within that time instead of living for good.
+//
+// The window follows Now, not Redis's clock: when a process first sees
+// period n begin (by Now), it deletes the hashes of periods n-2 down to
+// n-1-dedupeDropPeriods (UNLINK, a key per command, in a pipeline of its
+// own before the calls' one), whose marks no Seen reads any more. An
+// engine on a simulated or replayed clock (`attrib loadgen retention`)
+// thus keeps at most three periods of marks, where Redis's expiry, on the
+// real clock, would keep every simulated period; the expiry stays as the
+// safety net for periods no process saw begin. A failed drop is tried
+// again at the next pipeline after dedupeExpiryRefresh.
+//
+// Concurrent calls share pipelines: a worker (started on demand, gone
 // after 10 s idle) sends whatever calls are waiting as one pipeline, waits
 // for its answers, and sends the calls that came meanwhile as the next
 // one, so under load a request costs a fraction of a round trip instead of
@@ -119,6 +132,7 @@ type RedisDedupe struct {
 
 	init    sync.Once
 	expiry  expiryMemo
+	dropped dropMemo
 	ops     chan *dedupeOp
 	queued  atomic.Int64 // keys of the calls in ops
 	workers atomic.Int32
@@ -135,7 +149,62 @@ const (
 	// again: how long a hash made again without one (after Redis lost its
 	// data) can go without.
 	dedupeExpiryRefresh = time.Minute
+	// dedupeDropPeriods is how many periods before the window a process
+	// deletes when it sees a period begin: the two the window just left
+	// and those a clock that jumped ahead skipped, up to this many (older
+	// ones are left to their expiry).
+	dedupeDropPeriods = 4
 )
+
+// dropMemo remembers up to which period this process deleted the hashes
+// that fell out of the window, and when it last failed to.
+type dropMemo struct {
+	mu      sync.Mutex
+	through int64 // periods <= through are deleted; valid when known
+	known   bool
+	busy    bool // a worker is deleting: the others need not
+	failed  time.Time
+}
+
+// due returns the periods [from, to] to delete now that period n is the
+// current one; ok is false when there are none, another worker is deleting,
+// or a failed attempt is too recent to try again. After ok, the caller
+// must call done.
+func (m *dropMemo) due(n int64, now time.Time) (from, to int64, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.busy {
+		return 0, 0, false
+	}
+	to = n - 2
+	from = n - 1 - dedupeDropPeriods
+	if m.known {
+		if m.through >= to {
+			return 0, 0, false
+		}
+		from = max(from, m.through+1)
+	}
+	if !m.failed.IsZero() && now.Sub(m.failed) < dedupeExpiryRefresh && !now.Before(m.failed) {
+		return 0, 0, false
+	}
+	m.busy = true
+	return from, to, true
+}
+
+// done records the outcome of deleting the periods up to to.
+func (m *dropMemo) done(to int64, err error, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.busy = false
+	if err != nil {
+		m.failed = now
+		return
+	}
+	m.failed = time.Time{}
+	if !m.known || to > m.through {
+		m.through, m.known = to, true
+	}
+}
 
 // expiryMemo remembers the buckets whose hash this process has given its
 // expiry in the current period, so that a mark costs one command, not
@@ -194,36 +263,70 @@ type slot struct {
 
 func (d *RedisDedupe) slotOf(k string) slot {
 	sum := sha256.Sum256([]byte(k))
-	n := d.Buckets
-	if n <= 0 || n > 1<<16 {
-		n = DefaultDedupeBuckets
-	}
-	b := int(binary.BigEndian.Uint16(sum[:2])) % n
+	b := int(binary.BigEndian.Uint16(sum[:2])) % d.buckets()
 	return slot{index: b, bucket: strconv.Itoa(b), field: string(sum[2:14])}
 }
 
-// periods returns the key prefixes of the current and the previous
-// period ("<Prefix>seen:<n>:"), and how long from now the current one's
-// hashes must live: to the end of the next period.
-func (d *RedisDedupe) periods() (cur, prev string, ttl time.Duration, at time.Time) {
-	p := d.Prefix
-	if p == "" {
-		p = DefaultDedupePrefix
-	}
-	w := d.TTL
-	if w <= 0 {
-		w = DefaultDedupeTTL
-	}
+// periods returns the number n of the current period, the key prefixes
+// of the current and the previous period ("<Prefix>seen:<n>:"), and how
+// long from now the current one's hashes must live: to the end of the
+// next period.
+func (d *RedisDedupe) periods() (n int64, cur, prev string, ttl time.Duration, at time.Time) {
 	now := time.Now
 	if d.Now != nil {
 		now = d.Now
 	}
 	at = now()
 	t := at.UnixNano()
-	n := t / int64(w)
-	cur = p + "seen:" + strconv.FormatInt(n, 10) + ":"
-	prev = p + "seen:" + strconv.FormatInt(n-1, 10) + ":"
-	return cur, prev, time.Duration((n+2)*int64(w) - t), at
+	w := int64(d.window())
+	n = t / w
+	cur, prev = d.periodPrefix(n), d.periodPrefix(n-1)
+	return n, cur, prev, time.Duration((n+2)*w - t), at
+}
+
+// window returns TTL or its default.
+func (d *RedisDedupe) window() time.Duration {
+	if d.TTL <= 0 {
+		return DefaultDedupeTTL
+	}
+	return d.TTL
+}
+
+// periodPrefix returns the key prefix of period n's hashes.
+func (d *RedisDedupe) periodPrefix(n int64) string {
+	p := d.Prefix
+	if p == "" {
+		p = DefaultDedupePrefix
+	}
+	return p + "seen:" + strconv.FormatInt(n, 10) + ":"
+}
+
+// buckets returns Buckets or its default.
+func (d *RedisDedupe) buckets() int {
+	if d.Buckets <= 0 || d.Buckets > 1<<16 {
+		return DefaultDedupeBuckets
+	}
+	return d.Buckets
+}
+
+// dropOld deletes the hashes of the periods that fell out of the window
+// now that period n is the current one, once per period and process (see
+// RedisDedupe).
+func (d *RedisDedupe) dropOld(ctx context.Context, n int64, now time.Time) {
+	from, to, ok := d.dropped.due(n, now)
+	if !ok {
+		return
+	}
+	nb := d.buckets()
+	pipe := d.Client.Pipeline()
+	for p := from; p <= to; p++ {
+		prefix := d.periodPrefix(p)
+		for b := 0; b < nb; b++ {
+			pipe.Unlink(ctx, prefix+strconv.Itoa(b))
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	d.dropped.done(to, err, now)
 }
 
 // Seen reports for each key whether it was marked.
@@ -359,9 +462,10 @@ func (d *RedisDedupe) work() {
 // exec sends a batch of calls as one pipeline and completes them. cmds is
 // the worker's slice for the pipeline's commands, returned for reuse.
 func (d *RedisDedupe) exec(batch []*dedupeOp, cmds []redis.Cmder) []redis.Cmder {
-	cur, prev, ttl, now := d.periods()
+	n, cur, prev, ttl, now := d.periods()
 	ctx, cancel := context.WithTimeout(context.Background(), dedupeOpTimeout)
 	defer cancel()
+	d.dropOld(ctx, n, now)
 	pipe := d.Client.Pipeline()
 	expires := 0 // PEXPIREs after the marks' HSETs, not among them
 	for _, op := range batch {

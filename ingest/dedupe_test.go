@@ -35,6 +35,9 @@ func (h *gatedPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 		if len(cmds) == 0 || cmds[0].Name() == "hello" || cmds[0].Name() == "client" {
 			return next(ctx, cmds) // a new connection's handshake
 		}
+		if cmds[0].Name() == "unlink" {
+			return next(ctx, cmds) // the periods that left the window
+		}
 		keys := 0
 		h.mu.Lock()
 		if h.commands == nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -613,6 +615,98 @@ func TestRedisDedupeHashesExpire(t *testing.T) {
 	for _, k := range all {
 		if ttl := r.redis.PTTL(ctx, k).Val(); ttl <= 0 {
 			t.Errorf("hash %s: no expiry after the refresh interval (%v)", k, ttl)
+		}
+	}
+}
+
+// TestRedisDedupeDropsPeriodsOutOfTheWindow moves the dedupe's clock (not
+// Redis's) through periods and checks that the hashes of the periods the
+// window left are deleted by the process that sees the next one begin,
+// also after the clock jumped several periods, while the window's own
+// marks stay seen.
+func TestRedisDedupeDropsPeriodsOutOfTheWindow(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	const window = time.Hour
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Truncate(window)
+	period := func(n int) time.Time { return start.Add(time.Duration(n)*window + time.Minute) }
+	n0 := start.UnixNano() / int64(window)
+	prefix := r.prefix + t.Name() + ":"
+	now := period(0)
+	newDedupe := func() *ingest.RedisDedupe {
+		return &ingest.RedisDedupe{Client: r.redis, Prefix: prefix, TTL: window, Buckets: 4,
+			Now: func() time.Time { return now }}
+	}
+	d := newDedupe()
+	key := func(n int) string { return ingest.DedupeKey("b1", fmt.Sprintf("e%d", n)) }
+	// periodsInRedis returns the periods (relative to the first) that
+	// have hashes in Redis.
+	periodsInRedis := func() []int {
+		t.Helper()
+		keys, err := r.redis.Keys(ctx, prefix+"seen:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := map[int]bool{}
+		for _, k := range keys {
+			var n int64
+			var b int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(k, prefix), "seen:%d:%d", &n, &b); err != nil {
+				t.Fatalf("hash %s: %v", k, err)
+			}
+			set[int(n-n0)] = true
+		}
+		out := make([]int, 0, len(set))
+		for n := range set {
+			out = append(out, n)
+		}
+		sort.Ints(out)
+		return out
+	}
+	markAt := func(n int) {
+		t.Helper()
+		now = period(n)
+		keys := make([]string, 40) // enough for every one of the 4 buckets
+		for i := range keys {
+			keys[i] = ingest.DedupeKey("b1", fmt.Sprintf("e%d-%d", n, i))
+		}
+		keys[0] = key(n)
+		if err := d.Mark(ctx, keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		name    string
+		run     func()
+		periods []int
+		seen    map[int]bool // key(n) seen now
+	}{
+		{"marks in the first period", func() { markAt(0) }, []int{0}, map[int]bool{0: true}},
+		{"marks in the next", func() { markAt(1) }, []int{0, 1}, map[int]bool{0: true, 1: true}},
+		{"a third period begins: the first leaves", func() { markAt(2) }, []int{1, 2}, map[int]bool{0: false, 1: true, 2: true}},
+		{"a check alone drops too", func() { now = period(3) }, []int{2}, map[int]bool{1: false, 2: true}},
+		{"marks again", func() { markAt(3) }, []int{2, 3}, map[int]bool{2: true, 3: true}},
+		{"the clock jumps three periods", func() { now = period(6) }, nil, map[int]bool{2: false, 3: false}},
+		{"marks after the jump", func() { markAt(6) }, []int{6}, map[int]bool{6: true}},
+		{"marks in the next period", func() { markAt(7) }, []int{6, 7}, map[int]bool{6: true, 7: true}},
+		{"a new process sees a period begin", func() { d = newDedupe(); now = period(8) }, []int{7}, map[int]bool{6: false, 7: true}},
+	} {
+		step.run()
+		keys := make([]string, 0, len(step.seen))
+		var want []bool
+		for n, seen := range step.seen {
+			keys = append(keys, key(n))
+			want = append(want, seen)
+		}
+		got, err := d.Seen(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: seen %v for %v, want %v", step.name, got, keys, want)
+		}
+		if got := periodsInRedis(); !slices.Equal(got, step.periods) {
+			t.Errorf("%s: hashes of periods %v in Redis, want %v", step.name, got, step.periods)
 		}
 	}
 }

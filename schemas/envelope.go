@@ -3,8 +3,10 @@
 // and upcasting of older schema versions.
 //
 // The envelope is the unit of the event store: one Kafka record holds one
-// envelope encoded as JSON, keyed by its AggregateKey so that the events of
-// one aggregate (a brand's catalog, one order) keep their order.
+// envelope, keyed by its AggregateKey so that the events of one aggregate
+// (a brand's catalog, one order) keep their order, with the rest of the
+// envelope as JSON in the value (AppendRecordValue and UnmarshalRecord:
+// the record layout, where each field has one place).
 //
 // Writers build envelopes with NewEnvelope, which validates the payload
 // against its JSON Schema, so nothing invalid enters the log. Readers check
@@ -186,8 +188,8 @@ func (e Envelope) CausedBy(parent Envelope) Envelope {
 	return e.WithCause(parent.EventID, corr)
 }
 
-// ValidateEnvelope parses an envelope as read from the log and checks its
-// fields: event_id, type (a known one), schema_version (>= 1),
+// ValidateEnvelope parses an envelope's whole JSON (MarshalEnvelope's form,
+// which the log's records of the old layout hold) and checks its fields: event_id, type (a known one), schema_version (>= 1),
 // aggregate_key, occurred_at and recorded_at (RFC 3339, not zero) and
 // payload (a JSON object) must be present. A bad envelope gives a
 // *ValidationError with every bad field ("/event_id", ...). The payload

@@ -356,8 +356,9 @@ func BenchmarkEnvelopeCodec(b *testing.B) {
 		}
 	})
 	b.Run("marshal/hand", func(b *testing.B) {
+		var buf []byte
 		for b.Loop() {
-			_, _ = MarshalEnvelope(nil, &env)
+			buf, _ = MarshalEnvelope(buf[:0], &env)
 		}
 	})
 	b.Run("unmarshal/encoding-json", func(b *testing.B) {
@@ -370,6 +371,29 @@ func BenchmarkEnvelopeCodec(b *testing.B) {
 		for b.Loop() {
 			var e Envelope
 			_ = UnmarshalEnvelope(raw, &e)
+		}
+	})
+	key := []byte(env.AggregateKey)
+	value, err := AppendRecordValue(nil, &env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("record/marshal", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf, _ = AppendRecordValue(buf[:0], &env)
+		}
+	})
+	b.Run("record/unmarshal", func(b *testing.B) {
+		for b.Loop() {
+			var e Envelope
+			_ = UnmarshalRecord(key, value, &e)
+		}
+	})
+	b.Run("record/unmarshal-old-layout", func(b *testing.B) {
+		for b.Loop() {
+			var e Envelope
+			_ = UnmarshalRecord(key, raw, &e)
 		}
 	})
 	b.Run("payload/encoding-json", func(b *testing.B) {

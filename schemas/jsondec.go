@@ -50,33 +50,8 @@ const (
 // json.Unmarshal, it sets only the fields present.
 func decodeEnvelopeFast(data []byte, e *Envelope) bool {
 	var t Envelope
-	var seen members
-	r := newReader(data)
-	if !r.document(func(key []byte, _ bool) error {
-		switch string(key) {
-		case "event_id":
-			return seen.read(envEventID, r.str(&t.EventID))
-		case "type":
-			return seen.read(envType, r.internedStr(&t.Type, eventTypeNames))
-		case "schema_version":
-			return seen.read(envSchemaVersion, r.int(&t.SchemaVersion))
-		case "aggregate_key":
-			return seen.read(envAggregateKey, r.str(&t.AggregateKey))
-		case "brand_id":
-			return seen.read(envBrandID, r.str(&t.BrandID))
-		case "occurred_at":
-			return seen.read(envOccurredAt, r.time(&t.OccurredAt))
-		case "recorded_at":
-			return seen.read(envRecordedAt, r.time(&t.RecordedAt))
-		case "causation_id":
-			return seen.read(envCausationID, r.str(&t.CausationID))
-		case "correlation_id":
-			return seen.read(envCorrelationID, r.str(&t.CorrelationID))
-		case "payload":
-			return seen.read(envPayload, r.payload(&t.Payload))
-		}
-		return errUncommon
-	}) {
+	seen, ok := decodeEnvelopeMembers(data, &t)
+	if !ok {
 		return false
 	}
 	if seen == 1<<10-1 {
@@ -114,6 +89,40 @@ func decodeEnvelopeFast(data []byte, e *Envelope) bool {
 		e.Payload = t.Payload
 	}
 	return true
+}
+
+// decodeEnvelopeMembers decodes the common form of an envelope into t (a
+// zero envelope) and returns the members it held, as env* bits; false
+// means "ask encoding/json".
+func decodeEnvelopeMembers(data []byte, t *Envelope) (members, bool) {
+	var seen members
+	r := newReader(data)
+	ok := r.document(func(key []byte, _ bool) error {
+		switch string(key) {
+		case "event_id":
+			return seen.read(envEventID, r.str(&t.EventID))
+		case "type":
+			return seen.read(envType, r.internedStr(&t.Type, eventTypeNames))
+		case "schema_version":
+			return seen.read(envSchemaVersion, r.int(&t.SchemaVersion))
+		case "aggregate_key":
+			return seen.read(envAggregateKey, r.str(&t.AggregateKey))
+		case "brand_id":
+			return seen.read(envBrandID, r.str(&t.BrandID))
+		case "occurred_at":
+			return seen.read(envOccurredAt, r.time(&t.OccurredAt))
+		case "recorded_at":
+			return seen.read(envRecordedAt, r.time(&t.RecordedAt))
+		case "causation_id":
+			return seen.read(envCausationID, r.str(&t.CausationID))
+		case "correlation_id":
+			return seen.read(envCorrelationID, r.str(&t.CorrelationID))
+		case "payload":
+			return seen.read(envPayload, r.payload(&t.Payload))
+		}
+		return errUncommon
+	})
+	return seen, ok
 }
 
 // eventTypeNames are the event types, so that decoding an envelope's type

@@ -36,11 +36,23 @@ func MarshalEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 	if !e.writtenCanonical() && !canonicalPayload(e.Payload) {
 		return marshalFallback(dst, e)
 	}
+	b, ok := appendEnvelope(dst, e, e.Payload, false)
+	if !ok {
+		return marshalFallback(dst, e)
+	}
+	return b, nil
+}
+
+// appendEnvelope writes e with payload, a canonical payload (see
+// canonicalPayload), as json.Marshal(e) does, or (record) as the value of
+// its record (see AppendRecordValue); ok is false when a time cannot be
+// written, with dst then as it was.
+func appendEnvelope(dst []byte, e *Envelope, payload []byte, record bool) ([]byte, bool) {
 	n := len(dst)
 	// The keys and punctuation (about 200 bytes), two times (up to 37
 	// each) and the strings (escapes may add more).
 	size := 320 + len(e.EventID) + len(e.Type) + len(e.AggregateKey) + len(e.BrandID) +
-		len(e.CausationID) + len(e.CorrelationID) + len(e.Payload)
+		len(e.CausationID) + len(e.CorrelationID) + len(payload)
 	b := slices.Grow(dst, size)
 	b = append(b, `{"event_id":`...)
 	b = appendString(b, e.EventID)
@@ -48,20 +60,24 @@ func MarshalEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 	b = appendString(b, e.Type)
 	b = append(b, `,"schema_version":`...)
 	b = strconv.AppendInt(b, int64(e.SchemaVersion), 10)
-	b = append(b, `,"aggregate_key":`...)
-	b = appendString(b, e.AggregateKey)
-	if e.BrandID != "" {
+	if !record {
+		b = append(b, `,"aggregate_key":`...)
+		b = appendString(b, e.AggregateKey)
+	}
+	switch {
+	case !record && e.BrandID != "",
+		record && e.BrandID != BrandOfKey(e.Type, e.AggregateKey):
 		b = append(b, `,"brand_id":`...)
 		b = appendString(b, e.BrandID)
 	}
 	var ok bool
 	b = append(b, `,"occurred_at":`...)
 	if b, ok = appendTime(b, e.OccurredAt); !ok {
-		return marshalFallback(dst[:n], e)
+		return dst[:n], false
 	}
 	b = append(b, `,"recorded_at":`...)
 	if b, ok = appendTime(b, e.RecordedAt); !ok {
-		return marshalFallback(dst[:n], e)
+		return dst[:n], false
 	}
 	if e.CausationID != "" {
 		b = append(b, `,"causation_id":`...)
@@ -72,12 +88,12 @@ func MarshalEnvelope(dst []byte, e *Envelope) ([]byte, error) {
 		b = appendString(b, e.CorrelationID)
 	}
 	b = append(b, `,"payload":`...)
-	if e.Payload == nil {
+	if payload == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, e.Payload...)
+		b = append(b, payload...)
 	}
-	return append(b, '}'), nil
+	return append(b, '}'), true
 }
 
 func marshalFallback(dst []byte, v any) ([]byte, error) {

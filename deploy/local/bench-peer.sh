@@ -98,7 +98,12 @@ CREATE TABLE peer.orders (brand_id String, order_id String, creator_id String, o
   ENGINE = ReplacingMergeTree(version) ORDER BY (creator_id, placed_at, brand_id, order_id);"
 	c0="$(cpu_ticks "${CHPID}")" b0="$(cpu_ticks "${BROKER_PID}")" t0="$(now)"
 	# The message is read whole as one TSV String (18.16 maps no nested JSON
-	# to columns); the view takes the payload's members with visitParam*.
+	# to columns; its Kafka engine shows neither the record's key nor its
+	# headers); the view takes the payload's members with visitParam*, which
+	# reads the first member of a name: brand_id and order_id are the
+	# payload's (the value carries no aggregate key or envelope brand), and
+	# the order's currency is the one after net_amount (terms come first and
+	# have a currency of their own).
 	ch -n -q "
 CREATE TABLE peer.queue (raw String) ENGINE = Kafka SETTINGS kafka_broker_list = '127.0.0.1:${KAFKA_PORT}',
   kafka_topic_list = 'attrib.attributions', kafka_group_name = 'ch-peer-$(date +%s)-${r}',
@@ -108,7 +113,7 @@ CREATE MATERIALIZED VIEW peer.orders_mv TO peer.orders AS SELECT
   visitParamExtractString(raw, 'creator_id') AS creator_id, visitParamExtractString(raw, 'offer_id') AS offer_id,
   visitParamExtractString(raw, 'promo_code') AS promo_code, visitParamExtractString(raw, 'status') AS status,
   toDecimal64(visitParamExtractString(raw, 'amount'), 3) AS amount, toDecimal64(visitParamExtractString(raw, 'net_amount'), 3) AS net_amount,
-  visitParamExtractString(raw, 'currency') AS currency, visitParamExtractString(raw, 'country') AS country,
+  visitParamExtractString(substring(raw, position(raw, '\"net_amount\":')), 'currency') AS currency, visitParamExtractString(raw, 'country') AS country,
   toDecimal64(visitParamExtractString(raw, 'earnings'), 3) AS earnings, visitParamExtractString(raw, 'earnings_currency') AS earnings_currency,
   toDateTime(replaceOne(substring(visitParamExtractString(raw, 'placed_at'), 1, 19), 'T', ' '), 'UTC') AS placed_at,
   visitParamExtractUInt(raw, 'version') AS version
