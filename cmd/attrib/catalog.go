@@ -242,7 +242,7 @@ func newWorker(ec *engineConfig, store *eventstore.Store, rdb redis.UniversalCli
 		if err != nil {
 			return nil, &startError{setting: "clickhouse-url", err: err}
 		}
-		cfg.Cold, cfg.Retention = coldStates{ws}, ec.StateRetention
+		cfg.Cold, cfg.Retention, cfg.EvictInterval = coldStates{ws}, ec.StateRetention, ec.StateEvictInterval
 	}
 	return worker.New(cfg)
 }

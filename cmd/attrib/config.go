@@ -77,6 +77,7 @@ func newConfig() *config {
 	add(setting{flag: "dependency-timeout", env: "ATTRIB_DEPENDENCY_TIMEOUT", def: "15s", usage: "how long start-up waits for Kafka, Redis and ClickHouse to answer"})
 	add(setting{flag: "summary-refresh", env: "ATTRIB_SUMMARY_REFRESH", def: "15s", usage: "how often the clickhouse-summary component brings the reports' daily roll-ups up to date (days it has not caught up with are read from the orders, exactly but slower)"})
 	add(setting{flag: "state-retention", env: "ATTRIB_STATE_RETENTION", def: "720h", usage: "how long a settled order's state stays in Redis after its last event before the attribution worker moves it to ClickHouse (a later event brings it back); 0: every order stays in Redis"})
+	add(setting{flag: "state-evict-interval", env: "ATTRIB_STATE_EVICT_INTERVAL", def: "1m", usage: "how often the attribution worker moves the states whose --state-retention ended to ClickHouse, one insert per partition each time (ClickHouse wants few, large inserts)"})
 	add(setting{flag: "webhook-rate-limit", env: "ATTRIB_WEBHOOK_RATE_LIMIT", def: "200", usage: "requests a second each brand may send to the webhook, sustained (a batch counts once); 0: no limit"})
 	add(setting{flag: "webhook-burst", env: "ATTRIB_WEBHOOK_BURST", def: "5000", usage: "webhook requests a brand may send at once before --webhook-rate-limit paces it"})
 	add(setting{flag: "api-rate-limit", env: "ATTRIB_API_RATE_LIMIT", def: "50", usage: "requests a second each token (brand, creator, analyst, operator) may make to the rest of the API, sustained; 0: no limit"})
@@ -162,8 +163,10 @@ type engineConfig struct {
 	// StateRetention is the attribution worker's Config.Retention; 0: no
 	// order leaves Redis.
 	StateRetention time.Duration
-	Demo           bool
-	DemoURL        string
+	// StateEvictInterval is the attribution worker's Config.EvictInterval.
+	StateEvictInterval time.Duration
+	Demo               bool
+	DemoURL            string
 	// AllowBackdating lets the operator date catalog changes in the past
 	// (api.HeaderOccurredAt); Demo implies it.
 	AllowBackdating bool
@@ -284,6 +287,7 @@ func (c *config) parse() (*engineConfig, error) {
 	ec.FreshnessWait = c.durationSetting("report-freshness-wait", true, check)
 	ec.SummaryRefresh = c.durationSetting("summary-refresh", false, check)
 	ec.StateRetention = c.durationSetting("state-retention", true, check)
+	ec.StateEvictInterval = c.durationSetting("state-evict-interval", false, check)
 	ec.WebhookLimit = c.parseLimit("webhook-rate-limit", "webhook-burst", check)
 	ec.APILimit = c.parseLimit("api-rate-limit", "api-burst", check)
 	if len(errs) > 0 {

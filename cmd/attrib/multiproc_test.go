@@ -348,7 +348,9 @@ type mpBrand struct {
 // totals (orders, per status, earnings) equal the ones the test computed,
 // so nothing was lost or counted twice, P2 consumed orders after its
 // restart, and the committed offsets of every consumer group reach the end
-// of every partition (lag 0).
+// of every partition (lag 0). The workers keep settled orders in Redis for
+// a second only, so states leave for the cold store and come back for
+// late follow-ups through the kill and the rebalances (both counted).
 func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	const (
 		orders     = 3000
@@ -370,7 +372,11 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	}
 	common := []string{"serve", "--kafka-brokers", strings.Join(addrs, ","), "--kafka-partitions", strconv.Itoa(partitions),
 		"--redis-url", redisURL, "--redis-prefix", testenv.UniqueName("t:") + ":", "--clickhouse-url", chURL,
-		"--admin-token", admin, "--secret-key", strings.Repeat("5eed", 16), "--summary-refresh", "300ms", "--log-level", "warn"}
+		"--admin-token", admin, "--secret-key", strings.Repeat("5eed", 16), "--summary-refresh", "300ms", "--log-level", "warn",
+		// Settled orders (cancelled, unattributed) leave Redis for the cold
+		// store within seconds, so that evictions and cold loads happen
+		// through the kill and the rebalances.
+		"--state-retention", "1s", "--state-evict-interval", "1s"}
 	engineProcess := func(name, components string) *osProcess {
 		addr := freeAddr(t)
 		args := append(append([]string{}, common...), "--http-addr", addr, "--data-dir", filepath.Join(dir, name), "--components", components)
@@ -459,10 +465,14 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	}
 
 	// sendRound sends, per brand, one signed webhook request with the
-	// placements of block r, the follow-ups of block r-1, every 7th
-	// placement of block r-1 again and the refunds of block r-2 again, and
-	// checks that exactly the repeated events are answered as duplicates.
-	// It runs on the sender's goroutine.
+	// placements of block r, the follow-ups of block r-1 (of block r-lateBy
+	// for the unattributed orders, settled at their placement, so that their
+	// states have left Redis when their follow-ups come), every 7th
+	// placement of block r-1 again and the refunds of block r-2 (r-lateBy-1)
+	// again, and checks that exactly the repeated events are answered as
+	// duplicates. It runs on the sender's goroutine.
+	const lateBy = 4
+	late := func(i int) bool { return i%25 == 0 }
 	var events, duplicates int
 	sendRound := func(r int) error {
 		for bi, b := range brands {
@@ -475,19 +485,21 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 				}
 			}
 			for i := (r - 1) * block; r >= 1 && i < min(r*block, orders); i++ {
-				if o := &all[i]; o.brand == bi {
-					if o.followUp != "" {
+				if o := &all[i]; o.brand == bi && i%7 == 0 {
+					batch, dups = append(batch, o.placed), dups+1
+				}
+			}
+			for _, lag := range []int{1, lateBy} {
+				for i := (r - lag) * block; r >= lag && i < min((r-lag+1)*block, orders); i++ {
+					if o := &all[i]; o.brand == bi && o.followUp != "" && late(i) == (lag == lateBy) {
 						o.followed = orderEvent(o.id+"-f", o.followUp, o.id, o.extra...)
 						batch, fresh = append(batch, o.followed), fresh+1
 					}
-					if i%7 == 0 {
-						batch, dups = append(batch, o.placed), dups+1
-					}
 				}
-			}
-			for i := (r - 2) * block; r >= 2 && i < min((r-1)*block, orders); i++ {
-				if o := &all[i]; o.brand == bi && o.followUp == "order.refunded" {
-					batch, dups = append(batch, o.followed), dups+1
+				for i := (r - lag - 1) * block; r >= lag+1 && i < min((r-lag)*block, orders); i++ {
+					if o := &all[i]; o.brand == bi && o.followUp == "order.refunded" && late(i) == (lag == lateBy) {
+						batch, dups = append(batch, o.followed), dups+1
+					}
 				}
 			}
 			if len(batch) == 0 {
@@ -501,7 +513,7 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 		}
 		return nil
 	}
-	rounds := (orders+block-1)/block + 2 // two more for the last blocks' follow-ups and repeats
+	rounds := (orders+block-1)/block + lateBy + 1 // more for the last blocks' follow-ups and repeats
 	killAt, restartAt := rounds/3, 2*rounds/3
 	workerEvents := []string{`group="` + worker.Group + `"`}
 	var killedAfter, takenOverAfter, restartedAfter time.Duration
@@ -602,6 +614,16 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	reportedAfter := time.Since(started)
 	// P2 consumed orders again after its restart: it took partitions over.
 	p2.waitMetric(30*time.Second, 1, "attrib_eventstore_consumer_events_total", workerEvents...)
+	// Settled orders left Redis, and follow-ups of such orders brought
+	// their states back from the cold store (in P3, or in P2 since its
+	// restart: P2's counts before the kill died with it).
+	evicted2, _ := p2.metric("attrib_attribution_states_evicted_total")
+	evicted3, _ := p3.metric("attrib_attribution_states_evicted_total")
+	loaded2, _ := p2.metric("attrib_attribution_cold_lookups_total", `result="loaded"`)
+	loaded3, _ := p3.metric("attrib_attribution_cold_lookups_total", `result="loaded"`)
+	if evicted2+evicted3 == 0 || loaded2+loaded3 == 0 {
+		t.Errorf("states evicted: P2 %v, P3 %v; loaded back from the cold store: P2 %v, P3 %v; want both above 0", evicted2, evicted3, loaded2, loaded3)
+	}
 
 	// Every group's committed offsets reach the end of every partition.
 	store, err := eventstore.Open(context.Background(), eventstore.Config{Brokers: addrs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -646,10 +668,10 @@ func TestSeveralEngineProcessesWithAKill(t *testing.T) {
 	t.Logf("%d orders (%d unattributed) in %d events and %d duplicates over %d rounds; processes up after %v; "+
 		"P2 killed -9 at %v (its worker lag then %v), its partitions taken over by P3 at %v, P2 back in both groups at %v; all sent at %v, every report exact at %v, "+
 		"every group's lag 0 at %v; partitions led by each broker %v; worker generations joined: P3 %v, P2 since its restart %v; worker events committed: P3 %v, P2 since its restart %v; "+
-		"events the worker read again (duplicates): P3 %v, P2 %v",
+		"events the worker read again (duplicates): P3 %v, P2 %v; states evicted: P3 %v, P2 %v; loaded back: P3 %v, P2 %v",
 		orders, unattributed, events, duplicates, rounds, started.Sub(began).Round(time.Millisecond),
 		killedAfter.Round(time.Millisecond), lagAtKill, takenOverAfter.Round(time.Millisecond), restartedAfter.Round(time.Millisecond), sentAfter.Round(time.Millisecond),
-		reportedAfter.Round(time.Millisecond), drainedAfter.Round(time.Millisecond), leaders, gen3, gen2, ev3, ev2, again3, again2)
+		reportedAfter.Round(time.Millisecond), drainedAfter.Round(time.Millisecond), leaders, gen3, gen2, ev3, ev2, again3, again2, evicted3, evicted2, loaded3, loaded2)
 
 	// A graceful stop of every process: engines first, then the broker.
 	for _, p := range []*osProcess{p1, p2, p3, broker} {
