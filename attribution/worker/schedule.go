@@ -38,9 +38,13 @@ import (
 // 2 bytes of overhead each, where a sorted set member costs 60 to 70.
 // A write adds an order's entry to a bucket it was not in with RPUSH, and
 // an entry it may be in already (its state read back from Redis with the
-// same place) only if absent, so that a retried write adds no copy; a
-// copy left by a write retried otherwise is harmless (the readers look
-// at the state, and remove every copy of an entry).
+// same place) only if absent from the bucket's tail, so that a retried
+// write adds no copy; it takes an entry out by its last copy. No write
+// scans a whole bucket, which at a high rate holds millions of entries
+// (every order placed in an hour has its hold end in one bucket). A copy
+// left by a write retried otherwise, or further up than the tail, is
+// harmless: the readers look at the state, drop an entry that is stale,
+// and remove every copy of an entry.
 // Buckets of an hour keep the number of keys at 24 a day per partition
 // and schedule, and an entry carries no more than it must: the emitter
 // and the evictor read the order's state before acting on an entry, so
@@ -189,7 +193,7 @@ func (s *schedOps) put(m *map[schedBucket][]any, kind schedKind, bucket int64, e
 // within one bucket stays.
 func (s *schedOps) send(ctx context.Context, w *Worker, pipe redis.Pipeliner, partition int) {
 	for k, entries := range s.rem {
-		args := append([]any{k.bucket, "any"}, entries...)
+		args := append([]any{k.bucket, "last"}, entries...)
 		pipe.EvalSha(ctx, unschedSHA, []string{w.bucketKey(k.kind, partition, k.bucket), w.indexKey(k.kind, partition)}, args...)
 	}
 	for mode, m := range map[string]map[schedBucket][]any{"add": s.add, "once": s.once} {
@@ -201,12 +205,15 @@ func (s *schedOps) send(ctx context.Context, w *Worker, pipe redis.Pipeliner, pa
 }
 
 // sched adds entries (ARGV[4]...) to a bucket (KEYS[1]), with ARGV[3]
-// "once" only those not there yet (a scan of the bucket each), and the
-// bucket (ARGV[1], starting at ARGV[2]) to its index (KEYS[2]).
-const sched = `
+// "once" only those not among the bucket's last onceScan entries (a retry
+// follows the write it repeats closely, so its entry, if there, is near
+// the tail; one further back gets a harmless copy), and the bucket
+// (ARGV[1], starting at ARGV[2]) to its index (KEYS[2]).
+const sched = `local onceScan = 10000
+
 if ARGV[3] == 'once' then
   for i = 4, #ARGV do
-    if not redis.call('LPOS', KEYS[1], ARGV[i]) then
+    if not redis.call('LPOS', KEYS[1], ARGV[i], 'RANK', -1, 'MAXLEN', onceScan) then
       redis.call('RPUSH', KEYS[1], ARGV[i])
     end
   end
@@ -221,7 +228,11 @@ return 0
 
 // unsched removes entries from a bucket (KEYS[1]), and the bucket
 // (ARGV[1]) from its index (KEYS[2]) once empty. With ARGV[2] "any",
-// ARGV[3]... are entries to remove wherever they are. With "head" they
+// ARGV[3]... are entries to remove wherever they are, every copy; with
+// "last", the last copy of each only, scanning from the tail, where a
+// write finds the entries of orders it scheduled recently without reading
+// the whole bucket (a copy left further up is stale, and dropped when its
+// bucket is read). With "head" they
 // are the bucket's first entries as read, in order, each after a byte
 // that says whether it stays ('1') or goes ('0'): if the bucket still
 // starts with them they are trimmed at once and those that stay pushed
@@ -248,7 +259,9 @@ if ARGV[2] == 'head' then
     end
   end
 else
-  for i = 3, #ARGV do redis.call('LREM', KEYS[1], 0, ARGV[i]) end
+  local count = 0
+  if ARGV[2] == 'last' then count = -1 end
+  for i = 3, #ARGV do redis.call('LREM', KEYS[1], count, ARGV[i]) end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
