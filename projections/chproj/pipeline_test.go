@@ -258,8 +258,15 @@ func testThroughOutages(t *testing.T, window int) {
 	} else {
 		t.Logf("%d checks of a watermark", checks)
 	}
-	optimize(t, check, db)
-	if n, want := count(t, check, "SELECT count() FROM "+db+".orders"), uint64(rounds*partitions*perRound); n != want {
-		t.Errorf("%d orders rows after OPTIMIZE FINAL, want each of the %d orders once", n, want)
+	// Rows written again by the retries replace each other: what the
+	// reports read (FINAL) holds each order once. (OPTIMIZE ... FINAL is not
+	// enough to count without FINAL: on 18.16 it does nothing, silently,
+	// while a background merge holds some of the parts.)
+	want := uint64(rounds * partitions * perRound)
+	if n := count(t, check, "SELECT count() FROM "+db+".orders FINAL"); n != want {
+		t.Errorf("%d orders rows under FINAL, want each of the %d orders once", n, want)
+	}
+	if n := count(t, check, "SELECT uniqExact(order_id) FROM "+db+".orders"); n != want {
+		t.Errorf("%d distinct orders, want %d", n, want)
 	}
 }
