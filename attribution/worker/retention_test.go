@@ -141,13 +141,8 @@ func (r *rig) waitOrderKeys(want ...string) {
 func TestRetention(t *testing.T) {
 	t.Parallel()
 	var cold *coldStore
-	r := newRig(t, withCold(t, &cold, day), workerConfig(func(c *worker.Config) { c.StateCache = -1 }))
+	r, evs, wants := scenarioRig(t, withCold(t, &cold, day), workerConfig(func(c *worker.Config) { c.StateCache = -1 }))
 	p := at(placedAt)
-	r.clock.Set(p.Add(time.Hour))
-	r.cat.standardCatalog()
-	r.runProjection()
-	r.waitIndex()
-	evs, wants := scenario(t)
 	r.append(schemas.TopicOrders, evs...)
 	r.runWorker()
 	waitRows(t, r.store, wants, 30*time.Second)
@@ -244,13 +239,8 @@ func TestRetention(t *testing.T) {
 func TestRetentionRebuild(t *testing.T) {
 	t.Parallel()
 	var cold *coldStore
-	r := newRig(t, withCold(t, &cold, day))
+	r, evs, wants := scenarioRig(t, withCold(t, &cold, day))
 	p := at(placedAt)
-	r.clock.Set(p.Add(time.Hour))
-	r.cat.standardCatalog()
-	r.runProjection()
-	r.waitIndex()
-	evs, wants := scenario(t)
 	r.append(schemas.TopicOrders, evs...)
 	stop := r.runWorker()
 	waitRows(t, r.store, wants, 30*time.Second)
@@ -443,13 +433,8 @@ func TestStateBytes(t *testing.T) {
 func TestRetentionShuffled(t *testing.T) {
 	t.Parallel()
 	var cold *coldStore
-	r := newRig(t, withCold(t, &cold, day), workerConfig(func(c *worker.Config) { c.StateCache = -1 }))
+	r, evs, wants := scenarioRig(t, withCold(t, &cold, day), workerConfig(func(c *worker.Config) { c.StateCache = -1 }))
 	p := at(placedAt)
-	r.clock.Set(p.Add(time.Hour))
-	r.cat.standardCatalog()
-	r.runProjection()
-	r.waitIndex()
-	evs, wants := scenario(t)
 	wants["o-hold"] = want{typ: attributed, status: schemas.StatusApproved, earnings: "100.00", version: 2, winner: codeHold}
 	var all []schemas.Envelope
 	for _, e := range evs {
@@ -613,13 +598,8 @@ func TestEvictionSteps(t *testing.T) {
 func TestFormerSchedulesMoved(t *testing.T) {
 	t.Parallel()
 	var cold *coldStore
-	r := newRig(t, withCold(t, &cold, day))
+	r, evs, wants := scenarioRig(t, withCold(t, &cold, day))
 	p := at(placedAt)
-	r.clock.Set(p.Add(time.Hour))
-	r.cat.standardCatalog()
-	r.runProjection()
-	r.waitIndex()
-	evs, wants := scenario(t)
 	r.append(schemas.TopicOrders, evs...)
 	stop := r.runWorker()
 	waitRows(t, r.store, wants, 30*time.Second)

@@ -365,11 +365,12 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
-// scenarioRig makes a rig with the standard catalog in the code index, its
-// clock an hour after the scenario's orders, and returns the scenario.
-func scenarioRig(t *testing.T) (*rig, []schemas.Envelope, map[string]want) {
+// scenarioRig makes a rig (with opts) with the standard catalog in the
+// code index, its clock an hour after the scenario's orders, and returns
+// the scenario.
+func scenarioRig(t *testing.T, opts ...rigOption) (*rig, []schemas.Envelope, map[string]want) {
 	t.Helper()
-	r := newRig(t)
+	r := newRig(t, opts...)
 	r.clock.Set(at(placedAt + time.Hour))
 	r.cat.standardCatalog()
 	r.runProjection()
